@@ -1,0 +1,108 @@
+/**
+ * The one catalogue of Inference Shield error codes: each code, its HTTP status, and the short
+ * reason a client may see. Nothing else in the project decides a status for a refusal.
+ *
+ * To add a code: add one row here (keep the groups), then throw `new ShieldError('ERR_...')`.
+ */
+export const ERROR_CATALOGUE = {
+  // Generic request problems
+  ERR_BAD_REQUEST: { status: 400, reason: 'The request is malformed.' },
+  ERR_HTTP_TO_HTTPS: { status: 400, reason: 'This port speaks HTTPS only. Use https://.' },
+  ERR_NOT_FOUND: { status: 404, reason: 'No such route.' },
+  ERR_METHOD_NOT_ALLOWED: { status: 405, reason: 'Method not allowed on this route.' },
+  ERR_REQUEST_TIMEOUT: { status: 408, reason: 'The request took too long to arrive.' },
+  ERR_BODY_TOO_LARGE: { status: 413, reason: 'The request body is too large.' },
+  ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, reason: 'Unsupported content type.' },
+  ERR_HEADERS_TOO_LARGE: { status: 431, reason: 'The request headers are too large.' },
+  ERR_INTERNAL: { status: 500, reason: 'Internal error.' },
+  ERR_NOT_READY: { status: 503, reason: 'The service is not ready.' },
+
+  // Access tokens (RFC 6750 / RFC 9068 / RFC 8705)
+  ERR_TOKEN_MISSING: { status: 401, reason: 'An access token is required in the Authorization header.' },
+  ERR_TOKEN_MALFORMED: { status: 401, reason: 'The access token is malformed.' },
+  ERR_TOKEN_TOO_LARGE: { status: 401, reason: 'The access token is too large.' },
+  ERR_TOKEN_ALG_NOT_ALLOWED: { status: 401, reason: 'The token signing algorithm is not allowed.' },
+  ERR_TOKEN_HEADER_UNSUPPORTED: { status: 401, reason: 'The token header uses an unsupported parameter.' },
+  ERR_TOKEN_DUPLICATE_KEY: { status: 401, reason: 'The token has duplicate JSON members.' },
+  ERR_TOKEN_SIGNATURE_INVALID: { status: 401, reason: 'The token signature is invalid.' },
+  ERR_TOKEN_KEY_NOT_FOUND: { status: 401, reason: 'No key of the issuer matches the token.' },
+  ERR_TOKEN_KEY_UNUSABLE: { status: 401, reason: 'The key for this token is not acceptable.' },
+  ERR_TOKEN_EXPIRED: { status: 401, reason: 'The token has expired.' },
+  ERR_TOKEN_NOT_YET_VALID: { status: 401, reason: 'The token is not yet valid.' },
+  ERR_TOKEN_ISSUED_IN_FUTURE: { status: 401, reason: 'The token was issued in the future.' },
+  ERR_TOKEN_ISSUER_UNKNOWN: { status: 401, reason: 'The token issuer is not trusted.' },
+  ERR_TOKEN_AUDIENCE_INVALID: { status: 401, reason: 'The token is not meant for this service.' },
+  ERR_TOKEN_TYPE_INVALID: { status: 401, reason: 'The token type is not acceptable.' },
+  ERR_TOKEN_CLAIM_INVALID: { status: 401, reason: 'A required token claim is missing or invalid.' },
+  ERR_TOKEN_BINDING_MISMATCH: { status: 401, reason: 'The token is bound to another client certificate.' },
+  ERR_TOKEN_BINDING_REQUIRED: { status: 401, reason: 'This route requires a certificate-bound token.' },
+  ERR_KEYSET_UNAVAILABLE: { status: 503, reason: 'The issuer keys are not available yet.' },
+
+  // Callers and policy
+  ERR_CLIENT_CERT_MISSING: { status: 401, reason: 'A verified client certificate is required.' },
+  ERR_CLIENT_CERT_INVALID: { status: 401, reason: 'The client certificate is not acceptable.' },
+  ERR_AUTH_METHOD_NOT_ALLOWED: { status: 401, reason: 'This authentication method is not accepted here.' },
+  ERR_UNSUPPORTED_CONTEXT: { status: 401, reason: 'This transport is not supported.' },
+  ERR_INSUFFICIENT_SCOPE: { status: 403, reason: 'The token lacks a required scope.' },
+  ERR_CALLER_NOT_ALLOWED: { status: 403, reason: 'This caller is not allowed on this route.' },
+  ERR_CLAIMS_NOT_SATISFIED: { status: 403, reason: 'The caller does not meet this route policy.' },
+
+  // SAML
+  ERR_SAML_MALFORMED: { status: 401, reason: 'The SAML message is malformed.' },
+  ERR_SAML_TOO_LARGE: { status: 413, reason: 'The SAML message is too large.' },
+  ERR_SAML_DOCTYPE_FORBIDDEN: { status: 401, reason: 'SAML messages must not carry a DOCTYPE.' },
+  ERR_SAML_STRUCTURE_INVALID: { status: 401, reason: 'The SAML message structure is not acceptable.' },
+  ERR_SAML_SIGNATURE_INVALID: { status: 401, reason: 'The SAML signature is invalid.' },
+  ERR_SAML_STATUS_NOT_SUCCESS: { status: 401, reason: 'The SAML response status is not Success.' },
+  ERR_SAML_ISSUER_INVALID: { status: 401, reason: 'The SAML issuer is not trusted.' },
+  ERR_SAML_DESTINATION_INVALID: { status: 401, reason: 'The SAML response is meant for another endpoint.' },
+  ERR_SAML_RECIPIENT_INVALID: { status: 401, reason: 'The SAML assertion is meant for another endpoint.' },
+  ERR_SAML_AUDIENCE_INVALID: { status: 401, reason: 'The SAML assertion is meant for another audience.' },
+  ERR_SAML_CONDITIONS_INVALID: { status: 401, reason: 'The SAML assertion is expired or not yet valid.' },
+  ERR_SAML_IN_RESPONSE_TO_INVALID: { status: 401, reason: 'The SAML response answers no request of ours.' },
+  ERR_SAML_REPLAY: { status: 401, reason: 'This SAML assertion was already used.' },
+  ERR_SAML_GRANT_INVALID: { status: 400, reason: 'The grant request is malformed.' },
+
+  // Model serving
+  ERR_INVALID_INPUT: { status: 400, reason: 'The inference input is invalid.' },
+  ERR_MODEL_NOT_FOUND: { status: 404, reason: 'No such model.' },
+  ERR_MODEL_NOT_READY: { status: 503, reason: 'The model is not ready.' },
+
+  // Upstream calls (our outbound client and proxy)
+  ERR_UPSTREAM_ORIGIN_MISMATCH: {
+    status: 502,
+    reason: 'The request targets another origin than its upstream.',
+  },
+  ERR_UPSTREAM_CERT_UNTRUSTED: { status: 502, reason: 'The upstream certificate is not trusted.' },
+  ERR_UPSTREAM_CERT_EXPIRED: { status: 502, reason: 'The upstream certificate is expired or not yet valid.' },
+  ERR_UPSTREAM_HOSTNAME_MISMATCH: { status: 502, reason: 'The upstream certificate is for another host.' },
+  ERR_UPSTREAM_PIN_MISMATCH: { status: 502, reason: 'The upstream key does not match its pin.' },
+  ERR_UPSTREAM_TLS_VERSION: { status: 502, reason: 'The upstream does not offer an acceptable TLS version.' },
+  ERR_UPSTREAM_TLS: { status: 502, reason: 'The TLS connection to the upstream failed.' },
+  ERR_UPSTREAM_CONNECT: { status: 502, reason: 'The upstream could not be reached.' },
+  ERR_UPSTREAM_REDIRECT: {
+    status: 502,
+    reason: 'The upstream answered with a redirect, which is not followed.',
+  },
+  ERR_UPSTREAM_BAD_RESPONSE: { status: 502, reason: 'The upstream answered with an error.' },
+  ERR_UPSTREAM_TIMEOUT: { status: 504, reason: 'The upstream did not answer in time.' },
+  ERR_UPSTREAM_ABORTED: { status: 499, reason: 'The request was cancelled.' },
+
+  // Start-up and rotation (never sent to clients: they stop the app or are reported)
+  ERR_CERT_FILE_UNREADABLE: { status: 500, reason: 'A certificate file is missing or unreadable.' },
+  ERR_CERT_INVALID: { status: 500, reason: 'A certificate file does not hold a valid certificate.' },
+  ERR_CERT_KEY_INVALID: { status: 500, reason: 'A private key file does not hold a valid key.' },
+  ERR_CERT_KEY_MISMATCH: { status: 500, reason: 'The private key does not match the certificate.' },
+  ERR_CERT_EXPIRED: { status: 500, reason: 'The certificate has expired.' },
+  ERR_CERT_NOT_YET_VALID: { status: 500, reason: 'The certificate is not yet valid.' },
+  ERR_CERT_USAGE: { status: 500, reason: 'The certificate is not allowed for this use.' },
+  ERR_CERT_CRL_INVALID: { status: 500, reason: 'The CRL file is not valid.' },
+} as const satisfies Record<string, { status: number; reason: string }>;
+
+/** A stable Inference Shield error code: code can `switch (err.code)` on it. */
+export type ShieldErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** True when `value` is a code of the catalogue. */
+export function isShieldErrorCode(value: unknown): value is ShieldErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOGUE, value);
+}

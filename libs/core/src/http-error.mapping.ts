@@ -1,0 +1,85 @@
+import { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from './error-codes.js';
+import { isShieldError } from './shield.error.js';
+
+/** What a refusal looks like on the wire. */
+export interface ShieldHttpResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: { readonly code: ShieldErrorCode; readonly message: string; readonly scope?: string };
+}
+
+const INVALID_TOKEN_CODES = new Set<ShieldErrorCode>([
+  'ERR_TOKEN_MISSING',
+  'ERR_TOKEN_MALFORMED',
+  'ERR_TOKEN_TOO_LARGE',
+  'ERR_TOKEN_ALG_NOT_ALLOWED',
+  'ERR_TOKEN_HEADER_UNSUPPORTED',
+  'ERR_TOKEN_DUPLICATE_KEY',
+  'ERR_TOKEN_SIGNATURE_INVALID',
+  'ERR_TOKEN_KEY_NOT_FOUND',
+  'ERR_TOKEN_KEY_UNUSABLE',
+  'ERR_TOKEN_EXPIRED',
+  'ERR_TOKEN_NOT_YET_VALID',
+  'ERR_TOKEN_ISSUED_IN_FUTURE',
+  'ERR_TOKEN_ISSUER_UNKNOWN',
+  'ERR_TOKEN_AUDIENCE_INVALID',
+  'ERR_TOKEN_TYPE_INVALID',
+  'ERR_TOKEN_CLAIM_INVALID',
+  'ERR_TOKEN_BINDING_MISMATCH',
+  'ERR_TOKEN_BINDING_REQUIRED',
+]);
+
+/** Status codes of Nest/Express/body-parser errors that we translate into our own codes. */
+const STATUS_TO_CODE: ReadonlyMap<number, ShieldErrorCode> = new Map([
+  [400, 'ERR_BAD_REQUEST'],
+  [404, 'ERR_NOT_FOUND'],
+  [405, 'ERR_METHOD_NOT_ALLOWED'],
+  [408, 'ERR_REQUEST_TIMEOUT'],
+  [413, 'ERR_BODY_TOO_LARGE'],
+  [415, 'ERR_UNSUPPORTED_MEDIA_TYPE'],
+  [431, 'ERR_HEADERS_TOO_LARGE'],
+]);
+
+function quote(value: string): string {
+  // RFC 6750 §3: auth-param values are quoted-strings; our values never hold quotes or backslashes,
+  // but strip them anyway so a scope name can never break the header.
+  return value.replace(/["\\\r\n]/g, '');
+}
+
+/**
+ * The one place that turns an error into an HTTP refusal: status, headers, body.
+ * The body carries the code and the catalogue's short reason, never `error.message` of a library
+ * error, never a credential. Unknown errors become `ERR_INTERNAL` (500): a bug, not an input.
+ */
+export function toHttpResponse(err: unknown): ShieldHttpResponse {
+  const code = codeOf(err);
+  const entry = ERROR_CATALOGUE[code];
+  const headers: Record<string, string> = {};
+  const scope = isShieldError(err) ? err.details.scope : undefined;
+  if (INVALID_TOKEN_CODES.has(code)) {
+    // RFC 6750 §3.1: a request without credentials gets a bare challenge, a bad token gets invalid_token.
+    headers['WWW-Authenticate'] =
+      code === 'ERR_TOKEN_MISSING' ? 'Bearer' : `Bearer error="invalid_token", error_description="${code}"`;
+  } else if (code === 'ERR_INSUFFICIENT_SCOPE') {
+    headers['WWW-Authenticate'] =
+      `Bearer error="insufficient_scope"` + (scope ? `, scope="${quote(scope)}"` : '');
+  } else if (entry.status === 401) {
+    headers['WWW-Authenticate'] = 'Bearer';
+  }
+  const body = scope !== undefined ? { code, message: entry.reason, scope } : { code, message: entry.reason };
+  return { status: entry.status, headers, body };
+}
+
+/** The catalogue code for any error: a ShieldError's own, a known HTTP status's, else ERR_INTERNAL. */
+export function codeOf(err: unknown): ShieldErrorCode {
+  if (isShieldError(err) && isShieldErrorCode(err.code)) return err.code;
+  const status = statusOf(err);
+  return (status !== undefined && STATUS_TO_CODE.get(status)) || 'ERR_INTERNAL';
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { getStatus?: () => unknown; status?: unknown; statusCode?: unknown };
+  const s = typeof e.getStatus === 'function' ? e.getStatus() : (e.statusCode ?? e.status);
+  return typeof s === 'number' ? s : undefined;
+}

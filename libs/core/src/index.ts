@@ -1,0 +1,20 @@
+/**
+ * @shield/core: what every Inference Shield module shares: the error catalogue and its one HTTP
+ * mapping, the exception filter, start-up option validation, and certificate helpers.
+ */
+export { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from './error-codes.js';
+export { ShieldError, isShieldError, type ShieldErrorDetails } from './shield.error.js';
+export { toHttpResponse, codeOf, type ShieldHttpResponse } from './http-error.mapping.js';
+export { ShieldExceptionFilter } from './shield-exception.filter.js';
+export {
+  assertKnownKeys,
+  assertObject,
+  assertString,
+  assertBoolean,
+  assertInteger,
+  assertOneOf,
+  assertStringArray,
+  parseHttpsUrl,
+  deepFreeze,
+  describeValue,
+} from './options.validation.js';
