@@ -1,0 +1,47 @@
+import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ShieldError } from '@shield/core';
+import { ModelRegistry } from './model-registry.service.js';
+import type { V2InferResponse, V2ModelMetadata } from './v2-protocol.interface.js';
+
+/**
+ * The Open Inference Protocol (KServe v2) REST routes: server health, model metadata and
+ * readiness, and inference. Refusals are `ShieldError`s; the global `ShieldExceptionFilter`
+ * turns them into `{ code, message }` with the catalogue's status.
+ */
+@Controller('v2')
+export class InferenceController {
+  constructor(private readonly registry: ModelRegistry) {}
+
+  /** The process is up and answering. */
+  @Get('health/live')
+  live(): { live: true } {
+    return { live: true };
+  }
+
+  /** Every model has loaded and the server is not shutting down. */
+  @Get('health/ready')
+  ready(): { ready: true } {
+    if (!this.registry.isReady()) throw new ShieldError('ERR_NOT_READY');
+    return { ready: true };
+  }
+
+  /** Name, versions, platform, inputs and outputs of one model. */
+  @Get('models/:name')
+  metadata(@Param('name') name: string): V2ModelMetadata {
+    return this.registry.metadata(name);
+  }
+
+  /** 200 when the model can serve, 404 when unknown, 503 while shutting down. */
+  @Get('models/:name/ready')
+  modelReady(@Param('name') name: string): { name: string; ready: true } {
+    this.registry.assertModelReady(name);
+    return { name, ready: true };
+  }
+
+  /** Run the model on a v2 request body. */
+  @Post('models/:name/infer')
+  @HttpCode(200)
+  infer(@Param('name') name: string, @Body() body: unknown): Promise<V2InferResponse> {
+    return this.registry.infer(name, body);
+  }
+}

@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { InferenceController } from './inference.controller.js';
+import { ModelRegistry } from './model-registry.service.js';
+import { ConfigurableSampleModelModule, RAW_SAMPLE_MODEL_OPTIONS } from './sample-model.module-definition.js';
+import { resolveSampleModelOptions } from './sample-model-options.resolver.js';
+import { SAMPLE_MODEL_OPTIONS } from './sample-model.constants.js';
+
+/**
+ * The sample ONNX model served over the Open Inference Protocol (KServe v2 REST). Options are
+ * checked when the module is created and the models load in `app.init()`, so a bad folder or a
+ * broken model stops the start. Register `ShieldExceptionFilter` globally for coded refusals.
+ *
+ * @example
+ * SampleModelModule.forRoot({ maxBatchRows: 256 })
+ */
+@Module({
+  controllers: [InferenceController],
+  providers: [
+    {
+      provide: SAMPLE_MODEL_OPTIONS,
+      useFactory: resolveSampleModelOptions,
+      inject: [RAW_SAMPLE_MODEL_OPTIONS],
+    },
+    ModelRegistry,
+  ],
+  exports: [SAMPLE_MODEL_OPTIONS, ModelRegistry],
+})
+export class SampleModelModule extends ConfigurableSampleModelModule {}
