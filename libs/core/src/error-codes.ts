@@ -62,9 +62,11 @@ export const ERROR_CATALOGUE = {
   ERR_SAML_IN_RESPONSE_TO_INVALID: { status: 401, reason: 'The SAML response answers no request of ours.' },
   ERR_SAML_REPLAY: { status: 401, reason: 'This SAML assertion was already used.' },
   ERR_SAML_GRANT_INVALID: { status: 400, reason: 'The grant request is malformed.' },
+  ERR_SAML_GRANT_TYPE_UNSUPPORTED: { status: 400, reason: 'This grant type is not supported here.' },
 
   // Model serving
-  ERR_INVALID_INPUT: { status: 400, reason: 'The inference input is invalid.' },
+  // `exposeDetail`: the error's `detail` names the offending field (never its value) and is sent.
+  ERR_INVALID_INPUT: { status: 400, reason: 'The inference input is invalid.', exposeDetail: true },
   ERR_MODEL_NOT_FOUND: { status: 404, reason: 'No such model.' },
   ERR_MODEL_NOT_READY: { status: 503, reason: 'The model is not ready.' },
 
@@ -97,7 +99,7 @@ export const ERROR_CATALOGUE = {
   ERR_CERT_NOT_YET_VALID: { status: 500, reason: 'The certificate is not yet valid.' },
   ERR_CERT_USAGE: { status: 500, reason: 'The certificate is not allowed for this use.' },
   ERR_CERT_CRL_INVALID: { status: 500, reason: 'The CRL file is not valid.' },
-} as const satisfies Record<string, { status: number; reason: string }>;
+} as const satisfies Record<string, { status: number; reason: string; exposeDetail?: true }>;
 
 /** A stable Inference Shield error code: code can `switch (err.code)` on it. */
 export type ShieldErrorCode = keyof typeof ERROR_CATALOGUE;

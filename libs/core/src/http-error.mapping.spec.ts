@@ -37,3 +37,14 @@ describe('toHttpResponse', () => {
     expect(JSON.stringify(res.body)).not.toMatch(/secret|nope|entity/);
   });
 });
+
+describe('exposed details', () => {
+  it('sends the field-level detail of ERR_INVALID_INPUT only', () => {
+    const input = toHttpResponse(
+      new ShieldError('ERR_INVALID_INPUT', { detail: '"inputs[0].shape[1]" must be 8' }),
+    );
+    expect(input.body.detail).toBe('"inputs[0].shape[1]" must be 8');
+    const token = toHttpResponse(new ShieldError('ERR_TOKEN_MALFORMED', { detail: 'segment 2 of eyJabc' }));
+    expect(token.body).not.toHaveProperty('detail');
+  });
+});

@@ -5,7 +5,12 @@ import { isShieldError } from './shield.error.js';
 export interface ShieldHttpResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
-  readonly body: { readonly code: ShieldErrorCode; readonly message: string; readonly scope?: string };
+  readonly body: {
+    readonly code: ShieldErrorCode;
+    readonly message: string;
+    readonly scope?: string;
+    readonly detail?: string;
+  };
 }
 
 const INVALID_TOKEN_CODES = new Set<ShieldErrorCode>([
@@ -66,7 +71,15 @@ export function toHttpResponse(err: unknown): ShieldHttpResponse {
   } else if (entry.status === 401) {
     headers['WWW-Authenticate'] = 'Bearer';
   }
-  const body = scope !== undefined ? { code, message: entry.reason, scope } : { code, message: entry.reason };
+  const body: { code: ShieldErrorCode; message: string; scope?: string; detail?: string } = {
+    code,
+    message: entry.reason,
+  };
+  if (scope !== undefined) body.scope = scope;
+  // Only codes flagged in the catalogue send their detail: it names a field, never a value.
+  if ('exposeDetail' in entry && isShieldError(err) && err.details.detail !== undefined) {
+    body.detail = err.details.detail.slice(0, 200);
+  }
   return { status: entry.status, headers, body };
 }
 

@@ -18,3 +18,20 @@ export {
   deepFreeze,
   describeValue,
 } from './options.validation.js';
+export {
+  loadTlsBundle,
+  type TlsFiles,
+  type TlsUsage,
+  type LoadedTlsBundle,
+  type LoadTlsBundleOptions,
+} from './certificate.loader.js';
+export {
+  certificateFingerprint,
+  spiffeIdOf,
+  parseSpiffeId,
+  subjectAltNames,
+  type SpiffeId,
+  type SubjectAltNames,
+  type SubjectAltNameSource,
+} from './certificate.inspect.js';
+export { TlsBundleWatcher, type TlsBundleWatcherOptions } from './bundle.watcher.js';

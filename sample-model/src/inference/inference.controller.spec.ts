@@ -192,8 +192,14 @@ describe('Open Inference Protocol routes on a real Nest app', () => {
     const res = await call(base, '/v2/models/fraud-lr/infer', { json: body });
     expect(res).toEqual({
       status: 400,
-      body: { code: 'ERR_INVALID_INPUT', message: 'The inference input is invalid.' },
+      body: {
+        code: 'ERR_INVALID_INPUT',
+        message: 'The inference input is invalid.',
+        detail: expect.any(String),
+      },
     });
+    // The detail names the field, never the value that was sent.
+    for (const value of sentStrings(body)) expect(res.body.detail).not.toContain(value);
   });
 
   it('POST infer with a non-JSON body → 400 ERR_INVALID_INPUT', async () => {
@@ -346,3 +352,16 @@ describe('the app refuses to start', () => {
     }
   });
 });
+
+/** Every string and long number in a request body: what a detail must never quote back. */
+function sentStrings(body: unknown): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string' && v.length >= 3 && !['FP32', 'features'].includes(v)) out.push(v);
+    else if (typeof v === 'number' && String(v).length >= 5) out.push(String(v));
+    else if (Array.isArray(v)) v.slice(0, 50).forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(body);
+  return out;
+}

@@ -1,0 +1,359 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  isShieldError,
+  loadTlsBundle,
+  type ShieldErrorCode,
+  type TlsFiles,
+  type TlsUsage,
+} from '@shield/core';
+import { createTestPki, DevCertificateAuthority, type TestPki } from '@shield/dev-pki';
+
+let dir: string;
+let pki: TestPki;
+const file = (name: string): string => join(dir, name);
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'shield-loader-'));
+  pki = await createTestPki(join(dir, 'pki'));
+  writeFileSync(file('garbage.pem'), 'not a certificate at all\n');
+  writeFileSync(
+    file('broken-cert.pem'),
+    '-----BEGIN CERTIFICATE-----\nQUJDREVGR0g=\n-----END CERTIFICATE-----\n',
+  );
+  writeFileSync(
+    file('garbage-key.pem'),
+    '-----BEGIN PRIVATE KEY-----\nQUJDREVGR0g=\n-----END PRIVATE KEY-----\n',
+  );
+  writeFileSync(
+    file('encrypted-key.pem'),
+    createPrivateKey(pki.server.keyPem).export({
+      type: 'pkcs8',
+      format: 'pem',
+      cipher: 'aes-256-cbc',
+      passphrase: 'correct horse',
+    }),
+  );
+  writeFileSync(file('server-plus-expired-chain.pem'), pki.server.certPem + pki.expired.server.certPem);
+  writeFileSync(file('crl-wrong-label.pem'), pki.ca.crlPem.replace(/X509 CRL/g, 'CRL'));
+  writeFileSync(
+    file('crl-expired.pem'),
+    await pki.ca.authority.crlPem({ nextUpdate: new Date(Date.now() - 24 * 3600_000) }),
+  );
+  writeFileSync(
+    file('crl-future.pem'),
+    await pki.ca.authority.crlPem({
+      thisUpdate: new Date(Date.now() + 24 * 3600_000),
+      nextUpdate: new Date(Date.now() + 48 * 3600_000),
+    }),
+  );
+  // Same issuer name as the test CA, another key: only a signature check tells them apart.
+  const impostor = await DevCertificateAuthority.create({ commonName: 'Shield Test CA' });
+  writeFileSync(file('crl-forged.pem'), await impostor.crlPem());
+  writeFileSync(
+    file('crl-garbage-body.pem'),
+    '-----BEGIN X509 CRL-----\nQUJDREVGR0g=\n-----END X509 CRL-----\n',
+  );
+  writeFileSync(
+    file('crl-2060.pem'),
+    await pki.ca.authority.crlPem({ nextUpdate: new Date('2060-01-01T00:00:00Z') }),
+  );
+  mkdirSync(file('a-directory'));
+  execFileSync('mkfifo', [file('fifo.pem')]);
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function refusal(files: () => TlsFiles, usage?: TlsUsage): { code: string; message: string } {
+  try {
+    loadTlsBundle(files(), usage ? { usage } : {});
+  } catch (err) {
+    if (!isShieldError(err)) throw err;
+    return { code: err.code, message: err.message };
+  }
+  throw new Error('loadTlsBundle accepted the bundle');
+}
+
+describe('loadTlsBundle', () => {
+  it('loads a valid server bundle with its facts', () => {
+    const b = loadTlsBundle(
+      { cert: pki.server.chain, key: pki.server.key, ca: pki.ca.cert, crl: pki.ca.crl },
+      { usage: 'server' },
+    );
+    expect(b.cert.toString()).toBe(pki.server.chainPem);
+    expect(b.key.toString()).toBe(pki.server.keyPem);
+    expect(b.ca?.toString()).toBe(pki.ca.certPem);
+    expect(b.crl?.toString()).toBe(pki.ca.crlPem);
+    expect(b.fingerprint256).toBe(pki.server.fingerprint256);
+    expect(b.fingerprint256).toMatch(/^[0-9a-f]{64}$/);
+    expect(b.notBefore.getTime()).toBeLessThan(Date.now());
+    expect(b.notAfter.getTime()).toBeGreaterThan(Date.now() + 80 * 24 * 3600_000);
+    expect(b.leaf.checkHost('localhost')).toBe('localhost');
+    expect(b.spiffeId).toBeUndefined();
+    expect(Object.isFrozen(b)).toBe(true);
+  });
+
+  it('gives a client bundle its SPIFFE ID', () => {
+    const b = loadTlsBundle(
+      { cert: pki.client.cert, key: pki.client.key, ca: pki.ca.cert },
+      { usage: 'client' },
+    );
+    expect(b.spiffeId).toBe('spiffe://shield.local/test-client');
+  });
+
+  it('accepts a CRL whose nextUpdate is past 2049 (GeneralizedTime, RFC 5280 §4.1.2.5)', () => {
+    const b = loadTlsBundle({
+      cert: pki.server.cert,
+      key: pki.server.key,
+      ca: pki.ca.cert,
+      crl: file('crl-2060.pem'),
+    });
+    expect(b.crl?.toString()).toContain('X509 CRL');
+  });
+
+  it('takes the clock from options', () => {
+    const files = { cert: pki.expired.server.cert, key: pki.expired.server.key };
+    expect(() => loadTlsBundle(files)).toThrow();
+    expect(loadTlsBundle(files, { now: new Date(Date.now() - 7 * 24 * 3600_000) }).fingerprint256).toBe(
+      pki.expired.server.fingerprint256,
+    );
+  });
+
+  it.each<[string, () => TlsFiles, TlsUsage | undefined, ShieldErrorCode, () => string, RegExp]>([
+    [
+      'missing certificate',
+      () => ({ cert: file('nope.pem'), key: pki.server.key }),
+      undefined,
+      'ERR_CERT_FILE_UNREADABLE',
+      () => file('nope.pem'),
+      /ENOENT/,
+    ],
+    [
+      'missing key',
+      () => ({ cert: pki.server.cert, key: file('nope-key.pem') }),
+      undefined,
+      'ERR_CERT_FILE_UNREADABLE',
+      () => file('nope-key.pem'),
+      /ENOENT/,
+    ],
+    [
+      'certificate path is a directory',
+      () => ({ cert: file('a-directory'), key: pki.server.key }),
+      undefined,
+      'ERR_CERT_FILE_UNREADABLE',
+      () => file('a-directory'),
+      /regular file/,
+    ],
+    [
+      'certificate path is a FIFO (would block a plain read)',
+      () => ({ cert: file('fifo.pem'), key: pki.server.key }),
+      undefined,
+      'ERR_CERT_FILE_UNREADABLE',
+      () => file('fifo.pem'),
+      /regular file/,
+    ],
+    [
+      'certificate file without PEM',
+      () => ({ cert: file('garbage.pem'), key: pki.server.key }),
+      undefined,
+      'ERR_CERT_INVALID',
+      () => file('garbage.pem'),
+      /no PEM certificate/,
+    ],
+    [
+      'certificate PEM that is not DER',
+      () => ({ cert: file('broken-cert.pem'), key: pki.server.key }),
+      undefined,
+      'ERR_CERT_INVALID',
+      () => file('broken-cert.pem'),
+      /cannot be parsed/,
+    ],
+    [
+      'key is garbage',
+      () => ({ cert: pki.server.cert, key: file('garbage-key.pem') }),
+      undefined,
+      'ERR_CERT_KEY_INVALID',
+      () => file('garbage-key.pem'),
+      /cannot be parsed/,
+    ],
+    [
+      'key is a certificate',
+      () => ({ cert: pki.server.cert, key: pki.server.cert }),
+      undefined,
+      'ERR_CERT_KEY_INVALID',
+      () => pki.server.cert,
+      /no PEM private key/,
+    ],
+    [
+      'key is encrypted',
+      () => ({ cert: pki.server.cert, key: file('encrypted-key.pem') }),
+      undefined,
+      'ERR_CERT_KEY_INVALID',
+      () => file('encrypted-key.pem'),
+      /encrypted/,
+    ],
+    [
+      'key of another certificate',
+      () => ({ cert: pki.mismatchedKey.server.cert, key: pki.mismatchedKey.server.key }),
+      undefined,
+      'ERR_CERT_KEY_MISMATCH',
+      () => pki.mismatchedKey.server.cert,
+      /does not match/,
+    ],
+    [
+      'expired certificate',
+      () => ({ cert: pki.expired.server.cert, key: pki.expired.server.key }),
+      undefined,
+      'ERR_CERT_EXPIRED',
+      () => pki.expired.server.cert,
+      /expired on \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z/,
+    ],
+    [
+      'expired intermediate in the chain',
+      () => ({ cert: file('server-plus-expired-chain.pem'), key: pki.server.key }),
+      undefined,
+      'ERR_CERT_EXPIRED',
+      () => file('server-plus-expired-chain.pem'),
+      /chain certificate #2/,
+    ],
+    [
+      'not yet valid certificate',
+      () => ({ cert: pki.notYetValid.server.cert, key: pki.notYetValid.server.key }),
+      undefined,
+      'ERR_CERT_NOT_YET_VALID',
+      () => pki.notYetValid.server.cert,
+      /not valid before \d{4}-/,
+    ],
+    [
+      'server usage of a clientAuth-only certificate',
+      () => ({ cert: pki.wrongEku.server.cert, key: pki.wrongEku.server.key }),
+      'server',
+      'ERR_CERT_USAGE',
+      () => pki.wrongEku.server.cert,
+      /serverAuth/,
+    ],
+    [
+      'client usage of a serverAuth-only certificate',
+      () => ({ cert: pki.wrongEku.client.cert, key: pki.wrongEku.client.key }),
+      'client',
+      'ERR_CERT_USAGE',
+      () => pki.wrongEku.client.cert,
+      /clientAuth/,
+    ],
+    [
+      'client usage of a server certificate',
+      () => ({ cert: pki.server.cert, key: pki.server.key }),
+      'client',
+      'ERR_CERT_USAGE',
+      () => pki.server.cert,
+      /clientAuth/,
+    ],
+    [
+      'missing CA file',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: file('no-ca.pem') }),
+      undefined,
+      'ERR_CERT_FILE_UNREADABLE',
+      () => file('no-ca.pem'),
+      /ENOENT/,
+    ],
+    [
+      'CA file without a certificate',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: file('garbage.pem') }),
+      undefined,
+      'ERR_CERT_INVALID',
+      () => file('garbage.pem'),
+      /CA file/,
+    ],
+    [
+      'CRL file that is not a CRL',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, crl: file('garbage.pem') }),
+      undefined,
+      'ERR_CERT_CRL_INVALID',
+      () => file('garbage.pem'),
+      /no PEM CRL/,
+    ],
+    [
+      'CRL PEM whose body is not a CRL',
+      () => ({
+        cert: pki.server.cert,
+        key: pki.server.key,
+        ca: pki.ca.cert,
+        crl: file('crl-garbage-body.pem'),
+      }),
+      undefined,
+      'ERR_CERT_CRL_INVALID',
+      () => file('crl-garbage-body.pem'),
+      /cannot be parsed/,
+    ],
+    [
+      'CRL with the "CRL" label OpenSSL does not read',
+      () => ({
+        cert: pki.server.cert,
+        key: pki.server.key,
+        ca: pki.ca.cert,
+        crl: file('crl-wrong-label.pem'),
+      }),
+      undefined,
+      'ERR_CERT_CRL_INVALID',
+      () => file('crl-wrong-label.pem'),
+      /X509 CRL/,
+    ],
+    [
+      'CRL past its nextUpdate',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, crl: file('crl-expired.pem') }),
+      undefined,
+      'ERR_CERT_CRL_INVALID',
+      () => file('crl-expired.pem'),
+      /expired on/,
+    ],
+    [
+      'CRL before its thisUpdate',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, crl: file('crl-future.pem') }),
+      undefined,
+      'ERR_CERT_CRL_INVALID',
+      () => file('crl-future.pem'),
+      /not valid before/,
+    ],
+    [
+      'CRL of another CA',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, crl: pki.otherCa.ca.crl }),
+      undefined,
+      'ERR_CERT_CRL_INVALID',
+      () => pki.otherCa.ca.crl,
+      /not signed by any certificate of the CA file/,
+    ],
+    [
+      'CRL under the CA name signed by another key',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, crl: file('crl-forged.pem') }),
+      undefined,
+      'ERR_CERT_CRL_INVALID',
+      () => file('crl-forged.pem'),
+      /not signed/,
+    ],
+  ])('refuses %s', (_label, files, usage, code, path, problem) => {
+    const err = refusal(files, usage);
+    expect(err.code).toBe(code);
+    expect(err.message).toContain(path());
+    expect(err.message).toMatch(problem);
+    // Never key material in a message.
+    expect(err.message).not.toContain('PRIVATE KEY');
+    for (const pem of [pki.server.keyPem, pki.mismatchedKey.server.keyPem, pki.wrongEku.client.keyPem]) {
+      expect(err.message).not.toContain(pem.split('\n')[1]);
+    }
+  });
+
+  it.each([
+    ['an unknown file key', { cert: 'a', key: 'b', chain: 'c' }, {}, /unknown option "chain"/],
+    ['an empty cert path', { cert: '', key: 'b' }, {}, /"files\.cert"/],
+    ['a CRL without a CA', { cert: 'a', key: 'b', crl: 'c' }, {}, /"files\.crl" needs "files\.ca"/],
+    ['an unknown option', { cert: 'a', key: 'b' }, { verify: false }, /unknown option "verify"/],
+    ['a bad usage', { cert: 'a', key: 'b' }, { usage: 'both' }, /"options\.usage"/],
+  ])('throws a TypeError for %s', (_label, files, opts, message) => {
+    expect(() => loadTlsBundle(files as unknown as TlsFiles, opts as never)).toThrow(TypeError);
+    expect(() => loadTlsBundle(files as unknown as TlsFiles, opts as never)).toThrow(message);
+  });
+});

@@ -1,0 +1,335 @@
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { assertKnownKeys, assertOneOf, assertString } from './options.validation.js';
+import { ShieldError } from './shield.error.js';
+import { certificateFingerprint, spiffeIdOf } from './certificate.inspect.js';
+import { crlProblem, parseCrl, type ParsedCrl } from './crl.check.js';
+
+/** Paths of the PEM files of one TLS identity. */
+export interface TlsFiles {
+  /** Leaf certificate, optionally followed by its intermediates. */
+  cert: string;
+  /** Unencrypted private key of the leaf (PKCS#8, SEC1 or PKCS#1 PEM). */
+  key: string;
+  /** CA certificates to trust for the peer (client CA for a server, server CA for a client). */
+  ca?: string;
+  /** CRL(s) of the CA, PEM `X509 CRL`. Needs `ca`. */
+  crl?: string;
+}
+
+/** A certificate bundle read from disk and checked: ready for `tls.createSecureContext`. */
+export interface LoadedTlsBundle {
+  readonly files: Readonly<TlsFiles>;
+  /** Leaf + chain, PEM, as read. */
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly ca?: Buffer;
+  readonly crl?: Buffer;
+  readonly leaf: X509Certificate;
+  /** SHA-256 of the leaf DER, lowercase hex, no colons. */
+  readonly fingerprint256: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The leaf's SPIFFE ID, when it carries exactly one valid one. */
+  readonly spiffeId?: string;
+}
+
+/** What a certificate is loaded for: its extended key usage must allow it. */
+export type TlsUsage = 'server' | 'client';
+
+/** Options of {@link loadTlsBundle}. */
+export interface LoadTlsBundleOptions {
+  /** When set, a leaf with an EKU extension must list serverAuth / clientAuth. */
+  usage?: TlsUsage;
+  /** The clock for validity checks (tests). */
+  now?: Date;
+}
+
+/** Certificates, keys and CA bundles are small; refuse to read a huge or endless file. */
+const MAX_PEM_BYTES = 1024 * 1024;
+/** CRLs of a busy CA can be large. */
+const MAX_CRL_BYTES = 32 * 1024 * 1024;
+
+const EKU_OID: Readonly<Record<TlsUsage, string>> = {
+  server: '1.3.6.1.5.5.7.3.1',
+  client: '1.3.6.1.5.5.7.3.2',
+};
+
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/g;
+const CRL_BLOCK = /-----BEGIN X509 CRL-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END X509 CRL-----/g;
+
+type FileRole = 'certificate' | 'private key' | 'CA' | 'CRL';
+
+/** The OS reason of a failed fs call, e.g. `ENOENT: no such file or directory`. */
+function osReason(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const message = err.message.split(', ')[0] ?? err.message;
+    return code && !message.startsWith(code) ? `${code}: ${message}` : message;
+  }
+  return String(err);
+}
+
+/**
+ * Read a regular file, bounded in size. Opened non-blocking and checked with fstat on the same
+ * descriptor, so a FIFO or a device (a mistyped path to /dev/zero) fails at once instead of hanging.
+ */
+function readBounded(path: string, role: FileRole, maxBytes: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+      message: `${role} file ${path} is unreadable: ${osReason(err)}`,
+      cause: err,
+    });
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+        message: `${role} file ${path} is not a regular file`,
+      });
+    }
+    if (stat.size > maxBytes) {
+      throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+        message: `${role} file ${path} is ${stat.size} bytes, more than the ${maxBytes} allowed`,
+      });
+    }
+    const data = readFileSync(fd);
+    if (data.length > maxBytes) {
+      throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+        message: `${role} file ${path} grew beyond the ${maxBytes} bytes allowed while being read`,
+      });
+    }
+    return data;
+  } catch (err) {
+    if (err instanceof ShieldError) throw err;
+    throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+      message: `${role} file ${path} is unreadable: ${osReason(err)}`,
+      cause: err,
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every PEM CERTIFICATE block of a file, parsed; throws ERR_CERT_INVALID naming the file. */
+function parseCertificates(data: Buffer, path: string, role: 'certificate' | 'CA'): X509Certificate[] {
+  const blocks = data.toString('latin1').match(CERT_BLOCK) ?? [];
+  if (blocks.length === 0) {
+    throw new ShieldError('ERR_CERT_INVALID', {
+      message: `${role} file ${path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)`,
+    });
+  }
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (err) {
+      throw new ShieldError('ERR_CERT_INVALID', {
+        message: `${role} file ${path}: certificate #${i + 1} cannot be parsed`,
+        cause: err,
+      });
+    }
+  });
+}
+
+function parsePrivateKey(data: Buffer, path: string): KeyObject {
+  const text = data.toString('latin1');
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+    throw new ShieldError('ERR_CERT_KEY_INVALID', {
+      message: `private key file ${path} is encrypted; a passphrase-protected key is not supported`,
+    });
+  }
+  if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(text)) {
+    throw new ShieldError('ERR_CERT_KEY_INVALID', {
+      message: `private key file ${path} holds no PEM private key`,
+    });
+  }
+  try {
+    return createPrivateKey({ key: data, format: 'pem' });
+  } catch (err) {
+    // The library message may quote parts of its input: keep it in `cause` only.
+    throw new ShieldError('ERR_CERT_KEY_INVALID', {
+      message: `private key file ${path} cannot be parsed as a private key`,
+      cause: err,
+    });
+  }
+}
+
+function parseCrls(data: Buffer, path: string): ParsedCrl[] {
+  const text = data.toString('latin1');
+  const blocks = [...text.matchAll(CRL_BLOCK)];
+  if (blocks.length === 0) {
+    throw new ShieldError('ERR_CERT_CRL_INVALID', {
+      message: `CRL file ${path} holds no PEM CRL (expected -----BEGIN X509 CRL-----)`,
+    });
+  }
+  return blocks.map((m, i) => {
+    try {
+      return parseCrl(Buffer.from((m[1] ?? '').replace(/\s+/g, ''), 'base64'));
+    } catch (err) {
+      throw new ShieldError('ERR_CERT_CRL_INVALID', {
+        message: `CRL file ${path}: CRL #${i + 1} cannot be parsed`,
+        cause: err,
+      });
+    }
+  });
+}
+
+/** Node prints validity as `Jan  1 00:00:00 2026 GMT`; Date parses that form exactly. */
+function dateOf(text: string, path: string): Date {
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) {
+    throw new ShieldError('ERR_CERT_INVALID', {
+      message: `certificate ${path} has an unreadable validity date`,
+    });
+  }
+  return date;
+}
+
+function checkValidity(
+  cert: X509Certificate,
+  path: string,
+  label: string,
+  now: Date,
+): { notBefore: Date; notAfter: Date } {
+  const notBefore = dateOf(cert.validFrom, path);
+  const notAfter = dateOf(cert.validTo, path);
+  if (now.getTime() > notAfter.getTime()) {
+    throw new ShieldError('ERR_CERT_EXPIRED', {
+      message: `${label} ${path} expired on ${notAfter.toISOString()}`,
+    });
+  }
+  if (now.getTime() < notBefore.getTime()) {
+    throw new ShieldError('ERR_CERT_NOT_YET_VALID', {
+      message: `${label} ${path} is not valid before ${notBefore.toISOString()}`,
+    });
+  }
+  return { notBefore, notAfter };
+}
+
+/** Check the shape of a `TlsFiles` (a configuration mistake is a TypeError naming the field). */
+export function validateTlsFiles(files: unknown): Readonly<TlsFiles> {
+  assertKnownKeys('files', files, ['cert', 'key', 'ca', 'crl']);
+  assertString('files.cert', files.cert);
+  assertString('files.key', files.key);
+  if (files.ca !== undefined) assertString('files.ca', files.ca);
+  if (files.crl !== undefined) {
+    assertString('files.crl', files.crl);
+    if (files.ca === undefined) {
+      // A CRL is checked against the CA that issued it; without a CA file it cannot be.
+      throw new TypeError('"files.crl" needs "files.ca": a CRL is only used to check peers against a CA');
+    }
+  }
+  const out: TlsFiles = { cert: files.cert, key: files.key };
+  if (files.ca !== undefined) out.ca = files.ca;
+  if (files.crl !== undefined) out.crl = files.crl;
+  return Object.freeze(out);
+}
+
+/**
+ * Read and check a certificate bundle: the leaf and its chain parse, are within their validity
+ * period, the key parses (unencrypted) and matches the leaf, the EKU allows `usage`, the CA file
+ * holds at least one certificate, and each CRL parses, is current and is signed by a certificate
+ * of the CA file. Any problem throws a `ShieldError` (`ERR_CERT_*`) whose message names the file
+ * and the problem, never key material. Synchronous: meant for start-up and for reloads.
+ *
+ * @example
+ * const bundle = loadTlsBundle({ cert: 'pki/localhost.pem', key: 'pki/localhost-key.pem' }, { usage: 'server' });
+ * https.createServer({ cert: bundle.cert, key: bundle.key, minVersion: 'TLSv1.2' });
+ */
+export function loadTlsBundle(files: TlsFiles, opts: LoadTlsBundleOptions = {}): LoadedTlsBundle {
+  const resolved = validateTlsFiles(files);
+  assertKnownKeys('options', opts, ['usage', 'now']);
+  if (opts.usage !== undefined) assertOneOf('options.usage', opts.usage, ['server', 'client'] as const);
+  if (opts.now !== undefined && !(opts.now instanceof Date && !Number.isNaN(opts.now.getTime()))) {
+    throw new TypeError('"options.now" must be a valid Date');
+  }
+  const now = opts.now ?? new Date();
+
+  const cert = readBounded(resolved.cert, 'certificate', MAX_PEM_BYTES);
+  const key = readBounded(resolved.key, 'private key', MAX_PEM_BYTES);
+  const ca = resolved.ca !== undefined ? readBounded(resolved.ca, 'CA', MAX_PEM_BYTES) : undefined;
+  const crl = resolved.crl !== undefined ? readBounded(resolved.crl, 'CRL', MAX_CRL_BYTES) : undefined;
+
+  const chain = parseCertificates(cert, resolved.cert, 'certificate');
+  const [leaf] = chain;
+  if (leaf === undefined)
+    throw new ShieldError('ERR_CERT_INVALID', { message: `certificate ${resolved.cert} is empty` });
+  const { notBefore, notAfter } = checkValidity(leaf, resolved.cert, 'certificate', now);
+  // An expired intermediate breaks every peer's chain building just as surely as an expired leaf.
+  chain.slice(1).forEach((c, i) => checkValidity(c, resolved.cert, `chain certificate #${i + 2} of`, now));
+
+  const privateKey = parsePrivateKey(key, resolved.key);
+  if (!keyMatches(leaf, privateKey)) {
+    throw new ShieldError('ERR_CERT_KEY_MISMATCH', {
+      message: `private key ${resolved.key} does not match certificate ${resolved.cert}`,
+    });
+  }
+
+  if (opts.usage !== undefined) {
+    // Node's X509Certificate.keyUsage holds the *extended* key usage OIDs (undefined when the
+    // extension is absent: RFC 5280 §4.2.1.12, no EKU means no restriction). anyExtendedKeyUsage
+    // is not accepted: OpenSSL's TLS purpose check refuses it too.
+    const eku = leaf.keyUsage as string[] | undefined;
+    if (eku !== undefined && !eku.includes(EKU_OID[opts.usage])) {
+      throw new ShieldError('ERR_CERT_USAGE', {
+        message: `certificate ${resolved.cert} is not allowed for TLS ${opts.usage} authentication (its extended key usage lacks ${opts.usage === 'server' ? 'serverAuth' : 'clientAuth'})`,
+      });
+    }
+  }
+
+  let caCerts: X509Certificate[] = [];
+  if (ca !== undefined && resolved.ca !== undefined) caCerts = parseCertificates(ca, resolved.ca, 'CA');
+  if (crl !== undefined && resolved.crl !== undefined) {
+    const crlPath = resolved.crl;
+    parseCrls(crl, crlPath).forEach((parsed, i) => {
+      const problem = crlProblem(parsed, caCerts, now);
+      if (problem !== undefined) {
+        throw new ShieldError('ERR_CERT_CRL_INVALID', { message: `CRL #${i + 1} of ${crlPath} ${problem}` });
+      }
+    });
+  }
+
+  const spiffeId = spiffeIdOf(leaf);
+  const bundle: {
+    -readonly [K in keyof LoadedTlsBundle]: LoadedTlsBundle[K];
+  } = {
+    files: resolved,
+    cert,
+    key,
+    leaf,
+    fingerprint256: certificateFingerprint(leaf),
+    notBefore,
+    notAfter,
+  };
+  if (ca !== undefined) bundle.ca = ca;
+  if (crl !== undefined) bundle.crl = crl;
+  if (spiffeId !== undefined) bundle.spiffeId = spiffeId;
+  return Object.freeze(bundle);
+}
+
+/** checkPrivateKey throws for some key type pairs (an RSA key against an EC certificate). */
+function keyMatches(leaf: X509Certificate, key: KeyObject): boolean {
+  try {
+    return leaf.checkPrivateKey(key);
+  } catch {
+    return false;
+  }
+}
+
+/** True when two bundles hold the same leaf and the same key, CA and CRL bytes. */
+export function sameTlsBundle(a: LoadedTlsBundle, b: LoadedTlsBundle): boolean {
+  return (
+    a.fingerprint256 === b.fingerprint256 &&
+    a.cert.equals(b.cert) &&
+    a.key.equals(b.key) &&
+    equalOptional(a.ca, b.ca) &&
+    equalOptional(a.crl, b.crl)
+  );
+}
+
+function equalOptional(a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.equals(b);
+}
