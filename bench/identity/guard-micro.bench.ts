@@ -1,0 +1,99 @@
+/**
+ * Micro-benchmark: the Shield guard's own cost per request, without HTTP or TLS, by calling
+ * `IdentityGuard.canActivate` of a real IdentityModule with a reused token.
+ *
+ *   npx vitest bench --run bench/identity/guard-micro.bench.ts
+ */
+import 'reflect-metadata';
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { Controller, Get, Module, type ExecutionContext, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import {
+  IdentityGuard,
+  IdentityModule,
+  RequireScopes,
+  TOKEN_VERIFIER,
+  type AuditEvent,
+  type AuditSink,
+  type TokenVerifier,
+} from '@shield/identity';
+import { exportJWK } from 'jose';
+import { afterAll, beforeAll, bench, describe } from 'vitest';
+
+const ISSUER = 'https://idp.bench.local';
+
+@Controller('m')
+class MicroController {
+  @Get() @RequireScopes('models:infer') infer() {
+    return 1;
+  }
+}
+
+const devNull = createWriteStream('/dev/null');
+const sinks: Record<string, AuditSink> = {
+  noop: { record: () => undefined },
+  stringify: { record: (e: AuditEvent) => void JSON.stringify(e) },
+  devnull: { record: (e: AuditEvent) => void devNull.write(`${JSON.stringify(e)}\n`) },
+};
+
+let token = '';
+const guards: Record<string, IdentityGuard> = {};
+const apps: INestApplicationContext[] = [];
+
+beforeAll(async () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'm', alg: 'ES256' };
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64url');
+  const input = `${b64(JSON.stringify({ alg: 'ES256', kid: 'm' }))}.${b64(
+    JSON.stringify({ iss: ISSUER, aud: 'x', sub: 's', iat: now, exp: now + 3600, scope: 'models:infer' }),
+  )}`;
+  token = `${input}.${b64(cryptoSign('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }))}`;
+  for (const [name, sink] of Object.entries(sinks)) {
+    @Module({
+      imports: [
+        IdentityModule.forRoot({
+          oidc: {
+            issuers: [{ issuer: ISSUER, audience: 'x', jwks: { keys: [jwk] }, algorithms: ['ES256'] }],
+          },
+          audit: { sink },
+        }),
+      ],
+      controllers: [MicroController],
+    })
+    class M {}
+    const app = await NestFactory.createApplicationContext(M, { logger: false });
+    apps.push(app);
+    guards[name] = app.get(IdentityGuard);
+  }
+});
+
+afterAll(async () => {
+  for (const app of apps) await app.close();
+});
+
+function context(): ExecutionContext {
+  const request = { headers: { authorization: `Bearer ${token}` } };
+  return {
+    getType: () => 'http',
+    getClass: () => MicroController,
+    getHandler: () => MicroController.prototype.infer,
+    switchToHttp: () => ({ getRequest: () => request }),
+  } as unknown as ExecutionContext;
+}
+
+describe('IdentityGuard.canActivate, reused token', () => {
+  bench('TokenVerifier.verify alone (cache hit)', async () => {
+    const app = apps[0];
+    if (!app) throw new Error('not started');
+    await app.get<TokenVerifier>(TOKEN_VERIFIER).verify(token);
+  });
+  for (const name of Object.keys(sinks)) {
+    bench(`audit sink: ${name}`, async () => {
+      const guard = guards[name];
+      if (!guard) throw new Error('not started');
+      await guard.canActivate(context());
+    });
+  }
+});

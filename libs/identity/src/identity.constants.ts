@@ -1,0 +1,20 @@
+/** Metadata key under which the policy decorators record a route's policy fragments. */
+export const SHIELD_POLICY_METADATA = 'shield:identity:policy';
+
+/**
+ * Where the guard attaches the frozen principal on the request. A symbol, not `req.user`, so no
+ * body parser, middleware or client-controlled JSON can ever write it.
+ */
+export const PRINCIPAL_KEY: unique symbol = Symbol('shield.identity.principal');
+
+/** Injection token of the resolved, frozen {@link ResolvedIdentityOptions}. */
+export const IDENTITY_OPTIONS: unique symbol = Symbol('SHIELD_IDENTITY_OPTIONS');
+
+/** Injection token of the module's `TokenVerifier` (`null` when no `oidc` issuer is configured). */
+export const TOKEN_VERIFIER: unique symbol = Symbol('SHIELD_TOKEN_VERIFIER');
+
+/** Injection token of the {@link AuditSink} that receives one event per access decision. */
+export const AUDIT_SINK: unique symbol = Symbol('SHIELD_AUDIT_SINK');
+
+/** The name under which {@link ShieldJwtStrategy} registers itself with passport. */
+export const SHIELD_JWT_STRATEGY = 'shield-jwt';

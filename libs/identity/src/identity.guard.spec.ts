@@ -1,0 +1,363 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Controller, Get, Module } from '@nestjs/common';
+import type { AuditEvent, AuditSink } from './audit.interface.js';
+import {
+  call,
+  createPki,
+  createSigner,
+  GW_ID,
+  ISSUER,
+  oidcOptions,
+  OTHER_ID,
+  startHttpsApp,
+  type Pki,
+  type RunningApp,
+  type Signer,
+} from './identity.e2e.fixtures.js';
+import { IdentityModule } from './identity.module.js';
+import {
+  Allow,
+  AllowSpiffe,
+  Authenticated,
+  mtls,
+  oidc,
+  Public,
+  RequireBoundToken,
+  RequireClaims,
+  RequireRoles,
+  RequireScopes,
+} from './policy.decorator.js';
+import { Principal } from './principal.decorator.js';
+import type { ShieldPrincipal } from './principal.interface.js';
+import { certificateThumbprint } from './tokens/index.js';
+
+let pki: Pki;
+let signer: Signer;
+let running: RunningApp;
+const events: AuditEvent[] = [];
+const sink: AuditSink = { record: (e) => events.push(e) };
+
+const echo = (p: ShieldPrincipal | undefined) => ({ principal: p, frozen: p ? Object.isFrozen(p) : null });
+
+@Controller('t')
+class TestController {
+  @Get('public') @Public() pub(@Principal() p: ShieldPrincipal | undefined) {
+    return { ok: true, principal: p ?? null };
+  }
+  @Get('any') @Authenticated() any(@Principal() p: ShieldPrincipal) {
+    return echo(p);
+  }
+  @Get('infer') @RequireScopes('models:infer') infer(@Principal() p: ShieldPrincipal) {
+    return echo(p);
+  }
+  @Get('admin') @RequireScopes('models:infer', 'models:admin') admin() {
+    return { ok: true };
+  }
+  @Get('either')
+  @Allow(oidc({ scopes: ['models:infer'] }), mtls({ spiffeIds: [GW_ID] }))
+  either(@Principal() p: ShieldPrincipal) {
+    return echo(p);
+  }
+  @Get('spiffe') @AllowSpiffe(GW_ID) spiffe(@Principal() p: ShieldPrincipal) {
+    return echo(p);
+  }
+  @Get('domain') @AllowSpiffe('spiffe://shield.local') domain(@Principal() p: ShieldPrincipal) {
+    return echo(p);
+  }
+  @Get('bound') @RequireScopes('models:infer') @RequireBoundToken() bound(@Principal() p: ShieldPrincipal) {
+    return echo(p);
+  }
+  @Get('roles') @RequireRoles('ops') roles() {
+    return { ok: true };
+  }
+  @Get('claims') @RequireClaims({ tenant: 'acme' }) claims() {
+    return { ok: true };
+  }
+  @Get('mutate') @Authenticated() mutate(@Principal() p: ShieldPrincipal) {
+    let threw = false;
+    try {
+      (p as { subject: string }).subject = 'admin';
+    } catch {
+      threw = true;
+    }
+    return { threw, subject: p.subject };
+  }
+}
+
+@Controller('cls')
+@RequireScopes('cls:read')
+class ClassPolicyController {
+  @Get('a') a() {
+    return { ok: 'a' };
+  }
+  @Get('b') @Public() b() {
+    return { ok: 'b' };
+  }
+}
+
+// The same inherited handler under two controllers with different class policies: a policy cache
+// keyed by the handler alone would let the first one compiled decide for both.
+class BaseModels {
+  @Get() list() {
+    return { ok: true };
+  }
+}
+@Controller('open-models')
+@Public()
+class OpenModels extends BaseModels {}
+@Controller('closed-models')
+@RequireScopes('models:list')
+class ClosedModels extends BaseModels {}
+
+let appModule: new () => unknown;
+
+beforeAll(async () => {
+  pki = await createPki();
+  signer = await createSigner();
+  @Module({
+    imports: [
+      IdentityModule.forRoot({
+        oidc: oidcOptions(signer),
+        mtls: { trustDomains: ['shield.local'] },
+        audit: { sink },
+        roleClaimPath: 'realm_access.roles',
+      }),
+    ],
+    controllers: [TestController, ClassPolicyController, OpenModels, ClosedModels],
+  })
+  class AppModule {}
+  appModule = AppModule;
+  running = await startHttpsApp(appModule, pki);
+});
+
+afterAll(async () => {
+  await running?.close();
+});
+
+const get = (path: string, opts: Parameters<typeof call>[3] = {}) => call(running.port, pki, path, opts);
+
+describe('IdentityGuard over real HTTPS (Express)', () => {
+  it('lets anyone reach a @Public() route, without a principal', async () => {
+    const r = await get('/t/public');
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ ok: true, principal: null });
+  });
+
+  it('refuses a protected route without credentials: 401, bare Bearer challenge', async () => {
+    const r = await get('/t/infer');
+    expect(r.status).toBe(401);
+    expect(r.body.code).toBe('ERR_TOKEN_MISSING');
+    expect(r.headers['www-authenticate']).toBe('Bearer');
+  });
+
+  it('accepts a valid token with the scope and hands the handler a frozen principal', async () => {
+    const token = signer.sign({ sub: 'alice', jti: 'id-1' });
+    const r = await get('/t/infer', { token });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      principal: {
+        method: 'oidc',
+        subject: 'alice',
+        issuer: ISSUER,
+        scopes: ['models:infer'],
+        claims: expect.objectContaining({ sub: 'alice', iss: ISSUER }),
+        tokenId: 'id-1',
+      },
+      frozen: true,
+    });
+    const m = await get('/t/mutate', { token });
+    expect(m.body).toEqual({ threw: true, subject: 'alice' });
+  });
+
+  it('answers a missing scope with 403 insufficient_scope naming the scopes needed (RFC 6750 §3.1)', async () => {
+    const r = await get('/t/admin', { token: signer.sign() });
+    expect(r.status).toBe(403);
+    expect(r.body).toMatchObject({ code: 'ERR_INSUFFICIENT_SCOPE', scope: 'models:infer models:admin' });
+    expect(r.headers['www-authenticate']).toBe(
+      'Bearer error="insufficient_scope", scope="models:infer models:admin"',
+    );
+  });
+
+  it('answers an invalid token with 401 invalid_token and never echoes it', async () => {
+    const token = signer.sign({ exp: Math.floor(Date.now() / 1000) - 3600 });
+    const r = await get('/t/infer', { token });
+    expect(r.status).toBe(401);
+    expect(r.body.code).toBe('ERR_TOKEN_EXPIRED');
+    expect(r.headers['www-authenticate']).toContain('error="invalid_token"');
+    expect(r.text).not.toContain(token.split('.')[1]);
+  });
+
+  it('never reads a token from the query string or a cookie (RFC 6750 §2.1 only)', async () => {
+    const token = signer.sign();
+    const q = await get(`/t/infer?access_token=${token}`);
+    expect([q.status, q.body.code]).toEqual([401, 'ERR_TOKEN_MISSING']);
+    const c = await get('/t/infer', { headers: { cookie: `access_token=${token}; token=${token}` } });
+    expect([c.status, c.body.code]).toEqual([401, 'ERR_TOKEN_MISSING']);
+  });
+
+  it('treats another Authorization scheme as no bearer token', async () => {
+    const r = await get('/t/infer', { authorization: 'Basic YWxpY2U6cGFzcw==' });
+    expect([r.status, r.body.code]).toEqual([401, 'ERR_TOKEN_MISSING']);
+    const m = await get('/t/either', { authorization: 'Basic YWxpY2U6cGFzcw==', client: pki.gw });
+    expect(m.status).toBe(200);
+  });
+
+  it('builds an mTLS principal from the verified peer certificate', async () => {
+    const r = await get('/t/any', { client: pki.gw });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({
+      principal: {
+        method: 'mtls',
+        subject: GW_ID,
+        issuer: expect.stringContaining('CN='),
+        scopes: [],
+        claims: {},
+        spiffeId: GW_ID,
+        certificateFingerprint: pki.gw.fingerprint256,
+      },
+      frozen: true,
+    });
+  });
+
+  it('allow-lists by SPIFFE ID', async () => {
+    expect((await get('/t/spiffe', { client: pki.gw })).status).toBe(200);
+    const r = await get('/t/spiffe', { client: pki.other });
+    expect([r.status, r.body.code]).toEqual([403, 'ERR_CALLER_NOT_ALLOWED']);
+  });
+
+  it('allow-lists by trust domain', async () => {
+    const r = await get('/t/domain', { client: pki.other });
+    expect(r.status).toBe(200);
+    expect((r.body.principal as ShieldPrincipal).spiffeId).toBe(OTHER_ID);
+  });
+
+  it('refuses a certificate outside the module trust domains, or without a SPIFFE ID', async () => {
+    for (const client of [pki.partner, pki.plain]) {
+      const r = await get('/t/any', { client });
+      expect([r.status, r.body.code]).toEqual([401, 'ERR_CLIENT_CERT_INVALID']);
+    }
+  });
+
+  it('never uses a certificate the TLS layer did not verify (another CA)', async () => {
+    const r = await get('/t/spiffe', { client: pki.foreign });
+    expect([r.status, r.body.code]).toEqual([401, 'ERR_CLIENT_CERT_INVALID']);
+  });
+
+  it('ignores an X-Client-Cert header carrying a valid certificate', async () => {
+    const headers = {
+      'x-client-cert': encodeURIComponent(pki.gw.certPem),
+      'x-forwarded-client-cert': `Hash=${pki.gw.fingerprint256};URI=${GW_ID}`,
+      'x-ssl-client-verify': 'SUCCESS',
+    };
+    const r = await get('/t/spiffe', { headers });
+    expect([r.status, r.body.code]).toEqual([401, 'ERR_CLIENT_CERT_MISSING']);
+    expect(r.headers['www-authenticate']).toBe('Bearer');
+  });
+
+  it('on an OIDC-or-mTLS route, takes whichever credential passes', async () => {
+    const byToken = await get('/t/either', { token: signer.sign() });
+    expect((byToken.body.principal as ShieldPrincipal).method).toBe('oidc');
+    const byCert = await get('/t/either', { client: pki.gw });
+    expect((byCert.body.principal as ShieldPrincipal).method).toBe('mtls');
+    // A valid token without the scope, from an allow-listed workload: the mTLS alternative passes.
+    const both = await get('/t/either', { client: pki.gw, token: signer.sign({ scope: 'other' }) });
+    expect((both.body.principal as ShieldPrincipal).method).toBe('mtls');
+    // Neither passes: the token's failure is reported.
+    const neither = await get('/t/either', { client: pki.other, token: signer.sign({ scope: 'other' }) });
+    expect([neither.status, neither.body.code]).toEqual([403, 'ERR_INSUFFICIENT_SCOPE']);
+  });
+
+  it('never ignores a bad token, even when the certificate alone would pass', async () => {
+    const r = await get('/t/either', { client: pki.gw, token: signer.sign({ aud: 'someone-else' }) });
+    expect([r.status, r.body.code]).toEqual([401, 'ERR_TOKEN_AUDIENCE_INVALID']);
+  });
+
+  it('accepts a certificate-bound token on the connection of its certificate (RFC 8705)', async () => {
+    const token = signer.sign({
+      cnf: { 'x5t#S256': certificateThumbprint(Buffer.from(pemBody(pki.gw.certPem), 'base64')) },
+    });
+    const r = await get('/t/bound', { client: pki.gw, token });
+    expect(r.status).toBe(200);
+    expect((r.body.principal as ShieldPrincipal).certificateFingerprint).toBe(pki.gw.fingerprint256);
+  });
+
+  it('refuses a bound token presented with another certificate or none', async () => {
+    const token = signer.sign({
+      cnf: { 'x5t#S256': certificateThumbprint(Buffer.from(pemBody(pki.gw.certPem), 'base64')) },
+    });
+    for (const client of [pki.other, undefined]) {
+      const r = await get('/t/infer', client ? { client, token } : { token });
+      expect([r.status, r.body.code]).toEqual([401, 'ERR_TOKEN_BINDING_MISMATCH']);
+    }
+  });
+
+  it('refuses an unbound token on a @RequireBoundToken() route', async () => {
+    const r = await get('/t/bound', { client: pki.gw, token: signer.sign() });
+    expect([r.status, r.body.code]).toEqual([401, 'ERR_TOKEN_BINDING_REQUIRED']);
+    expect(r.headers['www-authenticate']).toContain('invalid_token');
+  });
+
+  it('checks roles at the configured claim path and claims by value', async () => {
+    const ops = signer.sign({ realm_access: { roles: ['ops'] }, tenant: 'acme' });
+    const dev = signer.sign({ realm_access: { roles: ['dev'] }, roles: ['ops'], tenant: 'evil' });
+    expect((await get('/t/roles', { token: ops })).status).toBe(200);
+    expect((await get('/t/claims', { token: ops })).status).toBe(200);
+    for (const path of ['/t/roles', '/t/claims']) {
+      const r = await get(path, { token: dev });
+      expect([r.status, r.body.code]).toEqual([403, 'ERR_CLAIMS_NOT_SATISFIED']);
+    }
+  });
+
+  it('applies a class policy to its routes, and lets a handler override it', async () => {
+    expect((await get('/cls/a', { token: signer.sign() })).status).toBe(403);
+    expect((await get('/cls/a', { token: signer.sign({ scope: 'cls:read' }) })).status).toBe(200);
+    expect((await get('/cls/b')).status).toBe(200);
+  });
+
+  it('keeps separate policies for one inherited handler under two controllers', async () => {
+    expect((await get('/open-models')).status).toBe(200);
+    expect((await get('/closed-models')).status).toBe(401);
+    expect((await get('/closed-models', { token: signer.sign() })).status).toBe(403);
+    expect((await get('/closed-models', { token: signer.sign({ scope: 'models:list' }) })).status).toBe(200);
+  });
+
+  it('records one audit event per decision: who and where, never the token', async () => {
+    events.length = 0;
+    const token = signer.sign({ sub: 'audit-alice' });
+    await get('/t/infer', { token });
+    await get('/t/admin', { token });
+    await get('/t/spiffe', { client: pki.other });
+    await get('/t/public');
+    expect(events).toEqual([
+      {
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        decision: 'allow',
+        route: 'GET /t/infer',
+        method: 'oidc',
+        subject: 'audit-alice',
+        issuer: ISSUER,
+        scopes: ['models:infer'],
+      },
+      expect.objectContaining({
+        decision: 'deny',
+        route: 'GET /t/admin',
+        subject: 'audit-alice',
+        code: 'ERR_INSUFFICIENT_SCOPE',
+      }),
+      expect.objectContaining({
+        decision: 'deny',
+        route: 'GET /t/spiffe',
+        method: 'mtls',
+        spiffeId: OTHER_ID,
+        code: 'ERR_CALLER_NOT_ALLOWED',
+      }),
+    ]);
+    const text = JSON.stringify(events);
+    expect(text).not.toContain(token.split('.')[1]);
+    expect(text).not.toContain('jti');
+  });
+});
+
+function pemBody(pem: string): string {
+  return pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+}

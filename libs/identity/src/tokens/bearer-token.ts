@@ -1,0 +1,38 @@
+import { ShieldError } from '@shield/core';
+
+/** RFC 6750 §2.1: `Bearer` (any case, RFC 7235 §2.1), one or more spaces, a b64token. */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const SCHEME = /^Bearer(?: |$)/i;
+
+/**
+ * Takes the access token from an `Authorization` header value, the only place we read it
+ * (never the query string, never a cookie: RFC 6750 §2.2/§2.3 are not supported). The length is
+ * checked before the regular expression runs.
+ *
+ * Throws `ERR_TOKEN_MISSING` without a Bearer credential, `ERR_TOKEN_MALFORMED` for a broken or
+ * repeated header, `ERR_TOKEN_TOO_LARGE` beyond `maxTokenBytes`.
+ *
+ * @example
+ * const token = extractBearerToken(req.headers.authorization, options.maxTokenBytes);
+ */
+export function extractBearerToken(
+  authorizationHeader: string | string[] | undefined,
+  maxTokenBytes: number,
+): string {
+  if (authorizationHeader === undefined || authorizationHeader === '')
+    throw new ShieldError('ERR_TOKEN_MISSING');
+  // Several Authorization headers: which one would be "the" credential is ambiguous.
+  if (typeof authorizationHeader !== 'string') throw new ShieldError('ERR_TOKEN_MALFORMED');
+  // "Bearer " plus some spaces of slack; anything longer cannot hold an acceptable token.
+  if (authorizationHeader.length > maxTokenBytes + 32) {
+    if (!SCHEME.test(authorizationHeader.slice(0, 7))) throw new ShieldError('ERR_TOKEN_MISSING');
+    throw new ShieldError('ERR_TOKEN_TOO_LARGE');
+  }
+  // Another scheme (Basic, DPoP...) is no bearer credential (RFC 6750 §3.1: no error code).
+  if (!SCHEME.test(authorizationHeader)) throw new ShieldError('ERR_TOKEN_MISSING');
+  const match = BEARER.exec(authorizationHeader);
+  const token = match?.[1];
+  if (token === undefined) throw new ShieldError('ERR_TOKEN_MALFORMED');
+  if (token.length > maxTokenBytes) throw new ShieldError('ERR_TOKEN_TOO_LARGE');
+  return token;
+}

@@ -1,0 +1,81 @@
+import type { JWK } from 'jose';
+
+/** One trusted issuer of access tokens: its audience(s), algorithms and where its keys come from. */
+export interface IssuerOptions {
+  /** Exact `iss` value (compared byte for byte); an `https:` URL. */
+  issuer: string;
+  /** Accepted `aud` values; a token must contain at least one of them. */
+  audience: string | string[];
+  /** The issuer's JWKS (`https:` only). Without it and without `jwks`, OpenID discovery at `${issuer}/.well-known/openid-configuration`. */
+  jwksUri?: string;
+  /** Inline public keys, never fetched (for example our own SAML-exchange issuer). */
+  jwks?: { keys: JWK[] };
+  /** Allowed JWS algorithms. Default `['RS256','PS256','ES256','EdDSA']`, plus the HS* the shared secret is long enough for. */
+  algorithms?: string[];
+  /** A shared secret of at least 32 bytes; enables HS256 (and HS384 from 48 bytes, HS512 from 64) for this issuer only. */
+  sharedSecret?: string | Uint8Array;
+  /** Require RFC 9068 `typ: at+jwt` (or `application/at+jwt`). Default false. */
+  requireAccessTokenType?: boolean;
+  /** Clock skew allowed on `exp`, `nbf`, `iat`, in seconds. Default 5, at most 300. */
+  clockToleranceSeconds?: number;
+  /** PEM bundle trusted for this issuer's https fetches, *instead of* the system roots. */
+  ca?: string | Buffer;
+  /** The principal method reported for this issuer's tokens. Default `'oidc'`. */
+  method?: 'oidc' | 'saml';
+  /** Claim holding the scopes. Default `'scope'` (space-delimited string); an `scp` string array is also read. */
+  scopeClaim?: string;
+  /** Timeout of each discovery or JWKS fetch, in ms. Default 5000. */
+  fetchTimeoutMs?: number;
+  /** An unknown `kid` refetches the key set at most once per this period (single-flight). Default 30000. */
+  refetchCooldownMs?: number;
+  /** Keys held stay usable this long after the last successful fetch while refreshes fail. Default 24 h. */
+  maxKeyStalenessMs?: number;
+  /** The key set is refreshed (lazily, on use) after this period. Default 10 min. */
+  refreshIntervalMs?: number;
+}
+
+/** Options of {@link TokenVerifier}, as written by the user. */
+export interface TokenVerifierOptions {
+  /** The trusted issuers; at least one. */
+  issuers: IssuerOptions[];
+  /** Tokens longer than this are refused before any parsing. Default 8192. */
+  maxTokenBytes?: number;
+  /** Verified tokens kept to skip the signature check on reuse. Default 10000; 0 disables. */
+  cacheMaxEntries?: number;
+  /** `'fail'` (default): `create()` rejects when a key set cannot be loaded. `'not-ready'`: start, refuse with 503 until loaded. */
+  startup?: 'fail' | 'not-ready';
+}
+
+/** Where an issuer's public keys come from, decided once at start-up. */
+export type KeySource =
+  | { readonly kind: 'inline'; readonly jwks: { readonly keys: readonly JWK[] } }
+  | { readonly kind: 'jwks-uri'; readonly jwksUri: string }
+  | { readonly kind: 'discovery'; readonly discoveryUrl: string }
+  | { readonly kind: 'none' };
+
+/** An issuer's options after validation: every default filled in, frozen. */
+export interface ResolvedIssuerOptions {
+  readonly issuer: string;
+  readonly audience: readonly string[];
+  readonly keySource: KeySource;
+  readonly algorithms: readonly string[];
+  /** A private copy of the secret (not frozen: typed arrays cannot be). */
+  readonly sharedSecret?: Uint8Array;
+  readonly requireAccessTokenType: boolean;
+  readonly clockToleranceSeconds: number;
+  readonly ca?: Buffer;
+  readonly method: 'oidc' | 'saml';
+  readonly scopeClaim: string;
+  readonly fetchTimeoutMs: number;
+  readonly refetchCooldownMs: number;
+  readonly maxKeyStalenessMs: number;
+  readonly refreshIntervalMs: number;
+}
+
+/** {@link TokenVerifierOptions} after {@link resolveTokenVerifierOptions}. */
+export interface ResolvedTokenVerifierOptions {
+  readonly issuers: readonly ResolvedIssuerOptions[];
+  readonly maxTokenBytes: number;
+  readonly cacheMaxEntries: number;
+  readonly startup: 'fail' | 'not-ready';
+}

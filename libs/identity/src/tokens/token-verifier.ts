@@ -1,0 +1,328 @@
+import type { KeyObject, X509Certificate } from 'node:crypto';
+import { fetch as undiciFetch } from 'undici';
+import { deepFreeze, ShieldError } from '@shield/core';
+import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
+import { IssuerKeySet, type IssuerKeySetStats } from './issuer-key-set.js';
+import { translateJoseError } from './jose-error.mapping.js';
+import { decodeClaims, inspectCompactJws } from './jws-inspect.js';
+import type { JwksFetch } from './jwks-fetch.js';
+import { assertAlgorithmAllowed } from './jws-signature.js';
+import type {
+  ResolvedIssuerOptions,
+  ResolvedTokenVerifierOptions,
+} from './token-verifier-options.interface.js';
+import { MAX_CACHE_TTL_MS, VerifiedTokenCache } from './verified-token-cache.js';
+import type { VerifiedToken } from './verified-token.interface.js';
+
+/** Per-request facts the token may be bound to. */
+export interface VerifyContext {
+  /** The verified TLS client certificate of this connection (DER or X509Certificate), for RFC 8705. */
+  readonly clientCertificate?: Buffer | X509Certificate;
+  /** Refuse tokens that are not certificate-bound (a route that demands RFC 8705 tokens). */
+  readonly requireBinding?: boolean;
+}
+
+/** Injected for tests: a clock (epoch ms) and the fetch used for discovery and key sets. */
+export interface TokenVerifierDeps {
+  readonly now?: () => number;
+  /** An undici-compatible fetch (it receives a `dispatcher`). Default: undici's `fetch`. */
+  readonly fetch?: JwksFetch;
+}
+
+/** Figures for monitoring and tests. */
+export interface TokenVerifierStats {
+  readonly issuers: Record<string, IssuerKeySetStats>;
+  readonly cacheHits: number;
+  readonly cacheMisses: number;
+  readonly cacheEntries: number;
+}
+
+interface IssuerRuntime {
+  readonly options: ResolvedIssuerOptions;
+  readonly keySet: IssuerKeySet;
+  readonly jwtOptions: JWTVerifyOptions;
+}
+
+/** RFC 8705 §3.1: a base64url SHA-256 is 43 characters. */
+const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
+const MAX_SCOPES = 256;
+
+/**
+ * Verifies OAuth 2.0 JWT access tokens (RFC 9068) from one or more issuers, each with its own
+ * audience, algorithms and key set. Pure with respect to the request: a token and a context in,
+ * a frozen {@link VerifiedToken} out, or a `ShieldError` with an `ERR_TOKEN_*` code.
+ *
+ * @example
+ * const verifier = await TokenVerifier.create(resolveTokenVerifierOptions(raw));
+ * const principal = await verifier.verify(extractBearerToken(req.headers.authorization, 8192));
+ */
+export class TokenVerifier {
+  private readonly byIssuer = new Map<string, IssuerRuntime>();
+  private readonly cache: VerifiedTokenCache;
+  private readonly abort = new AbortController();
+
+  private constructor(
+    private readonly options: ResolvedTokenVerifierOptions,
+    private readonly now: () => number,
+    fetch: JwksFetch,
+  ) {
+    this.cache = new VerifiedTokenCache(options.cacheMaxEntries);
+    for (const issuer of options.issuers) {
+      const keySet = new IssuerKeySet(issuer, {
+        now,
+        fetch,
+        closed: this.abort.signal,
+        onKeysChanged: (name, gone) => this.cache.dropKeys(name, gone),
+      });
+      this.byIssuer.set(issuer.issuer, {
+        options: issuer,
+        keySet,
+        // Built once: what jose checks on every token of this issuer.
+        jwtOptions: {
+          algorithms: [...issuer.algorithms],
+          issuer: issuer.issuer,
+          audience: [...issuer.audience],
+          clockTolerance: issuer.clockToleranceSeconds,
+          requiredClaims: ['exp', 'sub', 'iss', 'aud'],
+          crit: {},
+          ...(issuer.requireAccessTokenType ? { typ: 'at+jwt' } : {}),
+        },
+      });
+    }
+  }
+
+  /**
+   * Builds the verifier and loads every key set. With `startup: 'fail'` (default) it rejects
+   * with `ERR_KEYSET_UNAVAILABLE`, naming each issuer and reason, when a key set cannot be
+   * loaded; with `'not-ready'` it resolves at once and keeps retrying in the background.
+   */
+  static async create(
+    options: ResolvedTokenVerifierOptions,
+    deps: TokenVerifierDeps = {},
+  ): Promise<TokenVerifier> {
+    if (!Object.isFrozen(options)) {
+      throw new TypeError('TokenVerifier.create() needs options from resolveTokenVerifierOptions()');
+    }
+    const verifier = new TokenVerifier(options, deps.now ?? Date.now, deps.fetch ?? undiciFetch);
+    const runtimes = [...verifier.byIssuer.values()];
+    // Inline keys and shared secrets are configuration: they load (or fail) now in both modes.
+    // Only keys fetched from an IdP may arrive later with `startup: 'not-ready'`.
+    const later = options.startup === 'not-ready' ? runtimes.filter(({ keySet }) => keySet.remote) : [];
+    const now = runtimes.filter((runtime) => !later.includes(runtime));
+    const results = await Promise.allSettled(now.map(({ keySet }) => keySet.load()));
+    const problems: string[] = [];
+    for (const [i, result] of results.entries()) {
+      const runtime = now[i];
+      if (!runtime) continue;
+      if (result.status === 'rejected') {
+        problems.push(
+          result.reason instanceof Error ? result.reason.message : `issuer ${runtime.options.issuer}`,
+        );
+      } else if (runtime.options.keySource.kind === 'inline' && runtime.keySet.stats().keys === 0) {
+        problems.push(`issuer ${runtime.options.issuer}: no usable key in "jwks"`);
+      }
+    }
+    if (problems.length > 0) {
+      await verifier.close();
+      throw new ShieldError('ERR_KEYSET_UNAVAILABLE', {
+        message: `Cannot load issuer keys: ${problems.join('; ')}`,
+        detail: problems.join('; '),
+      });
+    }
+    for (const { keySet } of later) keySet.loadInBackground();
+    return verifier;
+  }
+
+  /** True once every issuer's keys were loaded at least once. */
+  get ready(): boolean {
+    for (const { keySet } of this.byIssuer.values()) if (!keySet.isLoaded) return false;
+    return true;
+  }
+
+  /** Resolves when {@link ready} becomes true. */
+  async whenReady(): Promise<void> {
+    await Promise.all([...this.byIssuer.values()].map(({ keySet }) => keySet.whenLoaded()));
+  }
+
+  /**
+   * Verifies an access token. Throws `ShieldError` (`ERR_TOKEN_*`, or `ERR_KEYSET_UNAVAILABLE`
+   * while the issuer's keys are not loaded or too stale).
+   */
+  async verify(token: string, ctx?: VerifyContext): Promise<VerifiedToken> {
+    return (await this.verifyWithKey(token, ctx)).token;
+  }
+
+  /** As {@link verify}, and also returns the key (public key or shared secret) that verified the token. */
+  async verifyWithKey(token: string, ctx?: VerifyContext): Promise<{ token: VerifiedToken; key: KeyObject }> {
+    // Size first: nothing else reads a token before this comparison.
+    if (typeof token !== 'string' || token.length === 0) throw new ShieldError('ERR_TOKEN_MALFORMED');
+    if (token.length > this.options.maxTokenBytes) throw new ShieldError('ERR_TOKEN_TOO_LARGE');
+
+    // The cache is keyed by the hash of the exact bytes, and every check below is a function of
+    // those bytes, the clock and the key set: a hit only has to re-check the clock (entries end
+    // at `exp`), the key set (entries leave with their key) and the binding (per connection).
+    const cacheKey = this.options.cacheMaxEntries > 0 ? VerifiedTokenCache.keyOf(token) : undefined;
+    if (cacheKey !== undefined) {
+      const hit = this.cache.get(cacheKey, this.now());
+      if (hit) {
+        const runtime = this.byIssuer.get(hit.token.issuer);
+        if (runtime) {
+          this.assertKeysUsable(runtime);
+          checkBinding(hit.token, ctx);
+          return { token: hit.token, key: hit.key.keyObject() };
+        }
+      }
+    }
+
+    const jws = inspectCompactJws(token, this.options.maxTokenBytes);
+    const claims = decodeClaims(jws);
+    // Issuer mix-up: the token names its issuer, and only that issuer's keys and rules apply.
+    const iss = claims['iss'];
+    if (typeof iss !== 'string') throw new ShieldError('ERR_TOKEN_CLAIM_INVALID', { detail: 'claim "iss"' });
+    const runtime = this.byIssuer.get(iss);
+    if (!runtime) throw new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN');
+    assertAlgorithmAllowed(jws, runtime.options.algorithms);
+    this.assertKeysUsable(runtime);
+
+    const key = await runtime.keySet.resolveKey(jws.header);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key.key, {
+        ...runtime.jwtOptions,
+        currentDate: new Date(this.now()),
+      }));
+    } catch (err) {
+      throw translateJoseError(err);
+    }
+    const nowMs = this.now();
+    const verified = toVerifiedToken(payload, runtime.options, nowMs);
+    if (cacheKey !== undefined) {
+      const validUntilMs = Math.min(
+        (verified.expiresAt + runtime.options.clockToleranceSeconds) * 1000,
+        nowMs + MAX_CACHE_TTL_MS,
+      );
+      this.cache.set(cacheKey, { token: verified, key, validUntilMs });
+    }
+    checkBinding(verified, ctx);
+    return { token: verified, key: key.keyObject() };
+  }
+
+  /** Refetches every remote key set now (for an operator who knows the IdP rotated). */
+  async refreshKeys(): Promise<void> {
+    await Promise.all(
+      [...this.byIssuer.values()].filter(({ keySet }) => keySet.remote).map(({ keySet }) => keySet.refresh()),
+    );
+  }
+
+  /** Fetch counts, key counts and cache figures. */
+  stats(): TokenVerifierStats {
+    const issuers: Record<string, IssuerKeySetStats> = {};
+    for (const [name, { keySet }] of this.byIssuer) issuers[name] = keySet.stats();
+    return {
+      issuers,
+      cacheHits: this.cache.hits,
+      cacheMisses: this.cache.misses,
+      cacheEntries: this.cache.size,
+    };
+  }
+
+  /** Aborts fetches in flight, stops retries, closes the per-issuer agents, empties the cache. */
+  async close(): Promise<void> {
+    this.abort.abort();
+    await Promise.all([...this.byIssuer.values()].map(({ keySet }) => keySet.close()));
+    this.cache.clear();
+  }
+
+  private assertKeysUsable(runtime: IssuerRuntime): void {
+    const state = runtime.keySet.state();
+    // Lazy refresh: when the interval has passed, fetch in the background; this request goes on
+    // with the keys held.
+    runtime.keySet.maybeRefresh();
+    if (state !== 'ok') throw new ShieldError('ERR_KEYSET_UNAVAILABLE', { detail: `keys ${state}` });
+  }
+}
+
+/** The extra checks jose does not make, and the frozen principal. */
+function toVerifiedToken(payload: JWTPayload, issuer: ResolvedIssuerOptions, nowMs: number): VerifiedToken {
+  const claims = payload as Record<string, unknown>;
+  const sub = claims['sub'];
+  // RFC 9068 §2.2: `sub` identifies the principal; an empty one identifies nobody.
+  if (typeof sub !== 'string' || sub.length === 0) throw invalidClaim('sub');
+  const exp = claims['exp'];
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalidClaim('exp');
+  // jose checks `iat` only with `maxTokenAge`: a token "issued" next year would pass.
+  const iat = claims['iat'];
+  if (iat !== undefined) {
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw invalidClaim('iat');
+    if (iat > Math.floor(nowMs / 1000) + issuer.clockToleranceSeconds) {
+      throw new ShieldError('ERR_TOKEN_ISSUED_IN_FUTURE');
+    }
+  }
+  const aud = claims['aud'];
+  let audience: string[];
+  if (typeof aud === 'string') audience = [aud];
+  else if (Array.isArray(aud) && aud.every((a) => typeof a === 'string')) audience = [...(aud as string[])];
+  else throw invalidClaim('aud');
+  const jti = claims['jti'];
+  if (jti !== undefined && typeof jti !== 'string') throw invalidClaim('jti');
+
+  const token: VerifiedToken = {
+    method: issuer.method,
+    issuer: issuer.issuer,
+    subject: sub,
+    audience: Object.freeze(audience),
+    scopes: Object.freeze(scopesOf(claims, issuer.scopeClaim)),
+    claims: deepFreeze(claims),
+    expiresAt: exp,
+    ...(jti !== undefined ? { tokenId: jti } : {}),
+    ...bindingOf(claims),
+  };
+  return Object.freeze(token);
+}
+
+/** RFC 6749 §3.3 `scope` (space-delimited string), or an `scp` array of strings. */
+function scopesOf(claims: Record<string, unknown>, scopeClaim: string): string[] {
+  const value = claims[scopeClaim] ?? (scopeClaim === 'scope' ? claims['scp'] : undefined);
+  if (value === undefined) return [];
+  let scopes: string[];
+  if (typeof value === 'string') scopes = value.split(' ').filter((s) => s.length > 0);
+  else if (Array.isArray(value) && value.every((s) => typeof s === 'string' && s.length > 0)) {
+    scopes = [...(value as string[])];
+  } else throw invalidClaim(scopeClaim);
+  if (scopes.length > MAX_SCOPES) throw invalidClaim(scopeClaim);
+  return scopes;
+}
+
+/**
+ * RFC 8705 §3.1: `cnf["x5t#S256"]`. Any other confirmation method (DPoP's `jkt`, ...) is one
+ * we cannot check, so the token is refused rather than accepted as a plain bearer token.
+ */
+function bindingOf(claims: Record<string, unknown>): { certificateThumbprint?: string } {
+  const cnf = claims['cnf'];
+  if (cnf === undefined) return {};
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw invalidClaim('cnf');
+  const members = Object.keys(cnf);
+  const thumbprint = (cnf as Record<string, unknown>)['x5t#S256'];
+  if (members.length !== 1 || typeof thumbprint !== 'string' || !THUMBPRINT.test(thumbprint)) {
+    throw invalidClaim('cnf');
+  }
+  return { certificateThumbprint: thumbprint };
+}
+
+function checkBinding(token: VerifiedToken, ctx: VerifyContext | undefined): void {
+  const bound = token.certificateThumbprint;
+  if (bound === undefined) {
+    if (ctx?.requireBinding) throw new ShieldError('ERR_TOKEN_BINDING_REQUIRED');
+    return;
+  }
+  // A bound token without the certificate it is bound to is a stolen token (RFC 8705 §3).
+  const cert = ctx?.clientCertificate;
+  if (cert === undefined || !sameThumbprint(certificateThumbprint(cert), bound)) {
+    throw new ShieldError('ERR_TOKEN_BINDING_MISMATCH');
+  }
+}
+
+function invalidClaim(claim: string): ShieldError {
+  return new ShieldError('ERR_TOKEN_CLAIM_INVALID', { detail: `claim "${claim}"` });
+}

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { isShieldError } from '@shield/core';
+import { MemorySamlReplayCache } from './saml-replay-cache.js';
+import { MemorySamlRequestStore } from './saml-request-store.js';
+
+function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => (t += ms) };
+}
+
+describe('MemorySamlReplayCache', () => {
+  it('accepts an ID once until it expires', async () => {
+    const c = clock();
+    const cache = new MemorySamlReplayCache(10, c.now);
+    const until = new Date(c.now() + 1000);
+    expect(await cache.consumeOnce('a', until)).toBe(true);
+    expect(await cache.consumeOnce('a', until)).toBe(false);
+    expect(await cache.consumeOnce('b', until)).toBe(true);
+    c.advance(1000);
+    // Expired: the assertion itself is refused as expired before the cache is asked.
+    expect(await cache.consumeOnce('a', new Date(c.now() + 1000))).toBe(true);
+  });
+
+  it('when full of unexpired IDs, refuses new ones (503) instead of evicting', async () => {
+    const c = clock();
+    const cache = new MemorySamlReplayCache(2, c.now);
+    const until = new Date(c.now() + 1000);
+    await cache.consumeOnce('a', until);
+    await cache.consumeOnce('b', until);
+    const err = await cache.consumeOnce('c', until).catch((e: unknown) => e);
+    expect(isShieldError(err) && err.code).toBe('ERR_NOT_READY');
+    // The held IDs are still refused: nothing was evicted.
+    expect(await cache.consumeOnce('a', until)).toBe(false);
+  });
+
+  it('sweeps expired IDs when full', async () => {
+    const c = clock();
+    const cache = new MemorySamlReplayCache(2, c.now);
+    await cache.consumeOnce('a', new Date(c.now() + 10));
+    await cache.consumeOnce('b', new Date(c.now() + 10_000));
+    c.advance(10);
+    expect(await cache.consumeOnce('c', new Date(c.now() + 1000))).toBe(true);
+    expect(cache.size).toBe(2);
+  });
+
+  it('refuses a capacity that is not a positive integer', () => {
+    expect(() => new MemorySamlReplayCache(0)).toThrow(TypeError);
+  });
+});
+
+describe('MemorySamlRequestStore', () => {
+  it('returns the IdP of a pending request once', async () => {
+    const c = clock();
+    const store = new MemorySamlRequestStore(10, c.now);
+    await store.save('r1', 'corp', new Date(c.now() + 1000));
+    expect(await store.take('r1')).toBe('corp');
+    expect(await store.take('r1')).toBeUndefined();
+    expect(await store.take('nope')).toBeUndefined();
+  });
+
+  it('forgets an expired request', async () => {
+    const c = clock();
+    const store = new MemorySamlRequestStore(10, c.now);
+    await store.save('r1', 'corp', new Date(c.now() + 1000));
+    c.advance(1000);
+    expect(await store.take('r1')).toBeUndefined();
+  });
+
+  it('when full, drops the oldest pending request (a login flood cannot grow memory)', async () => {
+    const c = clock();
+    const store = new MemorySamlRequestStore(2, c.now);
+    const until = new Date(c.now() + 1000);
+    await store.save('r1', 'corp', until);
+    await store.save('r2', 'corp', until);
+    await store.save('r3', 'corp', until);
+    expect(store.size).toBe(2);
+    expect(await store.take('r1')).toBeUndefined();
+    expect(await store.take('r3')).toBe('corp');
+  });
+});
