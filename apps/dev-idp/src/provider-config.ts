@@ -1,0 +1,145 @@
+/**
+ * The oidc-provider configuration of the dev IdP: `client_credentials` only, RFC 9068 JWT access
+ * tokens (`typ: at+jwt`) per RFC 8707 resource, ES256 keys from the persisted key set, and RFC 8705
+ * mutual-TLS client authentication and certificate-bound tokens read from the TLS socket.
+ */
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { TLSSocket } from 'node:tls';
+import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@shield/core';
+import { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { DevIdpClient, DevIdpClientsConfig, DevIdpResource } from './clients-config.js';
+import { createMemoryAdapterFactory } from './memory.adapter.js';
+import type { DevIdpPrivateJwks } from './signing-keys.js';
+
+/** The certificate of the TLS peer, read from the socket: never from a header a proxy could forge. */
+function peerCertificate(ctx: KoaContextWithOIDC): X509Certificate | undefined {
+  const socket = ctx.req.socket;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  return socket.getPeerX509Certificate();
+}
+
+/**
+ * RFC 8705 2.1.2 `tls_client_auth_san_uri`: the certificate must carry the registered URI. A SPIFFE
+ * ID counts only as the one identity of an X509-SVID: a certificate with two SPIFFE IDs matches none.
+ */
+function sanUriMatches(cert: X509Certificate, expected: string): boolean {
+  if (parseSpiffeId(expected)) return spiffeIdOf(cert) === expected;
+  return subjectAltNames(cert).uri.includes(expected);
+}
+
+function clientMetadata(client: DevIdpClient): ClientMetadata {
+  const metadata: ClientMetadata = {
+    client_id: client.clientId,
+    token_endpoint_auth_method: client.auth,
+    grant_types: ['client_credentials'],
+    response_types: [],
+    redirect_uris: [],
+    scope: client.scopes.join(' '),
+    // The key set is ES256 only; oidc-provider's RS256 default would find no key.
+    id_token_signed_response_alg: 'ES256',
+    tls_client_certificate_bound_access_tokens: client.certificateBoundAccessTokens,
+  };
+  if (client.clientSecret !== undefined) metadata.client_secret = client.clientSecret;
+  if (client.tlsClientAuthSanUri !== undefined) metadata.tls_client_auth_san_uri = client.tlsClientAuthSanUri;
+  if (client.selfSignedCertificatePem !== undefined) {
+    // RFC 8705 2.2: the client registers its self-signed certificate (x5c) in its JWKS; the
+    // provider matches the presented certificate by its SHA-256 thumbprint.
+    const cert = new X509Certificate(client.selfSignedCertificatePem);
+    const jwk = cert.publicKey.export({ format: 'jwk' });
+    metadata.jwks = { keys: [{ ...jwk, x5c: [cert.raw.toString('base64')] }] };
+  }
+  return metadata;
+}
+
+/** What the provider needs to know beyond the clients file. */
+export interface ProviderConfigInput {
+  readonly clients: DevIdpClientsConfig;
+  readonly keys: DevIdpPrivateJwks;
+}
+
+/** Build the oidc-provider configuration. Pure apart from a random cookie key (cookies are unused). */
+export function buildProviderConfiguration({ clients, keys }: ProviderConfigInput): Configuration {
+  const resources = new Map<string, DevIdpResource>(clients.resources.map((r) => [r.identifier, r]));
+  const allowedScopes = new Map<string, ReadonlySet<string>>(
+    clients.clients.map((c) => [c.clientId, new Set(c.scopes)]),
+  );
+  const allScopes = [...new Set(clients.resources.flatMap((r) => r.scopes))];
+
+  return {
+    clients: clients.clients.map(clientMetadata),
+    clientAuthMethods: [
+      'client_secret_basic',
+      'client_secret_post',
+      'tls_client_auth',
+      'self_signed_tls_client_auth',
+    ],
+    jwks: { keys: keys.keys.map((k) => ({ ...k })) },
+    adapter: createMemoryAdapterFactory(),
+    // The provider refuses a requested scope listed here that the client is not registered for.
+    scopes: allScopes,
+    claims: {},
+    responseTypes: ['none'],
+    // Every resource sets its own TTL; 300 s covers the case oidc-provider asks without one.
+    ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300 },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['ES256'],
+      userinfoSigningAlgValues: ['ES256'],
+      introspectionSigningAlgValues: ['ES256'],
+      authorizationSigningAlgValues: ['ES256'],
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: false },
+      revocation: { enabled: false },
+      userinfo: { enabled: false },
+      resourceIndicators: {
+        enabled: true,
+        // RFC 8707 2: a request without `resource` gets the default resource, so the token is
+        // still a JWT with an audience rather than an opaque token only the IdP understands.
+        defaultResource: () => clients.defaultResource,
+        getResourceServerInfo: (ctx, resourceIndicator, client) => {
+          const resource = resources.get(resourceIndicator);
+          if (!resource) throw new errors.InvalidTarget('unknown resource');
+          const allowed = allowedScopes.get(client.clientId) ?? new Set<string>();
+          const requested = typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope : '';
+          const scopes = requested.split(' ').filter(Boolean);
+          if (scopes.length === 0) throw new errors.InvalidScope('scope is required', '');
+          // oidc-provider would silently drop a scope the resource does not know; refuse it
+          // instead, so a typo is an error and not a token missing a right.
+          for (const scope of scopes) {
+            if (!allowed.has(scope) || !resource.scopes.includes(scope)) {
+              throw new errors.InvalidScope('requested scope is not allowed', scope);
+            }
+          }
+          return {
+            scope: resource.scopes.filter((s) => allowed.has(s)).join(' '),
+            audience: resource.identifier,
+            accessTokenTTL: resource.accessTokenTtlSeconds,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        tlsClientAuth: true,
+        selfSignedTlsClientAuth: true,
+        getCertificate: peerCertificate,
+        // RFC 8705 2.1: a CA-issued client certificate counts only when the TLS layer verified
+        // it against the dev CA (the server asks for a certificate but does not require one).
+        certificateAuthorized: (ctx) => {
+          const socket = ctx.req.socket;
+          return socket instanceof TLSSocket && socket.authorized;
+        },
+        certificateSubjectMatches: (ctx, property, expected) => {
+          if (property !== 'tls_client_auth_san_uri') return false;
+          const cert = peerCertificate(ctx);
+          return cert !== undefined && sanUriMatches(cert, expected);
+        },
+      },
+    },
+  };
+}

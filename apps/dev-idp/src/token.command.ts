@@ -1,0 +1,139 @@
+/**
+ * `npm run -s token -- --scope "models:infer llm:chat"`: print an access token from the running
+ * dev IdP, and nothing else, on stdout, so `TOKEN=$(npm run -s token -- --scope models:infer)`
+ * works. Every message goes to stderr; a failure exits non-zero with nothing on stdout.
+ *
+ * This module must not import oidc-provider (it prints notices on stdout when loaded).
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadDevIdpClientsFile } from './clients-config.js';
+import { defaultClientsFile } from './dev-idp.options.js';
+import {
+  DevIdpTokenError,
+  DevIdpUnreachableError,
+  createDevIdpAgent,
+  discoverTokenEndpoint,
+  requestAccessToken,
+} from './token-client.js';
+
+/** Where a command writes; `process.stdout`/`process.stderr` in the CLI, buffers in tests. */
+export interface CommandIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const USAGE = `usage: npm run -s token -- --scope "models:infer llm:chat" [options]
+
+  --scope <scopes>       space-separated scopes (required)
+  --client <id>          client from the clients file (default demo-service)
+  --resource <uri>       RFC 8707 resource / audience (default: the IdP's default resource)
+  --issuer <url>         dev IdP issuer (default $SHIELD_IDP_ISSUER or https://localhost:9443)
+  --pki-dir <dir>        dev PKI folder holding ca.pem (default .shield/pki)
+  --clients-file <file>  clients file (default apps/dev-idp/clients.json)
+  --cert <file>          client certificate (PEM) for mTLS clients / bound tokens
+  --key <file>           its private key (PEM)
+`;
+
+/** Run the token command; resolves to the process exit code. */
+export async function runTokenCommand(argv: readonly string[], io: CommandIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        scope: { type: 'string' },
+        client: { type: 'string', default: 'demo-service' },
+        resource: { type: 'string' },
+        issuer: { type: 'string' },
+        'pki-dir': { type: 'string', default: '.shield/pki' },
+        'clients-file': { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    io.stderr(`token: ${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    io.stderr(USAGE);
+    return 0;
+  }
+  if (!values.scope?.trim()) {
+    io.stderr(`token: --scope is required\n${USAGE}`);
+    return 2;
+  }
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    io.stderr('token: --cert and --key go together\n');
+    return 2;
+  }
+
+  const issuer = (values.issuer ?? io.env.SHIELD_IDP_ISSUER ?? 'https://localhost:9443').replace(/\/$/, '');
+  const issuerUrl = URL.parse(issuer);
+  if (issuerUrl?.protocol !== 'https:') {
+    io.stderr(`token: --issuer must be an https: URL, got ${JSON.stringify(issuer)}\n`);
+    return 2;
+  }
+
+  try {
+    const clients = loadDevIdpClientsFile(resolve(values['clients-file'] ?? defaultClientsFile()));
+    const client = clients.clients.find((c) => c.clientId === values.client);
+    if (!client) {
+      io.stderr(
+        `token: no client ${JSON.stringify(values.client)} in the clients file; known: ${clients.clients.map((c) => c.clientId).join(', ')}\n`,
+      );
+      return 2;
+    }
+    const caFile = join(values['pki-dir'], 'ca.pem');
+    let ca: Buffer;
+    try {
+      ca = readFileSync(caFile);
+    } catch {
+      io.stderr(`token: cannot read the dev CA ${caFile}; run npm run pki (or start the IdP once) first\n`);
+      return 1;
+    }
+    const clientCertificate =
+      values.cert !== undefined && values.key !== undefined
+        ? { cert: readFileSync(values.cert), key: readFileSync(values.key) }
+        : undefined;
+
+    const agent = createDevIdpAgent(ca, clientCertificate);
+    try {
+      const tokenEndpoint = await discoverTokenEndpoint(issuer, agent);
+      const token = await requestAccessToken(
+        {
+          tokenEndpoint,
+          ca,
+          clientId: client.clientId,
+          authMethod: client.auth,
+          scope: values.scope.trim(),
+          ...(client.clientSecret !== undefined ? { clientSecret: client.clientSecret } : {}),
+          ...(values.resource !== undefined ? { resource: values.resource } : {}),
+          ...(clientCertificate ? { clientCertificate } : {}),
+        },
+        agent,
+      );
+      io.stdout(`${token}\n`);
+      return 0;
+    } finally {
+      await agent.close();
+    }
+  } catch (err) {
+    if (
+      err instanceof DevIdpUnreachableError ||
+      err instanceof DevIdpTokenError ||
+      err instanceof TypeError
+    ) {
+      io.stderr(`token: ${err.message}\n`);
+      return 1;
+    }
+    io.stderr(`token: unexpected error: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,102 @@
+import type { Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import { rawRefusal } from './raw-response.js';
+
+/** The first byte of every TLS record carrying a handshake message (RFC 8446 §5.1, ContentType 22). */
+const TLS_HANDSHAKE = 0x16;
+/** After refusing plain HTTP, how long the client has to read the answer and close. */
+const PLAINTEXT_LINGER_MS = 1000;
+
+/** What the bootstrap keeps of the connection gate of one server. */
+export interface ConnectionGate {
+  /** Raw TCP connections open now (handshaking, refused or serving). */
+  readonly openConnections: number;
+  /** Destroy every connection still open (the end of a graceful shutdown). */
+  destroyAll(): void;
+  /** Resolves once no connection is open. */
+  drained(): Promise<void>;
+}
+
+/**
+ * Puts a one-byte check in front of the TLS server's own connection listener. A connection whose
+ * first byte starts a TLS handshake record goes to TLS unchanged (the byte is pushed back). An
+ * ASCII letter means plain HTTP sent to the HTTPS port: it gets a short `400 ERR_HTTP_TO_HTTPS` and
+ * is closed before any HTTP parser or handler sees it (nginx's 497 idea). Anything else (SSLv2
+ * hellos, garbage) is closed at once. A connection that sends nothing is closed after
+ * `handshakeMs`, so idle sockets cannot pile up before the TLS handshake timer even starts.
+ *
+ * The check costs one `data` event per connection, not per request.
+ */
+export function installConnectionGate(server: TlsServer, handshakeMs: number): ConnectionGate {
+  const listeners = server.listeners('connection');
+  const [tlsListener] = listeners;
+  if (listeners.length !== 1 || typeof tlsListener !== 'function') {
+    // Fail closed: a server we do not recognise might serve plaintext or skip our gate.
+    throw new Error(`expected the TLS server to have one connection listener, found ${listeners.length}`);
+  }
+  const handToTls = tlsListener as (this: TlsServer, socket: Socket) => void;
+  server.removeListener('connection', handToTls);
+
+  const plaintextRefusal = rawRefusal('ERR_HTTP_TO_HTTPS');
+  const sockets = new Set<Socket>();
+  let waiters: (() => void)[] = [];
+
+  function forget(this: Socket): void {
+    sockets.delete(this);
+    if (sockets.size === 0 && waiters.length > 0) {
+      const done = waiters;
+      waiters = [];
+      for (const resolve of done) resolve();
+    }
+  }
+
+  function destroySelf(this: Socket): void {
+    this.destroy();
+  }
+
+  function onFirstChunk(this: Socket, chunk: Buffer): void {
+    this.setTimeout(0);
+    this.removeListener('timeout', destroySelf);
+    const first = chunk[0];
+    if (first === TLS_HANDSHAKE) {
+      // Push the bytes back; TLSSocket reads what the raw socket has buffered before its handle.
+      this.pause();
+      this.unshift(chunk);
+      handToTls.call(server, this);
+      return;
+    }
+    if (first !== undefined && ((first >= 0x41 && first <= 0x5a) || (first >= 0x61 && first <= 0x7a))) {
+      // An HTTP method: answer in plain text (the client can read nothing else), then close. The
+      // rest of what it sends is read and dropped until it closes or the linger time ends, so the
+      // answer is not lost to a TCP reset.
+      this.end(plaintextRefusal);
+      this.resume();
+      setTimeout(() => this.destroy(), PLAINTEXT_LINGER_MS).unref();
+      return;
+    }
+    this.destroy();
+  }
+
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', forget);
+    // Errors of the raw socket (reset by the peer) only end it; the TLS socket has its own handler.
+    socket.on('error', destroySelf);
+    socket.setTimeout(handshakeMs);
+    socket.once('timeout', destroySelf);
+    socket.once('data', onFirstChunk);
+  });
+
+  return {
+    get openConnections() {
+      return sockets.size;
+    },
+    destroyAll() {
+      for (const socket of sockets) socket.destroy();
+    },
+    drained() {
+      if (sockets.size === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+  };
+}

@@ -1,0 +1,191 @@
+import type { NestApplicationOptions } from '@nestjs/common';
+import type { ShieldError } from '@shield/core';
+
+/** TLS versions the bootstrap accepts as a minimum; anything older is refused at start-up. */
+export type HttpsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** TLS 1.2 cipher suites the bootstrap may offer: ECDHE key exchange with an AEAD cipher only. */
+export type HttpsTls12Cipher =
+  | 'ECDHE-ECDSA-AES128-GCM-SHA256'
+  | 'ECDHE-RSA-AES128-GCM-SHA256'
+  | 'ECDHE-ECDSA-AES256-GCM-SHA384'
+  | 'ECDHE-RSA-AES256-GCM-SHA384'
+  | 'ECDHE-ECDSA-CHACHA20-POLY1305'
+  | 'ECDHE-RSA-CHACHA20-POLY1305';
+
+/** The server identity and the TLS policy. */
+export interface HttpsTlsOptions {
+  /** PEM file of the server certificate, optionally followed by its intermediates. */
+  cert: string;
+  /** PEM file of its unencrypted private key. */
+  key: string;
+  /** `TLSv1.2` (default) or `TLSv1.3` for a TLS 1.3-only server. Nothing lower exists. */
+  minVersion?: HttpsMinVersion;
+  /**
+   * TLS 1.2 suites to offer, a non-empty subset of Mozilla's "intermediate" list (the default, in
+   * that order). TLS 1.3 suites are always the three standard AEAD suites.
+   */
+  ciphers?: HttpsTls12Cipher[];
+}
+
+/** Inbound mutual TLS: who may connect with a client certificate. */
+export interface HttpsMtlsOptions {
+  /**
+   * `required`: the handshake fails without a client certificate that chains to `ca` (and is not
+   * revoked by `crl`). `optional`: a certificate is asked for; without one (or with one that does
+   * not verify) the handshake still succeeds and the route guards decide.
+   */
+  mode: 'required' | 'optional';
+  /** PEM file of the CA certificate(s) client certificates must chain to. */
+  ca: string;
+  /** PEM file of the CA's CRL(s). Every certificate of the chain is then checked for revocation. */
+  crl?: string;
+}
+
+/** Response headers added to every response. */
+export interface HttpsHeadersOptions {
+  /** `Strict-Transport-Security` max-age; default one year (31536000), at least one day. */
+  hstsMaxAgeSeconds?: number;
+  /** Adds `includeSubDomains` to HSTS (every subdomain must then serve HTTPS); default false. */
+  hstsIncludeSubDomains?: boolean;
+  /** Adds `preload` to HSTS (needs `includeSubDomains` and a max-age of at least one year); default false. */
+  hstsPreload?: boolean;
+  /** `Cache-Control` set before the handler runs (a handler may override it); default `no-store`. */
+  cacheControl?: string;
+}
+
+/** Size limits on what a client may send. */
+export interface HttpsLimitsOptions {
+  /** Largest request head (request line + headers) in bytes, else 431; default 16384. */
+  maxHeaderBytes?: number;
+  /** Largest request body in bytes, else 413; default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Requests served on one keep-alive connection before it is closed; default 0 (no limit). */
+  maxRequestsPerSocket?: number;
+}
+
+/** Time limits, in milliseconds. */
+export interface HttpsTimeoutsOptions {
+  /** From TCP accept to the end of the TLS handshake (first byte included); default 10000. */
+  handshakeMs?: number;
+  /** From the first byte of a request to the end of its headers, else 408; default 10000. */
+  headersMs?: number;
+  /** From the first byte of a request to the end of its body, else 408; default 30000. */
+  requestMs?: number;
+  /** Idle time before a keep-alive connection is closed; default 5000. */
+  keepAliveMs?: number;
+  /**
+   * How often the header and request timeouts are checked; default 250. Node's own default is
+   * 30 s, which lets a slowloris client hold a connection half a minute past `headersMs`.
+   */
+  connectionsCheckingIntervalMs?: number;
+  /** How long `close()` waits for in-flight requests before closing their connections; default 10000. */
+  shutdownGracePeriodMs?: number;
+}
+
+/** What a certificate reload reports (public facts only, never key material). */
+export interface HttpsCertificateInfo {
+  /** SHA-256 of the server certificate, lowercase hex. */
+  readonly fingerprint256: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** The files it was read from. */
+  readonly files: Readonly<{ cert: string; key: string; ca?: string; crl?: string }>;
+}
+
+/** Rotation without restart. */
+export interface HttpsReloadOptions {
+  /** Watch the certificate, key, CA and CRL files and reload when they change; default true. */
+  watch?: boolean;
+  /** Reload on `SIGHUP`; default true. */
+  sighup?: boolean;
+  /** Quiet time after the last file change before reloading; default 200 ms. */
+  debounceMs?: number;
+  /** Called after a new bundle is in use. */
+  onReload?: (info: HttpsCertificateInfo) => void;
+  /** Called when a replacement is refused (the previous bundle stays in use); it is also logged. */
+  onReloadError?: (err: ShieldError) => void;
+}
+
+/**
+ * The optional port-80 listener. Off unless configured. It never reaches the app: `GET`/`HEAD` get
+ * a `308` to `https://<targetHost>[:<port>]<path>`, anything else a `400`.
+ */
+export interface HttpsRedirectOptions {
+  /** Port to listen on (80 in production, 0 in tests). */
+  port: number;
+  /** Address to bind; default: the HTTPS listener's host. */
+  host?: string;
+  /**
+   * Host name put in `Location`. Fixed by configuration: the request's `Host` header is never used,
+   * so the listener cannot be turned into an open redirect.
+   */
+  targetHost: string;
+  /** HTTPS port put in `Location`; default: the port the HTTPS listener is bound to (omitted if 443). */
+  targetPort?: number;
+}
+
+/** The Nest application options the bootstrap passes through (it owns the others). */
+export type HttpsNestOptions = Pick<
+  NestApplicationOptions,
+  'logger' | 'abortOnError' | 'bufferLogs' | 'autoFlushLogs' | 'cors' | 'rawBody'
+>;
+
+/** Options of {@link createHttpsApp}. There is no option to serve plain HTTP or skip verification. */
+export interface HttpsBootstrapOptions {
+  tls: HttpsTlsOptions;
+  mtls?: HttpsMtlsOptions;
+  headers?: HttpsHeadersOptions;
+  limits?: HttpsLimitsOptions;
+  timeouts?: HttpsTimeoutsOptions;
+  reload?: HttpsReloadOptions;
+  redirect?: HttpsRedirectOptions;
+  nest?: HttpsNestOptions;
+}
+
+/** {@link HttpsBootstrapOptions} after validation: every default filled in, frozen. */
+export interface ResolvedHttpsOptions {
+  readonly tls: {
+    readonly cert: string;
+    readonly key: string;
+    readonly minVersion: HttpsMinVersion;
+    readonly ciphers: readonly HttpsTls12Cipher[];
+  };
+  readonly mtls:
+    { readonly mode: 'required' | 'optional'; readonly ca: string; readonly crl?: string } | undefined;
+  readonly headers: {
+    readonly hstsMaxAgeSeconds: number;
+    readonly hstsIncludeSubDomains: boolean;
+    readonly hstsPreload: boolean;
+    readonly cacheControl: string;
+  };
+  readonly limits: {
+    readonly maxHeaderBytes: number;
+    readonly maxBodyBytes: number;
+    readonly maxRequestsPerSocket: number;
+  };
+  readonly timeouts: {
+    readonly handshakeMs: number;
+    readonly headersMs: number;
+    readonly requestMs: number;
+    readonly keepAliveMs: number;
+    readonly connectionsCheckingIntervalMs: number;
+    readonly shutdownGracePeriodMs: number;
+  };
+  readonly reload: {
+    readonly watch: boolean;
+    readonly sighup: boolean;
+    readonly debounceMs: number;
+    readonly onReload: ((info: HttpsCertificateInfo) => void) | undefined;
+    readonly onReloadError: ((err: ShieldError) => void) | undefined;
+  };
+  readonly redirect:
+    | {
+        readonly port: number;
+        readonly host?: string;
+        readonly targetHost: string;
+        readonly targetPort?: number;
+      }
+    | undefined;
+  readonly nest: Readonly<HttpsNestOptions>;
+}

@@ -1,0 +1,89 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server as TlsServer } from 'node:tls';
+import { toHttpResponse, ShieldError } from '@shield/core';
+import type { ResolvedHttpsOptions } from './https-options.interface.js';
+
+type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What the bootstrap keeps of the request gate of one server. */
+export interface RequestGate {
+  /** From now on every response carries `Connection: close` (graceful shutdown). */
+  startClosing(): void;
+}
+
+/** The security headers of every response, computed once from the options. */
+export function securityHeaders(options: ResolvedHttpsOptions): readonly (readonly [string, string])[] {
+  const h = options.headers;
+  let hsts = `max-age=${h.hstsMaxAgeSeconds}`;
+  if (h.hstsIncludeSubDomains) hsts += '; includeSubDomains';
+  if (h.hstsPreload) hsts += '; preload';
+  return Object.freeze([
+    // RFC 6797: browsers then refuse plain HTTP (and certificate click-through) for this host.
+    Object.freeze(['Strict-Transport-Security', hsts] as const),
+    // Stops a browser from sniffing a JSON answer (possibly echoing input) into HTML or script.
+    Object.freeze(['X-Content-Type-Options', 'nosniff'] as const),
+    // Inference answers and errors are per caller: no shared or browser cache may keep them.
+    Object.freeze(['Cache-Control', h.cacheControl] as const),
+  ]);
+}
+
+/**
+ * Wraps the framework's request listener (Express app or Fastify handler) so that, before it runs:
+ * the security headers are set on the response (the handler may still override `Cache-Control`);
+ * a request that announces a body larger than the limit gets `413` and never reaches a handler
+ * (the adapters' body parsers enforce the same limit on chunked bodies); a request carrying
+ * `Expect: 100-continue` is only told to continue when its announced size fits (any other
+ * expectation gets Node's `417`, without reaching a handler).
+ */
+export function installRequestGate(server: TlsServer, options: ResolvedHttpsOptions): RequestGate {
+  const listeners = server.listeners('request');
+  const [appListener] = listeners;
+  if (listeners.length !== 1 || typeof appListener !== 'function') {
+    throw new Error(`expected the HTTPS server to have one request listener, found ${listeners.length}`);
+  }
+  const handler = appListener as RequestListener;
+  server.removeListener('request', handler);
+
+  const headers = securityHeaders(options);
+  const maxBody = options.limits.maxBodyBytes;
+  const tooLarge = toHttpResponse(new ShieldError('ERR_BODY_TOO_LARGE'));
+  const tooLargeBody = JSON.stringify(tooLarge.body);
+  let closing = false;
+
+  function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+    res.statusCode = tooLarge.status;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Length', Buffer.byteLength(tooLargeBody));
+    // Close rather than read a body we already refused; the client learns why from the 413.
+    res.setHeader('Connection', 'close');
+    for (const [name, value] of Object.entries(tooLarge.headers)) res.setHeader(name, value);
+    res.end(tooLargeBody);
+    req.resume();
+  }
+
+  function gate(req: IncomingMessage, res: ServerResponse): boolean {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    if (closing) res.setHeader('Connection', 'close');
+    const length = req.headers['content-length'];
+    // Node's parser has already refused a non-numeric or repeated Content-Length.
+    if (length !== undefined && Number(length) > maxBody) {
+      refuseTooLarge(req, res);
+      return false;
+    }
+    return true;
+  }
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (gate(req, res)) handler.call(server, req, res);
+  });
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!gate(req, res)) return;
+    res.writeContinue();
+    handler.call(server, req, res);
+  });
+  return {
+    startClosing() {
+      closing = true;
+    },
+  };
+}

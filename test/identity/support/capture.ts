@@ -1,0 +1,95 @@
+/**
+ * Log capture for the "nothing sensitive in logs" checks: a Nest logger and an audit sink that
+ * keep every line, and a search for any token (or any 16-character piece of its signature).
+ */
+import type { LoggerService } from '@nestjs/common';
+import type { AuditEvent, AuditSink } from '@shield/identity';
+import { signatureOf } from './token-forge.js';
+
+/** Every line Nest's `Logger` is given, at every level (debug and verbose included). */
+export class CaptureLogger implements LoggerService {
+  readonly lines: string[] = [];
+
+  private push(level: string, args: unknown[]): void {
+    const text = args.map((a) => (typeof a === 'string' ? a : render(a))).join(' ');
+    this.lines.push(`${level} ${text}`);
+  }
+  log(...args: unknown[]): void {
+    this.push('log', args);
+  }
+  error(...args: unknown[]): void {
+    this.push('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.push('warn', args);
+  }
+  debug(...args: unknown[]): void {
+    this.push('debug', args);
+  }
+  verbose(...args: unknown[]): void {
+    this.push('verbose', args);
+  }
+  fatal(...args: unknown[]): void {
+    this.push('fatal', args);
+  }
+}
+
+function render(value: unknown): string {
+  if (value instanceof Error) return `${value.name}: ${value.message}\n${value.stack ?? ''}`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** An audit sink that keeps the events (and their JSON, which is what a real sink would write). */
+export class CaptureAuditSink implements AuditSink {
+  readonly events: AuditEvent[] = [];
+  readonly lines: string[] = [];
+
+  record(event: AuditEvent): void {
+    this.events.push(event);
+    this.lines.push(JSON.stringify(event));
+  }
+}
+
+/** Every token a test sent, to search the logs for afterwards. */
+export class TokenLedger {
+  private readonly tokens = new Set<string>();
+
+  /** Records `token` and returns it, so a call site reads `ledger.add(await forge.sign())`. */
+  add(token: string): string {
+    this.tokens.add(token);
+    return token;
+  }
+
+  get size(): number {
+    return this.tokens.size;
+  }
+
+  /**
+   * Lines holding a whole token, its payload segment, or any 16-character substring of its
+   * signature segment (a log that truncates or splits a token still leaks it).
+   */
+  leaks(lines: readonly string[]): string[] {
+    const needles = new Set<string>();
+    for (const token of this.tokens) {
+      needles.add(token);
+      const parts = token.split('.');
+      if (parts[1] !== undefined && parts[1].length >= 16) needles.add(parts[1]);
+      const signature = signatureOf(token);
+      for (let i = 0; i + 16 <= signature.length; i++) needles.add(signature.slice(i, i + 16));
+    }
+    const found: string[] = [];
+    for (const line of lines) {
+      for (const needle of needles) {
+        if (line.includes(needle)) {
+          found.push(line.slice(0, 200));
+          break;
+        }
+      }
+    }
+    return found;
+  }
+}
