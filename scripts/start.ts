@@ -184,7 +184,7 @@ ${line}
    TOKEN=$(npm run -s token -- --scope "models:infer llm:chat")
    curl --cacert ${pki.caCert} -H "Authorization: Bearer $TOKEN" \\
      -H 'content-type: application/json' https://localhost:${ports.model}/v2/models/fraud-lr/infer \\
-     -d '{"inputs":[{"name":"features","shape":[1,7],"datatype":"FP32","data":[120,3,400,0.2,5,2,1]}]}'
+     -d '{"inputs":[{"name":"features","shape":[1,8],"datatype":"FP32","data":[180,21,90,0.4,40,4,0,0]}]}'
 
  Ctrl-C stops everything.
 ${line}

@@ -1,7 +1,11 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ShieldError } from '@shield/core';
+import { Allow, Authenticated, mtls, oidc, Public } from '@shield/identity';
 import { ModelRegistry } from './model-registry.service.js';
 import type { V2InferResponse, V2ModelMetadata } from './v2-protocol.interface.js';
+
+/** SPIFFE IDs of the workloads allowed to call infer with their client certificate alone. */
+export const INFER_WORKLOADS: readonly string[] = ['spiffe://shield.local/demo'];
 
 /**
  * The Open Inference Protocol (KServe v2) REST routes: server health, model metadata and
@@ -13,12 +17,14 @@ export class InferenceController {
   constructor(private readonly registry: ModelRegistry) {}
 
   /** The process is up and answering. */
+  @Public()
   @Get('health/live')
   live(): { live: true } {
     return { live: true };
   }
 
   /** Every model has loaded and the server is not shutting down. */
+  @Public()
   @Get('health/ready')
   ready(): { ready: true } {
     if (!this.registry.isReady()) throw new ShieldError('ERR_NOT_READY');
@@ -26,19 +32,27 @@ export class InferenceController {
   }
 
   /** Name, versions, platform, inputs and outputs of one model. */
+  @Authenticated()
   @Get('models/:name')
   metadata(@Param('name') name: string): V2ModelMetadata {
     return this.registry.metadata(name);
   }
 
   /** 200 when the model can serve, 404 when unknown, 503 while shutting down. */
+  @Authenticated()
   @Get('models/:name/ready')
   modelReady(@Param('name') name: string): { name: string; ready: true } {
     this.registry.assertModelReady(name);
     return { name, ready: true };
   }
 
-  /** Run the model on a v2 request body. */
+  /**
+   * Run the model on a v2 request body.
+   *
+   * A person or service with an access token carrying `models:infer`, or an allow-listed workload
+   * presenting its certificate (no token needed: the TLS handshake proved who it is).
+   */
+  @Allow(oidc({ scopes: ['models:infer'] }), mtls({ spiffeIds: INFER_WORKLOADS }))
   @Post('models/:name/infer')
   @HttpCode(200)
   infer(@Param('name') name: string, @Body() body: unknown): Promise<V2InferResponse> {

@@ -1,0 +1,61 @@
+/**
+ * The stand-in hosted LLM as a process: `node dist/apps/llm-standin/src/main.js`.
+ *
+ * Environment: SHIELD_PKI_DIR (default `.shield/pki`, created if missing), SHIELD_LLM_PORT (9444),
+ * SHIELD_LLM_HOST (127.0.0.1), SHIELD_LLM_TOKEN_DELAY_MS (20), SHIELD_LLM_API_KEY (default: the
+ * key in `<pki dir>/llm-api-key`, created with a random key if missing).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { initDevPki } from '@shield/dev-pki';
+import { createLlmStandin } from './llm-standin.server.js';
+
+function intFromEnv(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new TypeError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** The dev API key: from the environment, else a file beside the dev PKI (mode 0600). */
+function devApiKey(dir: string): { key: string; source: string } {
+  const fromEnv = process.env.SHIELD_LLM_API_KEY;
+  if (fromEnv !== undefined && fromEnv !== '') return { key: fromEnv.trim(), source: 'SHIELD_LLM_API_KEY' };
+  const file = join(dir, 'llm-api-key');
+  if (!existsSync(file)) {
+    writeFileSync(file, `sk-standin-${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  return { key: readFileSync(file, 'utf8').trim(), source: file };
+}
+
+async function main(): Promise<void> {
+  const pki = await initDevPki({ dir: process.env.SHIELD_PKI_DIR ?? '.shield/pki' });
+  const { key, source } = devApiKey(pki.dir);
+  const standin = await createLlmStandin({
+    port: intFromEnv('SHIELD_LLM_PORT', 9444, 0, 65535),
+    host: process.env.SHIELD_LLM_HOST ?? '127.0.0.1',
+    cert: pki.serverCert,
+    key: pki.serverKey,
+    ca: pki.caCert,
+    apiKeys: [key],
+    tokenDelayMs: intFromEnv('SHIELD_LLM_TOKEN_DELAY_MS', 20, 0, 10_000),
+  });
+  // The key's location, never the key.
+  console.warn(
+    `stand-in hosted LLM on ${standin.url} (client certificate from ${pki.caCert} required; API key in ${source})`,
+  );
+  const stop = (): void => {
+    void standin.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

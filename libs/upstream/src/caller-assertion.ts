@@ -1,0 +1,131 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomUUID,
+  type KeyObject,
+} from 'node:crypto';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { calculateJwkThumbprint, exportJWK, SignJWT, type JWK } from 'jose';
+import { ShieldError } from '@shield/core';
+import type { CallerIdentity, ResolvedCallerAssertionOptions } from './upstream-options.interface.js';
+
+/** The public key set an upstream uses to verify caller assertions (RFC 7517). */
+export interface CallerAssertionJwks {
+  readonly keys: readonly JWK[];
+}
+
+/** Media type of the assertion (RFC 8725 §3.11: explicit typing keeps it from passing as another JWT). */
+export const CALLER_ASSERTION_TYPE = 'shield-caller+jwt';
+
+// Caller values come from verified tokens but are still bounded: a huge `sub` or a thousand
+// scopes must not turn into a huge header on every upstream call.
+const MAX_CLAIM_LENGTH = 1024;
+const MAX_SCOPES = 64;
+
+/**
+ * Signs short-lived ES256 assertions of the verified caller for an upstream: `iss` = this service,
+ * `sub` = the caller, `caller_iss`, `scope`, `aud` = the upstream origin, `exp` ≤ 60 s, a fresh
+ * `jti`. The upstream verifies them with {@link jwks}; it never has to trust a bare header.
+ */
+export class CallerAssertionSigner {
+  private constructor(
+    private readonly options: ResolvedCallerAssertionOptions,
+    private readonly privateKey: KeyObject,
+    private readonly kid: string,
+    private readonly publicJwks: CallerAssertionJwks,
+  ) {}
+
+  /** Load the key (PKCS#8 EC P-256 PEM) or generate an ephemeral one. Throws at start-up on a bad key. */
+  static async create(options: ResolvedCallerAssertionOptions): Promise<CallerAssertionSigner> {
+    let privateKey: KeyObject;
+    if (options.privateKeyFile !== undefined) {
+      privateKey = loadEcKey(options.privateKeyFile);
+    } else {
+      // Ephemeral: the public half is only known through jwks(), so upstreams must fetch it from us.
+      privateKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
+    }
+    const jwk = await exportJWK(createPublicKey(privateKey));
+    const kid = await calculateJwkThumbprint(jwk, 'sha256');
+    const jwks = Object.freeze({
+      keys: Object.freeze([Object.freeze({ ...jwk, kid, alg: 'ES256', use: 'sig' })]),
+    });
+    return new CallerAssertionSigner(options, privateKey, kid, jwks);
+  }
+
+  /** Header name the assertion goes in (lowercase). */
+  get header(): string {
+    return this.options.header;
+  }
+
+  /** The public key set (one ES256 key) for the upstream's verifier. */
+  jwks(): CallerAssertionJwks {
+    return this.publicJwks;
+  }
+
+  /** The caller of an inbound request, as the configured resolver reports it. */
+  callerOf(req: Parameters<ResolvedCallerAssertionOptions['caller']>[0]): CallerIdentity | undefined {
+    return this.options.caller(req);
+  }
+
+  /** Sign an assertion of `caller` for the upstream at `audience` (its origin). */
+  async sign(caller: CallerIdentity, audience: string): Promise<string> {
+    const subject = bounded(caller.subject, 'subject');
+    const claims: Record<string, unknown> = {};
+    if (caller.issuer !== undefined) claims.caller_iss = bounded(caller.issuer, 'issuer');
+    if (caller.method !== undefined) claims.caller_method = bounded(caller.method, 'method');
+    if (caller.scopes !== undefined && caller.scopes.length > 0) {
+      if (caller.scopes.length > MAX_SCOPES)
+        throw new ShieldError('ERR_CALLER_NOT_ALLOWED', { detail: 'too many scopes to assert' });
+      claims.scope = bounded(caller.scopes.join(' '), 'scopes');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT(claims)
+      .setProtectedHeader({ alg: 'ES256', typ: CALLER_ASSERTION_TYPE, kid: this.kid })
+      .setIssuer(this.options.issuer)
+      .setSubject(subject)
+      .setAudience(audience)
+      .setIssuedAt(now)
+      .setExpirationTime(now + this.options.ttlSeconds)
+      .setJti(randomUUID())
+      .sign(this.privateKey);
+  }
+}
+
+function bounded(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_CLAIM_LENGTH) {
+    throw new ShieldError('ERR_CALLER_NOT_ALLOWED', { detail: `caller ${what} cannot be asserted` });
+  }
+  return value;
+}
+
+/** Read the signing key; a TypeError at start-up names the file and never quotes it. */
+function loadEcKey(path: string): KeyObject {
+  let pem: Buffer;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > 64 * 1024) throw new Error('not a small regular file');
+    pem = readFileSync(fd);
+  } catch (err) {
+    throw new TypeError(
+      `"callerAssertion.privateKeyFile": ${path} is unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      { cause: err },
+    );
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    throw new TypeError(
+      `"callerAssertion.privateKeyFile": ${path} does not hold an unencrypted PEM private key`,
+    );
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new TypeError(`"callerAssertion.privateKeyFile": ${path} must hold an EC P-256 key (ES256)`);
+  }
+  return key;
+}

@@ -1,0 +1,54 @@
+/**
+ * @shield/upstream: outbound calls to upstream models over verified (m)TLS, and a streaming proxy
+ * that forwards a Nest route to an upstream without leaking the caller's credentials.
+ */
+export { UpstreamModule } from './upstream.module.js';
+export type { UpstreamModuleExtras } from './upstream.module-definition.js';
+export { InjectUpstream, InjectUpstreamProxy, InjectUpstreamRegistry } from './inject.decorators.js';
+export {
+  UpstreamClient,
+  type UpstreamFetch,
+  type UpstreamMethod,
+  type UpstreamRequestOptions,
+  type UpstreamResponse,
+  type UpstreamClientHooks,
+} from './upstream.client.js';
+export {
+  UpstreamProxy,
+  type ProxyForwardOptions,
+  type ProxyInboundRequest,
+  type ProxyOutboundResponse,
+} from './upstream.proxy.js';
+export {
+  UpstreamRegistry,
+  createUpstreamRegistry,
+  tlsVerificationDisabledByEnv,
+} from './upstream.registry.js';
+export {
+  CallerAssertionSigner,
+  CALLER_ASSERTION_TYPE,
+  type CallerAssertionJwks,
+} from './caller-assertion.js';
+export { resolveUpstreamModuleOptions, resolveUpstreamOptions } from './upstream-options.resolver.js';
+export { resolveUpstreamTarget, resolveUpstreamPath, type UpstreamScope } from './upstream-target.js';
+export { toUpstreamError } from './upstream-error.mapping.js';
+export { spkiPin } from './spki-pin.js';
+export type { UpstreamStats } from './upstream-stats.js';
+export { upstreamClientToken, upstreamProxyToken, DEFAULT_ASSERTION_HEADER } from './upstream.constants.js';
+export type {
+  UpstreamModuleOptions,
+  UpstreamOptions,
+  UpstreamClientCertificateOptions,
+  UpstreamTimeoutOptions,
+  UpstreamPoolOptions,
+  UpstreamEgressProxyOptions,
+  UpstreamProxyOptions,
+  UpstreamSecretSource,
+  CallerIdentity,
+  CallerResolver,
+  CallerAssertionOptions,
+  ResolvedUpstreamOptions,
+  ResolvedUpstreamModuleOptions,
+  ResolvedUpstreamProxyOptions,
+  ResolvedCallerAssertionOptions,
+} from './upstream-options.interface.js';

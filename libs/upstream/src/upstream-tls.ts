@@ -1,0 +1,189 @@
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
+import { ShieldError, type LoadedTlsBundle } from '@shield/core';
+import { buildServerIdentityCheck } from './spki-pin.js';
+import { UPSTREAM_CIPHERS } from './upstream.constants.js';
+import type { UpstreamCounters } from './upstream-stats.js';
+import type { ResolvedUpstreamOptions } from './upstream-options.interface.js';
+
+/** The TLS material of one upstream, as loaded (and reloaded) from disk. */
+export interface UpstreamTlsMaterial {
+  /** Trusted CAs; undefined: Node's public roots. */
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+  /** The client certificate bundle, when there is one. */
+  readonly bundle?: LoadedTlsBundle;
+}
+
+const MAX_CA_BYTES = 1024 * 1024;
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
+
+/**
+ * Read a CA bundle used without a client certificate. Throws a `ShieldError` (`ERR_CERT_*`) naming
+ * the file: a missing or empty trust store must stop the app, not fall back to public roots.
+ */
+export function readCaFile(path: string): Buffer {
+  let data: Buffer;
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > MAX_CA_BYTES) {
+      throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+        message: `CA file ${path} must be a regular file of at most ${MAX_CA_BYTES} bytes`,
+      });
+    }
+    data = readFileSync(fd);
+  } catch (err) {
+    if (err instanceof ShieldError) throw err;
+    throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+      message: `CA file ${path} is unreadable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      cause: err,
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  const blocks = data.toString('latin1').match(CERT_BLOCK) ?? [];
+  if (blocks.length === 0) {
+    throw new ShieldError('ERR_CERT_INVALID', { message: `CA file ${path} holds no PEM certificate` });
+  }
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new ShieldError('ERR_CERT_INVALID', {
+        message: `CA file ${path}: certificate #${i + 1} cannot be parsed`,
+        cause: err,
+      });
+    }
+  });
+  return data;
+}
+
+/** `tls.connect` options of one upstream: verification always on, whatever the environment says. */
+export function upstreamTlsOptions(
+  options: ResolvedUpstreamOptions,
+  material: UpstreamTlsMaterial,
+): ConnectionOptions & { timeout: number; maxCachedSessions: number } {
+  const tls: ConnectionOptions & { timeout: number; maxCachedSessions: number } = {
+    // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 (which only changes the default) has no effect here.
+    rejectUnauthorized: true,
+    minVersion: options.minTlsVersion,
+    ciphers: UPSTREAM_CIPHERS,
+    checkServerIdentity: buildServerIdentityCheck(options.pins),
+    timeout: options.timeouts.connectMs,
+    // A few resumable sessions per connector; a rotation builds a new connector, so a session
+    // negotiated with the old client certificate is never resumed with the new one.
+    maxCachedSessions: 32,
+  };
+  if (options.servername !== undefined) tls.servername = options.servername;
+  if (material.ca !== undefined) tls.ca = material.ca;
+  if (material.cert !== undefined && material.key !== undefined) {
+    tls.cert = material.cert;
+    tls.key = material.key;
+  }
+  return tls;
+}
+
+type Connector = buildConnector.connector;
+
+/**
+ * Wrap a connector: count each completed handshake, and refuse (defence in depth) any socket that
+ * is not an authorized TLS socket, so no code path can hand undici an unverified connection.
+ */
+function countingConnector(inner: Connector, counters: UpstreamCounters): Connector {
+  return (opts, callback) => {
+    inner(opts, (...args: buildConnector.CallbackArgs) => {
+      const [err, socket] = args;
+      if (err !== null || socket === null) {
+        callback(...args);
+        return;
+      }
+      const tls = socket as Socket & Partial<Pick<TLSSocket, 'encrypted' | 'authorized' | 'isSessionReused'>>;
+      if (tls.encrypted !== true || tls.authorized !== true) {
+        socket.destroy();
+        callback(
+          new ShieldError('ERR_UPSTREAM_CERT_UNTRUSTED', {
+            detail: 'connection is not a verified TLS socket',
+          }),
+          null,
+        );
+        return;
+      }
+      counters.handshakes++;
+      if (tls.isSessionReused?.() === true) counters.resumedHandshakes++;
+      callback(null, socket);
+    });
+  };
+}
+
+/** A dispatcher and a way to tell whether any request is still using it. */
+export interface UpstreamPool {
+  readonly dispatcher: Dispatcher;
+  /** True while a request is queued, running, or streaming its body. */
+  busy(): boolean;
+}
+
+/**
+ * The undici dispatcher of one upstream: an `Agent` with our connector, or a `ProxyAgent` that
+ * tunnels through the egress proxy with HTTP CONNECT and runs the same TLS end to end inside.
+ * Never installed as the global dispatcher. Its pools are kept so that a shutdown or a rotation
+ * can wait for requests in flight (undici's `close()` cannot be cut short by `destroy()` later).
+ */
+export function buildUpstreamDispatcher(
+  options: ResolvedUpstreamOptions,
+  material: UpstreamTlsMaterial,
+  counters: UpstreamCounters,
+  proxyCa?: Buffer,
+): UpstreamPool {
+  const pools = new Set<Pool>();
+  const busy = (): boolean => {
+    for (const pool of pools) if (!pool.destroyed && pool.stats.size > 0) return true;
+    return false;
+  };
+  const track = (pool: Pool): Pool => {
+    pools.add(pool);
+    return pool;
+  };
+  const tls = upstreamTlsOptions(options, material);
+  const pool = {
+    connections: options.pool.connections,
+    keepAliveTimeout: options.pool.keepAliveMs,
+    keepAliveMaxTimeout: options.pool.keepAliveMs,
+    headersTimeout: options.timeouts.headersMs,
+    bodyTimeout: options.timeouts.bodyIdleMs,
+    // Only the configured origin is ever dispatched (checked before); one pool is enough.
+    maxOrigins: 1,
+  };
+  if (options.egressProxy === undefined) {
+    const connect = countingConnector(buildConnector(tls), counters);
+    const dispatcher = new Agent({
+      ...pool,
+      factory: (origin: string | URL, opts: object) =>
+        track(new Pool(origin, { ...(opts as Pool.Options), connect })),
+    });
+    return { dispatcher, busy };
+  }
+  const proxyTls: ConnectionOptions & { timeout: number } = {
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.2',
+    timeout: options.timeouts.connectMs,
+  };
+  if (proxyCa !== undefined) proxyTls.ca = proxyCa;
+  const dispatcher = new ProxyAgent({
+    ...pool,
+    uri: options.egressProxy.url,
+    proxyTunnel: true,
+    requestTls: tls,
+    proxyTls,
+    factory: (origin: string | URL, opts: object) => {
+      const o = opts as Pool.Options & { connect: Connector };
+      return track(new Pool(origin, { ...o, connect: countingConnector(o.connect, counters) }));
+    },
+  });
+  return { dispatcher, busy };
+}

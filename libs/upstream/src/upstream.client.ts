@@ -1,0 +1,401 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
+import {
+  fetch as undiciFetch,
+  Headers as UndiciHeaders,
+  Response as UndiciResponse,
+  type Dispatcher,
+  type RequestInit as UndiciRequestInit,
+} from 'undici';
+import {
+  loadTlsBundle,
+  ShieldError,
+  TlsBundleWatcher,
+  type LoadedTlsBundle,
+  type ShieldErrorCode,
+} from '@shield/core';
+import { toUpstreamError } from './upstream-error.mapping.js';
+import { UpstreamCounters, type UpstreamStats } from './upstream-stats.js';
+import { resolveUpstreamTarget, upstreamRequestTarget } from './upstream-target.js';
+import {
+  buildUpstreamDispatcher,
+  readCaFile,
+  type UpstreamPool,
+  type UpstreamTlsMaterial,
+} from './upstream-tls.js';
+import type { ResolvedUpstreamOptions } from './upstream-options.interface.js';
+
+/** HTTP methods `request()` sends. */
+export type UpstreamMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
+
+/** Options of {@link UpstreamClient.request}. */
+export interface UpstreamRequestOptions {
+  /** Path (and query) relative to the upstream's base URL: `chat/completions` or `/chat/completions`. */
+  readonly path: string;
+  readonly method?: UpstreamMethod;
+  /** Request headers; the configured credential header, when any, replaces a caller's. */
+  readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  readonly body?: string | Uint8Array | Readable | null;
+  /** Aborts the request, including a response being streamed. */
+  readonly signal?: AbortSignal;
+}
+
+/** The response of {@link UpstreamClient.request}: headers, and the body as a Node stream. */
+export interface UpstreamResponse {
+  readonly statusCode: number;
+  readonly headers: IncomingHttpHeaders;
+  /**
+   * The body, streamed as it arrives (undici's `BodyReadable`, with `text()`, `json()`, `dump()`).
+   * A failure while it streams (idle timeout, upstream gone) is an undici error: pass it to
+   * `toUpstreamError` for its code.
+   */
+  readonly body: Readable & {
+    text(): Promise<string>;
+    json(): Promise<unknown>;
+    dump(opts?: { limit: number }): Promise<void>;
+  };
+}
+
+/** The WHATWG `fetch` signature, as the OpenAI SDK (and any fetch-based client) takes it. */
+export type UpstreamFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+/** Hooks of {@link UpstreamClient.create}. */
+export interface UpstreamClientHooks {
+  /** A replacement client certificate was refused; the previous one stays in use. */
+  onCertificateError?: (err: ShieldError) => void;
+  /** A new client certificate is in use for new connections. */
+  onCertificateReload?: (bundle: LoadedTlsBundle) => void;
+}
+
+// Redirect statuses (RFC 9110 §15.4): never followed, never handed over as a success. 304 is not one.
+const REDIRECTS: ReadonlySet<number> = new Set([300, 301, 302, 303, 307, 308]);
+/** How long `close()` lets requests in flight finish before cutting them. */
+const SHUTDOWN_GRACE_MS = 5_000;
+/** Drained bytes of a refused redirect's body before the connection is dropped instead. */
+const DRAIN_LIMIT = 64 * 1024;
+
+/**
+ * The outbound client of one upstream: mTLS with verification that cannot be turned off, an
+ * origin check before any connection, typed errors, and one connection pool created at start-up.
+ *
+ * @example
+ * const openai = new OpenAI({ baseURL: llm.baseUrl, apiKey: 'set-by-the-upstream', fetch: llm.fetch });
+ */
+export class UpstreamClient {
+  /** The upstream's name, as configured. */
+  readonly name: string;
+  /** The base URL, ending in `/`. */
+  readonly baseUrl: string;
+  /** The upstream origin, e.g. `https://mtls.api.openai.com`. */
+  readonly origin: string;
+
+  private readonly counters: UpstreamCounters;
+  private pool: UpstreamPool;
+  private readonly retiring = new Set<UpstreamPool>();
+  private closed = false;
+
+  private constructor(
+    private readonly options: ResolvedUpstreamOptions,
+    material: UpstreamTlsMaterial,
+    private readonly proxyCa: Buffer | undefined,
+    private readonly watcher: TlsBundleWatcher | undefined,
+  ) {
+    this.name = options.name;
+    this.baseUrl = options.baseUrl;
+    this.origin = options.origin;
+    this.counters = new UpstreamCounters(options.name);
+    this.pool = buildUpstreamDispatcher(options, material, this.counters, proxyCa);
+  }
+
+  private get dispatcher(): Dispatcher {
+    return this.pool.dispatcher;
+  }
+
+  /**
+   * Load the TLS material (a bad file throws a `ShieldError` `ERR_CERT_*` naming it), create the
+   * connection pool, and start watching the client certificate for rotation.
+   */
+  static async create(
+    options: ResolvedUpstreamOptions,
+    hooks: UpstreamClientHooks = {},
+  ): Promise<UpstreamClient> {
+    const proxyCa = options.egressProxy?.ca !== undefined ? readCaFile(options.egressProxy.ca) : undefined;
+    const cc = options.clientCertificate;
+    if (cc === undefined) {
+      const material = options.ca !== undefined ? { ca: readCaFile(options.ca) } : {};
+      return new UpstreamClient(options, material, proxyCa, undefined);
+    }
+    const files =
+      options.ca !== undefined
+        ? { cert: cc.cert, key: cc.key, ca: options.ca }
+        : { cert: cc.cert, key: cc.key };
+    // The watcher is created before the client it feeds: reloads reach the client through this box.
+    const box: { client?: UpstreamClient } = {};
+    const watcher = cc.watch
+      ? new TlsBundleWatcher(files, {
+          usage: 'client',
+          onReload: (bundle) => {
+            box.client?.rotate(bundle);
+            hooks.onCertificateReload?.(bundle);
+          },
+          onError: (err) => hooks.onCertificateError?.(err),
+        })
+      : undefined;
+    const bundle = watcher !== undefined ? watcher.start() : loadTlsBundle(files, { usage: 'client' });
+    box.client = new UpstreamClient(options, materialOf(bundle), proxyCa, watcher);
+    return box.client;
+  }
+
+  /**
+   * WHATWG `fetch` bound to this upstream (pass it to the OpenAI SDK). The URL must lie under the
+   * base URL; redirects are refused (`ERR_UPSTREAM_REDIRECT`); failures reject with a `ShieldError`
+   * (the SDK wraps it as `APIConnectionError` with this error as `cause`). A caller abort rejects
+   * with the signal's reason, as fetch does.
+   */
+  readonly fetch: UpstreamFetch = async (input, init) => {
+    const req = normalizeFetchInput(input, init);
+    if (isFormData(req.body)) await encodeFormData(req);
+    const target = this.check(() => resolveUpstreamTarget(this.options, req.url));
+    const credential = this.options.credential;
+    let headers = req.headers as UndiciRequestInit['headers'];
+    if (credential !== undefined) {
+      const h = new UndiciHeaders(headers);
+      h.set(credential.header, credential.value);
+      headers = h;
+    }
+    const signal = req.signal ?? undefined;
+    this.counters.requests++;
+    let res: UndiciResponse;
+    try {
+      const undiciInit: UndiciRequestInit = {
+        method: req.method,
+        redirect: 'manual',
+        dispatcher: this.dispatcher,
+      };
+      if (headers !== undefined) undiciInit.headers = headers;
+      if (req.body !== undefined && req.body !== null) {
+        undiciInit.body = req.body as UndiciRequestInit['body'];
+        if (req.body instanceof ReadableStream) undiciInit.duplex = 'half';
+      }
+      if (signal !== undefined) undiciInit.signal = signal;
+      res = await undiciFetch(target, undiciInit);
+    } catch (err) {
+      if (signal?.aborted === true) {
+        this.counters.error('ERR_UPSTREAM_ABORTED');
+        throw err;
+      }
+      throw this.fail(err);
+    }
+    this.counters.responses++;
+    if (REDIRECTS.has(res.status)) {
+      await res.body?.cancel().catch(() => undefined);
+      throw this.fail(new Error(`upstream answered ${res.status}`), 'ERR_UPSTREAM_REDIRECT');
+    }
+    // A streamed answer (no content-length: SSE, chunked) is re-emitted so that a stall or a cut
+    // mid-stream surfaces as our typed error. A sized answer is returned as is: its failures are
+    // rarer, and the wrapper costs about 10 µs per response (bench/upstream).
+    if (res.body === null || res.headers.has('content-length')) return res as unknown as Response;
+    const out = new UndiciResponse(this.mapBodyErrors(res.body), {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
+    return out as unknown as Response;
+  };
+
+  /**
+   * The lower-level request: undici's `request` through this upstream's pool, body as a Node
+   * stream. Same checks and errors as {@link fetch}; a caller abort rejects with `ERR_UPSTREAM_ABORTED`.
+   */
+  async request(options: UpstreamRequestOptions): Promise<UpstreamResponse> {
+    const path = this.check(() => upstreamRequestTarget(this.options, options.path));
+    const headers: Record<string, string | string[]> = {};
+    if (options.headers !== undefined) {
+      for (const [k, v] of Object.entries(options.headers))
+        headers[k.toLowerCase()] = typeof v === 'string' ? v : [...v];
+    }
+    const credential = this.options.credential;
+    if (credential !== undefined) headers[credential.header] = credential.value;
+    this.counters.requests++;
+    let res: Dispatcher.ResponseData;
+    try {
+      const req: Dispatcher.RequestOptions = {
+        origin: this.options.origin,
+        path,
+        method: options.method ?? 'GET',
+        headers,
+      };
+      if (options.body !== undefined) req.body = options.body;
+      if (options.signal !== undefined) req.signal = options.signal;
+      res = await this.dispatcher.request(req);
+    } catch (err) {
+      throw this.fail(err, options.signal?.aborted === true ? 'ERR_UPSTREAM_ABORTED' : undefined);
+    }
+    this.counters.responses++;
+    if (REDIRECTS.has(res.statusCode)) {
+      res.body.dump({ limit: DRAIN_LIMIT }).catch(() => undefined);
+      throw this.fail(new Error(`upstream answered ${res.statusCode}`), 'ERR_UPSTREAM_REDIRECT');
+    }
+    return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+  }
+
+  /** Counters since start-up: requests, errors by code, handshakes vs reused connections. */
+  stats(): UpstreamStats {
+    return this.counters.snapshot();
+  }
+
+  /** Count a failure seen by a user of {@link request} (e.g. while streaming the body). */
+  recordError(err: unknown): ShieldError {
+    return this.fail(err);
+  }
+
+  /** Load the client certificate from disk now (e.g. on SIGHUP); refused files keep the current one. */
+  reloadClientCertificate(): void {
+    this.watcher?.reload();
+  }
+
+  /**
+   * Stop watching, let requests in flight finish (5 s at most, then they are cut), close every
+   * connection. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.watcher?.close();
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    await Promise.all([this.pool, ...this.retiring].map((pool) => settle(pool, deadline)));
+  }
+
+  /** A new client certificate: new connections use it; the old pool finishes its requests, then closes. */
+  private rotate(bundle: LoadedTlsBundle): void {
+    if (this.closed) return;
+    const previous = this.pool;
+    this.pool = buildUpstreamDispatcher(this.options, materialOf(bundle), this.counters, this.proxyCa);
+    this.counters.certificateReloads++;
+    this.retiring.add(previous);
+    // No deadline: a long generation may stream for minutes (each chunk within bodyIdleMs).
+    // close() takes over with its own deadline if the app stops first.
+    void settle(previous, undefined, () => this.closed).finally(() => this.retiring.delete(previous));
+  }
+
+  private check<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      this.counters.refused++;
+      throw this.fail(err);
+    }
+  }
+
+  private fail(err: unknown, code?: ShieldErrorCode): ShieldError {
+    const out = code !== undefined ? new ShieldError(code, { cause: err }) : toUpstreamError(err);
+    this.counters.error(out.code);
+    return out;
+  }
+
+  /**
+   * Re-emit the body so a failure mid-stream (idle timeout, upstream gone) surfaces as our typed
+   * error, not as undici's `terminated`. One read per pull: backpressure and latency unchanged.
+   */
+  private mapBodyErrors(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    const reader = body.getReader();
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          try {
+            const { done, value } = await reader.read();
+            if (done) controller.close();
+            else controller.enqueue(value);
+          } catch (err) {
+            controller.error(this.fail(err));
+          }
+        },
+        cancel: (reason) => reader.cancel(reason),
+      },
+      { highWaterMark: 0 },
+    );
+  }
+}
+
+function materialOf(bundle: LoadedTlsBundle): UpstreamTlsMaterial {
+  const m: { ca?: Buffer; cert: Buffer; key: Buffer; bundle: LoadedTlsBundle } = {
+    cert: bundle.cert,
+    key: bundle.key,
+    bundle,
+  };
+  if (bundle.ca !== undefined) m.ca = bundle.ca;
+  return m;
+}
+
+/** Poll interval while waiting for requests in flight to finish (shutdown and rotation only). */
+const SETTLE_POLL_MS = 50;
+
+/**
+ * Let the requests of a pool finish, then close it; at `deadline`, cut what is left (callers get
+ * an error, never a hang). `stop` hands the pool over to another settle (a shutdown).
+ */
+async function settle(pool: UpstreamPool, deadline: number | undefined, stop?: () => boolean): Promise<void> {
+  while (pool.busy() && (deadline === undefined || Date.now() < deadline)) {
+    if (stop?.() === true) return;
+    await sleep(SETTLE_POLL_MS, undefined, { ref: false });
+  }
+  if (stop?.() === true) return;
+  try {
+    if (pool.busy()) await pool.dispatcher.destroy();
+    else await pool.dispatcher.close();
+  } catch {
+    // Already closed or destroyed: nothing left to release.
+  }
+}
+
+interface NormalizedFetchRequest {
+  url: string;
+  method: string;
+  headers: ConstructorParameters<typeof Headers>[0];
+  body: unknown;
+  signal: AbortSignal | null | undefined;
+}
+
+/**
+ * Accept what a fetch caller may pass: a URL, a string, or a `Request` of Node's own fetch (a
+ * different undici copy than ours, so its fields are read out rather than passed through).
+ */
+function normalizeFetchInput(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+): NormalizedFetchRequest {
+  let out: NormalizedFetchRequest;
+  if (typeof input === 'string' || input instanceof URL) {
+    out = { url: String(input), method: 'GET', headers: undefined, body: undefined, signal: undefined };
+  } else {
+    out = {
+      url: input.url,
+      method: input.method,
+      headers: input.headers,
+      body: input.body,
+      signal: input.signal,
+    };
+  }
+  if (init !== undefined) {
+    if (init.method !== undefined) out.method = init.method;
+    if (init.headers !== undefined) out.headers = init.headers;
+    if (init.body !== undefined) out.body = init.body;
+    if (init.signal !== undefined) out.signal = init.signal;
+  }
+  return out;
+}
+
+function isFormData(body: unknown): body is FormData {
+  return typeof FormData === 'function' && body instanceof FormData;
+}
+
+/** A `FormData` of Node's undici copy is serialized with Node's own `Response`, which ours cannot read. */
+async function encodeFormData(req: NormalizedFetchRequest): Promise<void> {
+  const encoded = new Response(req.body as FormData);
+  const headers = new Headers(req.headers);
+  const type = encoded.headers.get('content-type');
+  if (type !== null) headers.set('content-type', type);
+  req.headers = headers;
+  req.body = new Uint8Array(await encoded.arrayBuffer());
+}

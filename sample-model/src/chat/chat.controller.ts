@@ -1,0 +1,108 @@
+import { once } from 'node:events';
+import { Body, Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import OpenAI from 'openai';
+import { isShieldError, ShieldError } from '@shield/core';
+import { RequireScopes } from '@shield/identity';
+import { InjectUpstreamRegistry, type UpstreamRegistry } from '@shield/upstream';
+import { validateChatRequest } from './chat-request.validation.js';
+import { CHAT_OPTIONS, LLM_UPSTREAM, type ChatOptions } from './chat.constants.js';
+
+/**
+ * `POST /v1/chat/completions`: the caller's prompt goes to the hosted LLM through the OpenAI SDK,
+ * whose `fetch` is our pinned, pooled mTLS upstream client; the caller's identity travels as a
+ * short-lived signed assertion, never as the caller's own token. Streams back when asked.
+ */
+@Controller('v1')
+export class ChatController {
+  private readonly openai: OpenAI;
+
+  constructor(
+    @InjectUpstreamRegistry() private readonly upstreams: UpstreamRegistry,
+    @Inject(CHAT_OPTIONS) private readonly options: ChatOptions,
+  ) {
+    const llm = upstreams.client(LLM_UPSTREAM);
+    this.openai = new OpenAI({
+      baseURL: llm.baseUrl,
+      // The upstream client replaces Authorization with the key it was configured with; the SDK
+      // insists on a value, and this one never leaves the process.
+      apiKey: 'replaced-by-the-upstream-client',
+      fetch: llm.fetch,
+      // A retry re-sends a prompt and pays twice; the caller decides whether to retry.
+      maxRetries: 0,
+      timeout: 120_000,
+    });
+  }
+
+  @RequireScopes('llm:chat')
+  @Post('chat/completions')
+  @HttpCode(200)
+  async complete(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
+    const chat = validateChatRequest(body);
+    const assertion = await this.upstreams.callerAssertionFor(req, LLM_UPSTREAM);
+    const headers = assertion ? { [assertion.header]: assertion.value } : {};
+    // The caller hanging up cancels the upstream generation, which would otherwise keep costing.
+    const abort = new AbortController();
+    const onClose = (): void => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    const params = {
+      model: chat.model ?? this.options.model,
+      messages: [...chat.messages],
+      ...(chat.max_tokens !== undefined ? { max_tokens: chat.max_tokens } : {}),
+      ...(chat.temperature !== undefined ? { temperature: chat.temperature } : {}),
+    };
+    try {
+      if (!chat.stream) {
+        const completion = await this.openai.chat.completions.create(
+          { ...params, stream: false },
+          { signal: abort.signal, headers },
+        );
+        res.status(200).json(completion);
+        return;
+      }
+      const stream = await this.openai.chat.completions.create(
+        { ...params, stream: true, stream_options: { include_usage: true } },
+        { signal: abort.signal, headers },
+      );
+      res.status(200);
+      res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+      res.setHeader('X-Accel-Buffering', 'no');
+      res.flushHeaders();
+      try {
+        for await (const chunk of stream) {
+          if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) await once(res, 'drain');
+        }
+        res.end('data: [DONE]\n\n');
+      } catch (err) {
+        // Headers are gone: end the stream with an error event carrying only our code.
+        if (!res.writableEnded && !abort.signal.aborted) {
+          res.end(`data: ${JSON.stringify({ error: { code: upstreamError(err).code } })}\n\n`);
+        }
+      }
+    } catch (err) {
+      throw upstreamError(err);
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+}
+
+/** The SDK wraps our typed fetch errors; unwrap them, and map upstream HTTP errors to one code. */
+function upstreamError(err: unknown): ShieldError {
+  if (isShieldError(err)) return err;
+  if (err instanceof OpenAI.APIError) {
+    const cause = (err as { cause?: unknown }).cause;
+    if (isShieldError(cause)) return cause;
+    if (err instanceof OpenAI.APIUserAbortError)
+      return new ShieldError('ERR_UPSTREAM_ABORTED', { cause: err });
+    if (err instanceof OpenAI.APIConnectionTimeoutError)
+      return new ShieldError('ERR_UPSTREAM_TIMEOUT', { cause: err });
+    return new ShieldError('ERR_UPSTREAM_BAD_RESPONSE', {
+      cause: err,
+      detail: `upstream status ${err.status ?? '?'}`,
+    });
+  }
+  return new ShieldError('ERR_UPSTREAM_BAD_RESPONSE', { cause: err });
+}

@@ -1,0 +1,33 @@
+/**
+ * The sample model server as a process: `node dist/sample-model/src/main.js` (started by
+ * `npm start`). HTTPS only, inbound mTLS optional (workloads may present a certificate), every
+ * route behind the identity guard. Configuration: environment variables, see docs/configuration.md.
+ */
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createHttpsApp } from '@shield/https';
+import { AppModule } from './app/app.module.js';
+import { loadSampleConfig } from './app/sample-config.js';
+
+async function main(): Promise<void> {
+  const config = loadSampleConfig();
+  const app = await createHttpsApp(AppModule.forConfig(config), {
+    tls: config.tls,
+    mtls: { mode: 'optional', ca: config.mtlsCa, ...(config.mtlsCrl ? { crl: config.mtlsCrl } : {}) },
+    // 1024 rows of 8 features in JSON stay well under this.
+    limits: { maxBodyBytes: 512 * 1024 },
+    nest: { logger: ['error', 'warn', 'log'] },
+  });
+  const { url } = await app.listen(config.port, config.host);
+  new Logger('SampleModel').log(`sample model server on ${url}`);
+  const stop = (): void => {
+    void app.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(`sample model server did not start: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
