@@ -1,5 +1,5 @@
 /**
- * C2SP Wycheproof JWS vectors (/work/shared/data/wycheproof, see its README) through the
+ * C2SP Wycheproof JWS vectors (test/vectors/wycheproof, see its README) through the
  * signature stage of our verification path: size cap, compact form, strict header decode and
  * policy, the allowed-algorithm list, key lookup in a key set holding only the group's key,
  * and jose's signature check. The vectors carry no `iss`/`exp` (their payloads are often not
@@ -9,6 +9,7 @@
  * REFUSED_VALID with the reason our policy is stricter than the vector's.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isShieldError } from '@shield/core';
 import type { JWK } from 'jose';
@@ -30,7 +31,9 @@ interface WycheproofGroup {
   tests: WycheproofTest[];
 }
 
-const FILE = '/work/shared/data/wycheproof/json_web_signature_test.json';
+const FILE = fileURLToPath(
+  new URL('../../../../test/vectors/wycheproof/json_web_signature_test.json', import.meta.url),
+);
 const data = JSON.parse(readFileSync(FILE, 'utf8')) as {
   numberOfTests: number;
   testGroups: WycheproofGroup[];
