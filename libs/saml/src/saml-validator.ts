@@ -97,6 +97,19 @@ export class SamlValidator {
     }
     this.checkAssertion(assertion, 'acs');
 
+    // SAML profiles §4.1.4.2: an answer to our AuthnRequest names it in the signed bearer data. A
+    // Response-level InResponseTo counts only under the Response signature: on an unsigned Response
+    // it is attacker-written, and passed an unsolicited assertion off as the answer to a login the
+    // attacker started himself (GET /saml/login), defeating `allowIdpInitiated: false`.
+    if (
+      facts.inResponseTo !== undefined &&
+      assertion.bearer.inResponseTo === undefined &&
+      !facts.responseSigned
+    ) {
+      throw new ShieldError('ERR_SAML_IN_RESPONSE_TO_INVALID', {
+        detail: 'InResponseTo only on the unsigned Response',
+      });
+    }
     const requestId = assertion.bearer.inResponseTo ?? facts.inResponseTo;
     if (
       facts.inResponseTo !== undefined &&
