@@ -143,7 +143,10 @@ export function AllowSpiffe(...ids: string[]): PolicyDecorator {
   const spiffeIds: string[] = [];
   const trustDomains: string[] = [];
   for (const id of ids) {
-    const m = /^spiffe:\/\/([^/]+)\/?$/.exec(id);
+    // Only the bare `spiffe://domain` names a whole trust domain. `spiffe://domain/` (a path lost to
+    // an unset variable, say) stays a SPIFFE ID, which the policy compiler refuses at boot as
+    // malformed; read as a domain it would silently allow every workload of it.
+    const m = /^spiffe:\/\/([^/]+)$/.exec(id);
     if (m?.[1] !== undefined) trustDomains.push(m[1]);
     else spiffeIds.push(id);
   }

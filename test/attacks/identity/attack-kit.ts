@@ -1,0 +1,193 @@
+/**
+ * What the identity attack specs share: a dev PKI, an ES256 issuer key that signs honest tokens,
+ * a Nest app on real HTTPS (loopback, port 0, optional mTLS as a Shield server would set it), and
+ * a raw HTTP/1.1-over-TLS client that writes header lines byte for byte and can keep one
+ * connection for several requests. Only public entries (`@shield/*`) are imported.
+ */
+import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import { connect, type TLSSocket } from 'node:tls';
+import type { ServerOptions } from 'node:https';
+import type { INestApplication, NestApplicationOptions, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { TestingModule } from '@nestjs/testing';
+import type { IssuedCertificate, TestPki } from '@shield/dev-pki';
+import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+
+export const ISSUER = 'https://idp.attack.test';
+export const AUDIENCE = 'inference';
+
+/** An ES256 key of the issuer: its public JWK (for `jwks`) and a signer of honest tokens. */
+export interface IssuerKey {
+  readonly kid: string;
+  readonly jwk: JWK;
+  /** A valid access token for ISSUER/AUDIENCE, `sub` alice, scope `models:infer`, plus `claims`. */
+  sign(claims?: JWTPayload): Promise<string>;
+}
+
+export async function issuerKey(kid: string): Promise<IssuerKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  return {
+    kid,
+    jwk,
+    sign: (claims = {}) =>
+      new SignJWT({ sub: 'alice', scope: 'models:infer', ...claims })
+        .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .sign(privateKey),
+  };
+}
+
+/**
+ * Optional mTLS, the way an app mixing token and workload callers serves: a client certificate is
+ * asked for and verified against the test CA, a connection without one still reaches the guard.
+ */
+export function serverOptions(pki: TestPki): ServerOptions {
+  return {
+    key: pki.server.keyPem,
+    cert: pki.server.certPem,
+    ca: pki.ca.certPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.3',
+  };
+}
+
+export interface RunningApp {
+  readonly app: INestApplication;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts `module` (or an already compiled testing module) on 127.0.0.1:0 over TLS. */
+export async function startApp(module: Type | TestingModule, pki: TestPki): Promise<RunningApp> {
+  // Nest's HttpsOptions type predates minVersion; the object goes to https.createServer as it is.
+  const httpsOptions = serverOptions(pki) as NestApplicationOptions['httpsOptions'];
+  const app =
+    typeof module === 'function'
+      ? await NestFactory.create(module, { httpsOptions, logger: false })
+      : module.createNestApplication({ httpsOptions, logger: false });
+  await app.listen(0, '127.0.0.1');
+  const port = (app.getHttpServer() as { address(): AddressInfo }).address().port;
+  return { app, port, close: () => app.close() };
+}
+
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly text: string;
+  readonly body: Record<string, unknown>;
+}
+
+const TIMEOUT_MS = 15_000;
+
+/**
+ * One TLS connection to the app, kept open across requests (HTTP/1.1 keep-alive). Requests are
+ * written as raw header lines, so a test can send what a well-behaved client library would not
+ * (two `Authorization` headers, for one).
+ */
+export class RawConnection {
+  private buffer = Buffer.alloc(0);
+  private waiter: (() => void) | undefined;
+  private failure: Error | undefined;
+
+  private constructor(private readonly socket: TLSSocket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.waiter?.();
+    });
+    const fail = (err: Error): void => {
+      this.failure = err;
+      this.waiter?.();
+    };
+    socket.on('error', fail);
+    socket.on('close', () => fail(new Error('connection closed')));
+  }
+
+  static open(port: number, pki: TestPki, client?: IssuedCertificate): Promise<RawConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({
+        host: '127.0.0.1',
+        port,
+        servername: 'localhost',
+        ca: pki.ca.certPem,
+        ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
+      });
+      socket.once('secureConnect', () => resolve(new RawConnection(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Sends `GET|POST path` with these header lines (`Name: value`), reads one response. */
+  async request(method: string, path: string, headerLines: readonly string[]): Promise<RawResponse> {
+    const head = [`${method} ${path} HTTP/1.1`, 'Host: localhost', 'Content-Length: 0', ...headerLines];
+    this.socket.write(`${head.join('\r\n')}\r\n\r\n`);
+    return this.readResponse();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private async readResponse(): Promise<RawResponse> {
+    const deadline = setTimeout(() => {
+      this.failure = new Error(`no complete response within ${TIMEOUT_MS} ms`);
+      this.waiter?.();
+    }, TIMEOUT_MS);
+    try {
+      for (;;) {
+        const parsed = this.tryParse();
+        if (parsed) return parsed;
+        if (this.failure) throw this.failure;
+        await new Promise<void>((resolve) => (this.waiter = resolve));
+        this.waiter = undefined;
+      }
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  private tryParse(): RawResponse | undefined {
+    const end = this.buffer.indexOf('\r\n\r\n');
+    if (end < 0) return undefined;
+    const lines = this.buffer.subarray(0, end).toString('latin1').split('\r\n');
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '')?.[1]);
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon > 0) headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+    }
+    const length = Number(headers['content-length'] ?? 'NaN');
+    if (!Number.isInteger(length)) throw new Error('the test client reads Content-Length bodies only');
+    if (this.buffer.length < end + 4 + length) return undefined;
+    const text = this.buffer.subarray(end + 4, end + 4 + length).toString('utf8');
+    this.buffer = this.buffer.subarray(end + 4 + length);
+    let body: Record<string, unknown> = {};
+    try {
+      const value: unknown = JSON.parse(text);
+      if (typeof value === 'object' && value !== null) body = value as Record<string, unknown>;
+    } catch {
+      // not JSON: `text` keeps it
+    }
+    return { status, headers, text, body };
+  }
+}
+
+/** One request on a fresh connection (its own handshake, so the client certificate is exactly this one). */
+export async function callOnce(
+  port: number,
+  pki: TestPki,
+  path: string,
+  opts: { method?: string; headers?: readonly string[]; client?: IssuedCertificate } = {},
+): Promise<RawResponse> {
+  const conn = await RawConnection.open(port, pki, opts.client);
+  try {
+    return await conn.request(opts.method ?? 'GET', path, opts.headers ?? []);
+  } finally {
+    conn.close();
+  }
+}
