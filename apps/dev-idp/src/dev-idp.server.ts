@@ -105,7 +105,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       cert: tls.cert,
       key: tls.key,
       ca: tls.ca,
-      ...(tls.crl ? { crl: tls.crl } : {}),
+      ...(tls.crl ? { crl: [...tls.crl] } : {}),
       // RFC 8705: a client may authenticate with a certificate. Not required (discovery and JWKS
       // are public) and not rejected here: oidc-provider checks `socket.authorized` for
       // tls_client_auth, and the thumbprint for self_signed_tls_client_auth.

@@ -15,7 +15,7 @@ export interface DevIdpTls {
   readonly ca: Buffer;
   readonly caPem: string;
   /** The CA's CRL, when the folder has one (`ca.crl.pem`). */
-  readonly crl?: Buffer;
+  readonly crl?: readonly string[];
 }
 
 /** Load `localhost.pem`, `localhost-key.pem`, `ca.pem` and `ca.crl.pem` (if present) from `pkiDir`, creating the dev PKI if it is not there. */
@@ -39,6 +39,7 @@ export async function loadDevIdpTls(pkiDir: string): Promise<DevIdpTls> {
     key: bundle.key,
     ca,
     caPem: ca.toString('utf8'),
-    ...(bundle.crl ? { crl: bundle.crl } : {}),
+    // Every CRL of the file, each checked by the loader (Node reads only the first of a PEM string).
+    ...(bundle.crls && bundle.crls.length > 0 ? { crl: [...bundle.crls] } : {}),
   };
 }

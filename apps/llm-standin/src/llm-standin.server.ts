@@ -145,7 +145,8 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       cert: bundle.cert,
       key: bundle.key,
       ...(bundle.ca !== undefined ? { ca: bundle.ca } : {}),
-      ...(bundle.crl !== undefined ? { crl: bundle.crl } : {}),
+      // Every CRL of the file, each checked by the loader (Node reads only the first of a PEM string).
+      ...(bundle.crls && bundle.crls.length > 0 ? { crl: [...bundle.crls] } : {}),
       // A hosted LLM's mTLS endpoint: no verified client certificate, no handshake.
       requestCert: true,
       rejectUnauthorized: true,

@@ -1,5 +1,6 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { assertKnownKeys, assertOneOf, assertString } from './options.validation.js';
 import { ShieldError } from './shield.error.js';
 import { certificateFingerprint, spiffeIdOf } from './certificate.inspect.js';
@@ -25,6 +26,12 @@ export interface LoadedTlsBundle {
   readonly key: Buffer;
   readonly ca?: Buffer;
   readonly crl?: Buffer;
+  /**
+   * Each CRL of `crl`, as checked, in its own PEM: pass this (not `crl`) to Node's `crl` option.
+   * Node loads only the first CRL of a PEM string, so a file holding an old CRL followed by a newer
+   * one would have OpenSSL ignore every revocation listed only in the newer one.
+   */
+  readonly crls?: readonly string[];
   readonly leaf: X509Certificate;
   /** SHA-256 of the leaf DER, lowercase hex, no colons. */
   readonly fingerprint256: string;
@@ -282,15 +289,20 @@ export function loadTlsBundle(files: TlsFiles, opts: LoadTlsBundleOptions = {}):
 
   let caCerts: X509Certificate[] = [];
   if (ca !== undefined && resolved.ca !== undefined) caCerts = parseCertificates(ca, resolved.ca, 'CA');
+  let crls: string[] | undefined;
   if (crl !== undefined && resolved.crl !== undefined) {
     const crlPath = resolved.crl;
-    parseCrls(crl, crlPath).forEach((parsed, i) => {
+    const parsedCrls = parseCrls(crl, crlPath);
+    parsedCrls.forEach((parsed, i) => {
       const problem = crlProblem(parsed, caCerts, now);
       if (problem !== undefined) {
         throw new ShieldError('ERR_CERT_CRL_INVALID', { message: `CRL #${i + 1} of ${crlPath} ${problem}` });
       }
     });
+    crls = parsedCrls.map((parsed) => parsed.pem);
   }
+
+  checkOpenSslAccepts(cert, key, resolved);
 
   const spiffeId = spiffeIdOf(leaf);
   const bundle: {
@@ -306,8 +318,33 @@ export function loadTlsBundle(files: TlsFiles, opts: LoadTlsBundleOptions = {}):
   };
   if (ca !== undefined) bundle.ca = ca;
   if (crl !== undefined) bundle.crl = crl;
+  if (crls !== undefined) bundle.crls = Object.freeze(crls);
   if (spiffeId !== undefined) bundle.spiffeId = spiffeId;
   return Object.freeze(bundle);
+}
+
+/** OpenSSL's reason for a refusal ("ee key too small"): a fixed phrase, never key material. */
+function openSslReason(err: unknown): string {
+  const reason = (err as { reason?: unknown } | null)?.reason;
+  return typeof reason === 'string' && /^[a-z0-9 ]{1,80}$/i.test(reason) ? ` (${reason})` : '';
+}
+
+/**
+ * OpenSSL applies checks of its own when a certificate and key are put in a TLS context (its
+ * security level refuses, say, an RSA key under 1024 bits). A bundle that passed the checks above
+ * but that OpenSSL refuses would stop the app at start with a bare OpenSSL error naming no file,
+ * and on rotation would be taken by the watcher as the new bundle while the server kept the old one
+ * and `reload()` reported success. So the loader asks OpenSSL too, at load time.
+ */
+function checkOpenSslAccepts(cert: Buffer, key: Buffer, files: Readonly<TlsFiles>): void {
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new ShieldError('ERR_CERT_INVALID', {
+      message: `certificate ${files.cert} with key ${files.key} is refused by OpenSSL${openSslReason(err)}`,
+      cause: err,
+    });
+  }
 }
 
 /** checkPrivateKey throws for some key type pairs (an RSA key against an EC certificate). */

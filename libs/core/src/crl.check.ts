@@ -17,6 +17,11 @@ export interface ParsedCrl {
   /** Node digest name for crypto.verify; null for Ed25519; undefined for an algorithm we do not know. */
   readonly digest: string | null | undefined;
   readonly signature: Buffer;
+  /**
+   * This CRL alone, re-encoded as PEM: exactly what OpenSSL parsed above. Give Node's `crl` option
+   * these, one per array element: from a PEM string holding several CRLs it loads only the first.
+   */
+  readonly pem: string;
 }
 
 interface Tlv {
@@ -88,7 +93,11 @@ const SIGNATURE_ALGORITHMS: ReadonlyMap<string, string | null> = new Map([
  */
 export function parseCrl(der: Buffer): ParsedCrl {
   // The parser that matters is OpenSSL's: this is the call `tls.createSecureContext({ crl })` makes.
-  const pem = `-----BEGIN X509 CRL-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END X509 CRL-----\n`;
+  // Lines of at most 64 characters and no empty line: appending "\n" after every 64th character
+  // left a blank line before END whenever the base64 length is a multiple of 64 (DER length 46 to
+  // 48 mod 48, about one CRL in sixteen), which OpenSSL refuses, so such a valid CRL was refused.
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  const pem = `-----BEGIN X509 CRL-----\n${lines.join('\n')}\n-----END X509 CRL-----\n`;
   createSecureContext({ crl: pem });
 
   const outer = expectTag(readTlv(der, 0, der.length), SEQUENCE, 'CertificateList');
@@ -123,6 +132,7 @@ export function parseCrl(der: Buffer): ParsedCrl {
     tbs: der.subarray(tbs.start, tbs.end),
     digest: SIGNATURE_ALGORITHMS.get(der.toString('hex', oid.contentStart, oid.end)),
     signature: der.subarray(sig.contentStart + 1, sig.end),
+    pem,
   };
 }
 

@@ -1,9 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { toHttpResponse, ShieldError } from '@shield/core';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Per connection: responses not yet done, and the idle deadline armed when the last one ends. */
+interface IdleState {
+  inFlight: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Node frees `socket.parser` when it hands the socket to an `upgrade`/`connect` listener. */
+function stillHttp(socket: Socket): boolean {
+  return (socket as Socket & { parser?: unknown }).parser != null;
+}
+
+function destroyIdle(socket: Socket): void {
+  if (stillHttp(socket)) socket.destroy();
+}
 
 /** What the bootstrap keeps of the request gate of one server. */
 export interface RequestGate {
@@ -48,7 +64,43 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
   const maxBody = options.limits.maxBodyBytes;
   const tooLarge = toHttpResponse(new ShieldError('ERR_BODY_TOO_LARGE'));
   const tooLargeBody = JSON.stringify(tooLarge.body);
+  // Time a kept-alive connection gets to start its next request (keepAliveMs) and send its head
+  // (headersMs), plus one checking interval so Node's own 408 comes first when it applies.
+  const idleLimitMs =
+    options.timeouts.keepAliveMs +
+    options.timeouts.headersMs +
+    options.timeouts.connectionsCheckingIntervalMs;
+  const idle = new WeakMap<Socket, IdleState>();
   let closing = false;
+
+  /**
+   * Slowloris through keep-alive: between requests Node only has the keep-alive timeout, an *idle*
+   * timer that every received byte restarts, and the parser skips bare CRLF/LF before a request line
+   * (RFC 9112 §2.2) without starting the headers timer. "\r\n" every few seconds used to hold a
+   * connection forever. This deadline, armed when the connection's last response ends and cleared
+   * by its next request, is absolute: stray bytes do not extend it. One timer per idle connection.
+   */
+  function trackIdle(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    let state = idle.get(socket);
+    if (state === undefined) {
+      const created: IdleState = { inFlight: 0, timer: undefined };
+      idle.set(socket, created);
+      socket.once('close', () => clearTimeout(created.timer));
+      state = created;
+    }
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    state.inFlight += 1;
+    const s = state;
+    res.once('close', () => {
+      s.inFlight -= 1;
+      // Pipelined requests: wait for the last response of the connection.
+      if (s.inFlight > 0 || socket.destroyed) return;
+      s.timer = setTimeout(destroyIdle, idleLimitMs, socket);
+      s.timer.unref();
+    });
+  }
 
   function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
     res.statusCode = tooLarge.status;
@@ -62,6 +114,7 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
   }
 
   function gate(req: IncomingMessage, res: ServerResponse): boolean {
+    trackIdle(req, res);
     for (const [name, value] of headers) res.setHeader(name, value);
     if (closing) res.setHeader('Connection', 'close');
     const length = req.headers['content-length'];

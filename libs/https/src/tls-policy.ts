@@ -63,6 +63,9 @@ export function secureContextOptions(
     secureOptions: SECURE_OPTIONS,
   };
   if (bundle.ca !== undefined) context.ca = bundle.ca;
-  if (bundle.crl !== undefined) context.crl = bundle.crl;
+  // One array element per checked CRL: given the whole file, Node would load only its first CRL
+  // (a revocation listed in a later one would be ignored) and never a block the loader skipped.
+  if (bundle.crls !== undefined) context.crl = [...bundle.crls];
+  else if (bundle.crl !== undefined) context.crl = bundle.crl;
   return context;
 }
