@@ -303,6 +303,7 @@ export function loadTlsBundle(files: TlsFiles, opts: LoadTlsBundleOptions = {}):
   }
 
   checkOpenSslAccepts(cert, key, resolved);
+  checkKeyStrength(leaf, resolved.cert);
 
   const spiffeId = spiffeIdOf(leaf);
   const bundle: {
@@ -345,6 +346,29 @@ function checkOpenSslAccepts(cert: Buffer, key: Buffer, files: Readonly<TlsFiles
       cause: err,
     });
   }
+}
+
+/**
+ * Mozilla's "intermediate" TLS profile: RSA keys of at least 2048 bits, ECDSA on P-256, P-384 or
+ * P-521, or Ed25519/Ed448. OpenSSL's default security level still accepts RSA-1024, which is
+ * within reach of factoring budgets; refuse it here so a weak key never serves or authenticates.
+ */
+function checkKeyStrength(leaf: X509Certificate, file: string): void {
+  const key = leaf.publicKey;
+  const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails ?? {};
+  let ok = false;
+  let what: string = type ?? 'unknown';
+  if (type === 'rsa' || type === 'rsa-pss') {
+    ok = (details.modulusLength ?? 0) >= 2048;
+    what = `an RSA key of ${details.modulusLength ?? '?'} bits (at least 2048 needed)`;
+  } else if (type === 'ec') {
+    ok = ['prime256v1', 'secp384r1', 'secp521r1'].includes(details.namedCurve ?? '');
+    what = `an EC key on curve ${details.namedCurve ?? '?'} (P-256, P-384 or P-521 needed)`;
+  } else if (type === 'ed25519' || type === 'ed448') {
+    ok = true;
+  }
+  if (!ok) throw new ShieldError('ERR_CERT_INVALID', { message: `certificate ${file} has ${what}` });
 }
 
 /** checkPrivateKey throws for some key type pairs (an RSA key against an EC certificate). */
