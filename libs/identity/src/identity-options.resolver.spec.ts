@@ -54,7 +54,7 @@ describe('resolveIdentityOptions', () => {
     ],
     ['roleClaimPath empty', { mtls: {}, roleClaimPath: '' }, /"roleClaimPath"/],
     ['roleClaimPath too deep', { mtls: {}, roleClaimPath: 'a.b.c.d.e.f.g.h.i' }, /"roleClaimPath"/],
-    ['oidc with no issuer', { oidc: { issuers: [] } }, /"issuers" must be a non-empty array/],
+    ['oidc with no issuer', { oidc: { issuers: [] } }, /"oidc.issuers" must be a non-empty array/],
   ])('refuses %s with a TypeError', (_name, raw, message) => {
     expect(() => resolveIdentityOptions(raw)).toThrow(TypeError);
     expect(() => resolveIdentityOptions(raw)).toThrow(message);

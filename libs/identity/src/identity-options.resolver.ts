@@ -18,7 +18,7 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
     );
   }
 
-  const oidc = options.oidc === undefined ? undefined : resolveTokenVerifierOptions(options.oidc);
+  const oidc = options.oidc === undefined ? undefined : resolveTokenVerifierOptions(options.oidc, 'oidc');
 
   let mtls: ResolvedIdentityOptions['mtls'];
   if (options.mtls !== undefined) {
