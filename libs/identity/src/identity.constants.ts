@@ -1,12 +1,6 @@
 /** Metadata key under which the policy decorators record a route's policy fragments. */
 export const SHIELD_POLICY_METADATA = 'shield:identity:policy';
 
-/**
- * Where the guard attaches the frozen principal on the request. A symbol, not `req.user`, so no
- * body parser, middleware or client-controlled JSON can ever write it.
- */
-export const PRINCIPAL_KEY: unique symbol = Symbol('shield.identity.principal');
-
 /** Injection token of the resolved, frozen {@link ResolvedIdentityOptions}. */
 export const IDENTITY_OPTIONS: unique symbol = Symbol('SHIELD_IDENTITY_OPTIONS');
 

@@ -1,5 +1,6 @@
+import { Agent, request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Controller, Get, Module } from '@nestjs/common';
+import { Controller, Get, Module, Req } from '@nestjs/common';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 import {
   call,
@@ -29,7 +30,8 @@ import {
 } from './policy.decorator.js';
 import { Principal } from './principal.decorator.js';
 import type { ShieldPrincipal } from './principal.interface.js';
-import { certificateThumbprint } from './tokens/index.js';
+import { TOKEN_VERIFIER } from './identity.constants.js';
+import { certificateThumbprint, type TokenVerifier } from './tokens/index.js';
 
 let pki: Pki;
 let signer: Signer;
@@ -43,6 +45,15 @@ const echo = (p: ShieldPrincipal | undefined) => ({ principal: p, frozen: p ? Ob
 class TestController {
   @Get('public') @Public() pub(@Principal() p: ShieldPrincipal | undefined) {
     return { ok: true, principal: p ?? null };
+  }
+  @Get('user-public') @Public() userPublic(@Req() req: { user?: unknown }) {
+    return { own: Object.hasOwn(req, 'user'), user: req.user ?? null };
+  }
+  @Get('user') @Authenticated() user(
+    @Req() req: { user?: ShieldPrincipal },
+    @Principal() p: ShieldPrincipal,
+  ) {
+    return { own: Object.hasOwn(req, 'user'), same: req.user === p, subject: req.user?.subject ?? null };
   }
   @Get('any') @Authenticated() any(@Principal() p: ShieldPrincipal) {
     return echo(p);
@@ -193,6 +204,14 @@ describe('IdentityGuard over real HTTPS (Express)', () => {
     expect([q.status, q.body.code]).toEqual([401, 'ERR_TOKEN_MISSING']);
     const c = await get('/t/infer', { headers: { cookie: `access_token=${token}; token=${token}` } });
     expect([c.status, c.body.code]).toEqual([401, 'ERR_TOKEN_MISSING']);
+  });
+
+  it('sets req.user to the principal for passport-style code, and leaves it undefined on public routes', async () => {
+    // IdentityModule gives each Express request an own `user` (undefined) before Express swaps its
+    // prototype, so the guard overwrites the property instead of reshaping the request.
+    expect((await get('/t/user-public')).body).toEqual({ own: true, user: null });
+    const r = await get('/t/user', { token: signer.sign({ sub: 'req-user' }) });
+    expect(r.body).toEqual({ own: true, same: true, subject: 'req-user' });
   });
 
   it('treats another Authorization scheme as no bearer token', async () => {
@@ -355,6 +374,131 @@ describe('IdentityGuard over real HTTPS (Express)', () => {
     const text = JSON.stringify(events);
     expect(text).not.toContain(token.split('.')[1]);
     expect(text).not.toContain('jti');
+  });
+});
+
+describe('IdentityGuard on a keep-alive connection (the per-connection memo)', () => {
+  // One socket for every request of an agent: what a client (or a gateway's pool) reusing its
+  // connection does. `reused` says the request went on an already open connection.
+  const agents: Agent[] = [];
+  afterAll(() => {
+    for (const agent of agents) agent.destroy();
+  });
+  const keepAlive = (client?: Pki['gw']) => {
+    const agent = new Agent({
+      keepAlive: true,
+      maxSockets: 1,
+      ca: pki.caPem,
+      ...(client ? { cert: client.certPem, key: client.keyPem } : {}),
+    });
+    agents.push(agent);
+    return agent;
+  };
+  const on = (agent: Agent, path: string, authorization?: string | string[]) =>
+    new Promise<{ status: number; body: Record<string, unknown>; reused: boolean }>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: running.port,
+          path,
+          servername: 'localhost',
+          agent,
+          // Name/value pairs (an array sends one header line per value; Host is then ours to send).
+          headers: [
+            'Host',
+            `127.0.0.1:${running.port}`,
+            ...[authorization ?? []].flat().flatMap((value) => ['Authorization', value]),
+          ],
+          timeout: 10_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let body: Record<string, unknown> = {};
+            try {
+              body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
+            } catch {
+              // not JSON: the status says enough
+            }
+            resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  const verifier = () => running.app.get<TokenVerifier>(TOKEN_VERIFIER);
+  const subjectOf = (r: { body: Record<string, unknown> }) => (r.body.principal as ShieldPrincipal).subject;
+
+  it('answers a reused token from the memo, still per request (principal, audit event)', async () => {
+    const agent = keepAlive();
+    const alice = `Bearer ${signer.sign({ sub: 'memo-alice' })}`;
+    const before = verifier().stats().connectionMemoHits;
+    events.length = 0;
+    const rs = [];
+    for (let i = 0; i < 3; i++) rs.push(await on(agent, '/t/infer', alice));
+    expect(rs.map((r) => [r.status, r.reused, subjectOf(r)])).toEqual([
+      [200, false, 'memo-alice'],
+      [200, true, 'memo-alice'],
+      [200, true, 'memo-alice'],
+    ]);
+    expect(verifier().stats().connectionMemoHits - before).toBe(2);
+    expect(events.map((e) => [e.decision, e.subject])).toEqual(Array(3).fill(['allow', 'memo-alice']));
+    // The memo skips the credential's verification, not the route's policy.
+    const admin = await on(agent, '/t/admin', alice);
+    expect([admin.status, admin.body.code, admin.reused]).toEqual([403, 'ERR_INSUFFICIENT_SCOPE', true]);
+    // Nor the refusal of a repeated Authorization header, even when the first one is remembered.
+    const bob = `Bearer ${signer.sign({ sub: 'memo-bob' })}`;
+    for (const repeated of [
+      [alice, alice],
+      [alice, bob],
+    ]) {
+      const r = await on(agent, '/t/infer', repeated);
+      expect([r.status, r.body.code, r.reused]).toEqual([401, 'ERR_TOKEN_MALFORMED', true]);
+    }
+    expect((await on(agent, '/t/infer', alice)).status).toBe(200);
+  });
+
+  it('gives each client of a shared connection its own principal (a gateway pool)', async () => {
+    const agent = keepAlive();
+    const alice = `Bearer ${signer.sign({ sub: 'pool-alice' })}`;
+    const bob = `Bearer ${signer.sign({ sub: 'pool-bob' })}`;
+    const expired = `Bearer ${signer.sign({ sub: 'pool-eve', exp: Math.floor(Date.now() / 1000) - 3600 })}`;
+    const seen = [];
+    for (const h of [alice, bob, alice, alice, expired, bob, undefined, bob]) {
+      const r = await on(agent, '/t/infer', h);
+      seen.push(r.status === 200 ? subjectOf(r) : r.body.code);
+    }
+    expect(seen).toEqual([
+      'pool-alice',
+      'pool-bob',
+      'pool-alice',
+      'pool-alice',
+      'ERR_TOKEN_EXPIRED',
+      'pool-bob',
+      'ERR_TOKEN_MISSING',
+      'pool-bob',
+    ]);
+  });
+
+  it('re-checks a bound token against the connection certificate (RFC 8705) on every request', async () => {
+    const bound = `Bearer ${signer.sign({
+      sub: 'memo-bound',
+      cnf: { 'x5t#S256': certificateThumbprint(Buffer.from(pemBody(pki.gw.certPem), 'base64')) },
+    })}`;
+    const gw = keepAlive(pki.gw);
+    const before = verifier().stats().connectionMemoHits;
+    for (let i = 0; i < 2; i++) expect((await on(gw, '/t/bound', bound)).status).toBe(200);
+    expect(verifier().stats().connectionMemoHits - before).toBe(1);
+    // The same bytes on another workload's connection, or on one without a certificate.
+    for (const agent of [keepAlive(pki.other), keepAlive()]) {
+      for (let i = 0; i < 2; i++) {
+        const r = await on(agent, '/t/bound', bound);
+        expect([r.status, r.body.code]).toEqual([401, 'ERR_TOKEN_BINDING_MISMATCH']);
+      }
+    }
   });
 });
 

@@ -1,15 +1,24 @@
+import type { TLSSocket } from 'node:tls';
 import { Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { isShieldError, ShieldError } from '@shield/core';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
-import { AUDIT_SINK, IDENTITY_OPTIONS, PRINCIPAL_KEY, TOKEN_VERIFIER } from './identity.constants.js';
+import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
-import { tlsSocketOf, verifiedPeerOf } from './peer-certificate.js';
+import { tlsSocketOf, verifiedPeerOf, type PeerIdentity } from './peer-certificate.js';
 import type { CompiledPolicy } from './policy.compiler.js';
 import { matchMtls, matchToken } from './policy.matcher.js';
 import { PolicyRegistry } from './policy.registry.js';
 import { peerPrincipalOf, tokenIdentityOf } from './principal.factory.js';
+import { attachPrincipal } from './principal.store.js';
 import type { ShieldPrincipal } from './principal.interface.js';
-import { extractBearerToken, type TokenVerifier } from './tokens/index.js';
+import {
+  extractBearerToken,
+  rawHeadersOf,
+  repeatsAuthorization,
+  type TokenVerifier,
+  type VerifiedToken,
+  type VerifyContext,
+} from './tokens/index.js';
 
 type Decision =
   | { readonly allow: true; readonly principal: ShieldPrincipal }
@@ -17,7 +26,20 @@ type Decision =
 
 type Handler = (...args: never[]) => unknown;
 
-const NO_CERTIFICATE = Object.freeze({});
+const NO_CERTIFICATE: VerifyContext = Object.freeze({});
+// One verify context per verified peer certificate, not one object per request.
+const peerContexts = new WeakMap<PeerIdentity, VerifyContext>();
+
+/** The RFC 8705 context of a request: its verified client certificate, or none. */
+function contextOf(peer: PeerIdentity | undefined): VerifyContext {
+  if (!peer) return NO_CERTIFICATE;
+  let ctx = peerContexts.get(peer);
+  if (!ctx) {
+    ctx = Object.freeze({ clientCertificate: peer.certificate });
+    peerContexts.set(peer, ctx);
+  }
+  return ctx;
+}
 
 /**
  * The global guard `IdentityModule` registers: deny by default. For each request it looks up the
@@ -39,7 +61,12 @@ export class IdentityGuard implements CanActivate {
     this.maxTokenBytes = options.oidc?.maxTokenBytes ?? 0;
   }
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /**
+   * Returns `true` at once (no promise) when the decision needs no I/O, which is the case of a
+   * client reusing its token on a keep-alive connection: Nest then skips awaiting the guard.
+   * Every refusal is a rejected promise, never a synchronous throw.
+   */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const cls = context.getClass();
     const handler = context.getHandler() as Handler;
     if (context.getType() !== 'http') {
@@ -64,10 +91,15 @@ export class IdentityGuard implements CanActivate {
     if (policy.kind === 'passport') return true;
 
     const request = context.switchToHttp().getRequest<object>();
-    const decision = await this.decide(policy, request);
-    if (!decision.allow) return this.refuse(decision, policy.route);
+    const decision = this.decide(policy, request);
+    if (decision instanceof Promise) return decision.then((d) => this.conclude(d, policy.route, request));
+    return this.conclude(decision, policy.route, request);
+  }
+
+  private conclude(decision: Decision, route: string, request: object): true | Promise<never> {
+    if (!decision.allow) return this.refuse(decision, route);
     attachPrincipal(request, decision.principal);
-    this.record(eventOf('allow', policy.route, decision.principal));
+    this.record(eventOf('allow', route, decision.principal));
     return true;
   }
 
@@ -76,34 +108,83 @@ export class IdentityGuard implements CanActivate {
    * always verified, and a bad one is a 401 even if the client certificate would pass: a broken
    * credential is never silently ignored. A valid token that misses the route's token conditions
    * still lets a verified certificate pass the route's mTLS alternatives (they are ORed).
+   *
+   * Synchronous when the connection presents the same `Authorization` header as on its previous
+   * verified request ({@link TokenVerifier.recall}, which re-checks time, keys and binding).
    */
-  private async decide(policy: CompiledPolicy, request: object): Promise<Decision> {
+  private decide(policy: CompiledPolicy, request: object): Decision | Promise<Decision> {
     const socket = tlsSocketOf(request);
     const peer = verifiedPeerOf(socket);
-    let failure: Decision | undefined;
-
-    const token = policy.token.length > 0 ? this.bearerTokenOf(request) : undefined;
-    if (token instanceof ShieldError) return { allow: false, error: token };
-    if (token !== undefined) {
-      let principal: ShieldPrincipal | undefined;
-      try {
-        if (!this.verifier) throw new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN');
-        // With the verified certificate, a bound token is checked against it (RFC 8705 §3);
-        // without one, a bound token is refused.
-        const verified = await this.verifier.verify(
-          token,
-          peer ? { clientCertificate: peer.certificate } : NO_CERTIFICATE,
-        );
-        const identity = tokenIdentityOf(verified, this.options.roleClaimPath);
-        principal = identity.principal;
-        const mismatch = matchToken(policy.token, identity.facts);
-        if (!mismatch) return { allow: true, principal };
-        failure = { allow: false, error: mismatch, principal };
-      } catch (err) {
-        return { allow: false, error: this.asShieldError(err), ...(principal ? { principal } : {}) };
-      }
+    if (policy.token.length === 0) return this.decideMtls(policy, socket, peer, undefined);
+    const header = (request as { headers?: Record<string, string | string[] | undefined> }).headers
+      ?.authorization;
+    if (header === undefined) return this.decideMtls(policy, socket, peer, undefined);
+    // Before anything reads the header, the memo included: `headers.authorization` is only the first.
+    if (repeatsAuthorization(rawHeadersOf(request))) {
+      return { allow: false, error: new ShieldError('ERR_TOKEN_MALFORMED') };
     }
+    if (this.verifier && socket && typeof header === 'string') {
+      let verified: VerifiedToken | undefined;
+      try {
+        verified = this.verifier.recall(socket, header, contextOf(peer));
+      } catch (err) {
+        return { allow: false, error: this.asShieldError(err) };
+      }
+      if (verified) return this.decideWithToken(policy, verified, socket, peer);
+    }
+    return this.verifyThenDecide(policy, header, socket, peer);
+  }
 
+  private async verifyThenDecide(
+    policy: CompiledPolicy,
+    header: string | string[],
+    socket: TLSSocket | undefined,
+    peer: PeerIdentity | undefined,
+  ): Promise<Decision> {
+    const token = this.bearerTokenOf(header);
+    if (token instanceof ShieldError) return { allow: false, error: token };
+    if (token === undefined) return this.decideMtls(policy, socket, peer, undefined);
+    let verified: VerifiedToken;
+    try {
+      if (!this.verifier) throw new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN');
+      // With the verified certificate, a bound token is checked against it (RFC 8705 §3);
+      // without one, a bound token is refused.
+      verified =
+        socket && typeof header === 'string'
+          ? await this.verifier.verifyAuthorization(socket, header, contextOf(peer))
+          : await this.verifier.verify(token, contextOf(peer));
+    } catch (err) {
+      return { allow: false, error: this.asShieldError(err) };
+    }
+    return this.decideWithToken(policy, verified, socket, peer);
+  }
+
+  private decideWithToken(
+    policy: CompiledPolicy,
+    verified: VerifiedToken,
+    socket: TLSSocket | undefined,
+    peer: PeerIdentity | undefined,
+  ): Decision {
+    let principal: ShieldPrincipal | undefined;
+    let failure: Decision;
+    try {
+      const identity = tokenIdentityOf(verified, this.options.roleClaimPath);
+      principal = identity.principal;
+      const mismatch = matchToken(policy.token, identity.facts);
+      if (!mismatch) return { allow: true, principal };
+      failure = { allow: false, error: mismatch, principal };
+    } catch (err) {
+      return { allow: false, error: this.asShieldError(err), ...(principal ? { principal } : {}) };
+    }
+    return this.decideMtls(policy, socket, peer, failure);
+  }
+
+  private decideMtls(
+    policy: CompiledPolicy,
+    socket: TLSSocket | undefined,
+    peer: PeerIdentity | undefined,
+    failure: Decision | undefined,
+  ): Decision {
     if (policy.mtls.length > 0) {
       if (peer) {
         const td = this.options.mtls?.trustDomains;
@@ -129,13 +210,10 @@ export class IdentityGuard implements CanActivate {
 
   /**
    * The bearer token of the `Authorization` header (RFC 6750 §2.1; never the query string or a
-   * cookie), `undefined` when there is no bearer credential (no header, or another scheme such as
-   * Basic), or the refusal for a broken or oversized one.
+   * cookie), `undefined` when there is no bearer credential (another scheme such as Basic), or
+   * the refusal for a broken or oversized one.
    */
-  private bearerTokenOf(request: object): string | ShieldError | undefined {
-    const header = (request as { headers?: Record<string, string | string[] | undefined> }).headers
-      ?.authorization;
-    if (header === undefined) return undefined;
+  private bearerTokenOf(header: string | string[]): string | ShieldError | undefined {
     try {
       return extractBearerToken(header, this.maxTokenBytes);
     } catch (err) {
@@ -144,9 +222,9 @@ export class IdentityGuard implements CanActivate {
     }
   }
 
-  private refuse(decision: Extract<Decision, { allow: false }>, route: string): never {
+  private refuse(decision: Extract<Decision, { allow: false }>, route: string): Promise<never> {
     this.record(eventOf('deny', route, decision.principal, decision.error));
-    throw decision.error;
+    return Promise.reject(decision.error);
   }
 
   private asShieldError(err: unknown): ShieldError {
@@ -168,22 +246,24 @@ export class IdentityGuard implements CanActivate {
   }
 }
 
-/** Attaches the principal under a private symbol, and as `req.user` for code written for passport. */
-export function attachPrincipal(request: object, principal: ShieldPrincipal): void {
-  const r = request as { [PRINCIPAL_KEY]?: ShieldPrincipal; user?: unknown };
-  r[PRINCIPAL_KEY] = principal;
-  r.user = principal;
-}
-
-// ISO time of the current millisecond: under load many decisions share one, and formatting a Date
-// costs about a microsecond, a visible share of the guard's budget.
-let isoMs = 0;
+// ISO time of the current millisecond: under load many decisions share one. The `Date` is
+// formatted once per second; each new millisecond only appends three digits to that prefix.
+let isoMs = -1;
 let isoText = '';
+let isoSecond = Number.NaN;
+let isoPrefix = '';
 function isoNow(): string {
   const now = Date.now();
   if (now !== isoMs) {
+    const second = Math.floor(now / 1000);
+    if (second !== isoSecond) {
+      isoSecond = second;
+      // "2026-11-26T06:02:33.000Z" without "000Z" (any year length: toISOString's own format).
+      isoPrefix = new Date(second * 1000).toISOString().slice(0, -4);
+    }
+    const ms = now - second * 1000;
+    isoText = `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
     isoMs = now;
-    isoText = new Date(now).toISOString();
   }
   return isoText;
 }

@@ -1,5 +1,6 @@
-import { Inject, Module, type OnModuleDestroy } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, DiscoveryModule } from '@nestjs/core';
+import type { EventEmitter } from 'node:events';
+import { Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
 import { ShieldExceptionFilter } from '@shield/core';
 import type { AuditSink } from './audit.interface.js';
 import { LoggerAuditSink } from './audit.sink.js';
@@ -9,6 +10,7 @@ import { ConfigurableIdentityModule, RAW_IDENTITY_OPTIONS } from './identity.mod
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
 import { resolveIdentityOptions } from './identity-options.resolver.js';
 import { PolicyRegistry } from './policy.registry.js';
+import { preshapeRequests } from './request-shape.js';
 import { TokenVerifier } from './tokens/index.js';
 
 /**
@@ -48,12 +50,28 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
   ],
   exports: [IDENTITY_OPTIONS, TOKEN_VERIFIER, AUDIT_SINK, PolicyRegistry, IdentityGuard],
 })
-export class IdentityModule extends ConfigurableIdentityModule implements OnModuleDestroy {
-  constructor(@Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier | null) {
+export class IdentityModule extends ConfigurableIdentityModule implements OnModuleInit, OnModuleDestroy {
+  private unshape?: () => void;
+
+  constructor(
+    @Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier | null,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {
     super();
   }
 
+  onModuleInit(): void {
+    // Express only: Fastify's request objects keep one shape (see request-shape.ts).
+    const adapter = this.adapterHost.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
+    if (adapter?.getType() !== 'express') return;
+    const server: unknown = adapter.getHttpServer();
+    if (server && typeof (server as EventEmitter).prependListener === 'function') {
+      this.unshape = preshapeRequests(server as EventEmitter);
+    }
+  }
+
   async onModuleDestroy(): Promise<void> {
+    this.unshape?.();
     await this.verifier?.close();
   }
 }

@@ -12,13 +12,7 @@ export type {
   ResolvedIdentityOptions,
 } from './identity-options.interface.js';
 export { resolveIdentityOptions } from './identity-options.resolver.js';
-export {
-  AUDIT_SINK,
-  IDENTITY_OPTIONS,
-  PRINCIPAL_KEY,
-  SHIELD_JWT_STRATEGY,
-  TOKEN_VERIFIER,
-} from './identity.constants.js';
+export { AUDIT_SINK, IDENTITY_OPTIONS, SHIELD_JWT_STRATEGY, TOKEN_VERIFIER } from './identity.constants.js';
 export { InjectAuditSink, InjectIdentityOptions, InjectTokenVerifier } from './inject.decorators.js';
 
 export {
@@ -49,7 +43,7 @@ export { Principal, principalOf } from './principal.decorator.js';
 export type { ShieldPrincipal } from './principal.interface.js';
 
 export type { AuditDecision, AuditEvent, AuditSink } from './audit.interface.js';
-export { LoggerAuditSink } from './audit.sink.js';
+export { JsonLinesAuditSink, LoggerAuditSink, type AuditLineStream } from './audit.sink.js';
 
 export { ShieldJwtStrategy } from './shield-jwt.strategy.js';
 export { ShieldPassportGuard } from './shield-passport.guard.js';

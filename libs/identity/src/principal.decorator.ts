@@ -1,11 +1,7 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { PRINCIPAL_KEY } from './identity.constants.js';
-import type { ShieldPrincipal } from './principal.interface.js';
+import { principalOf } from './principal.store.js';
 
-/** Reads the principal the guard attached (`undefined` on `@Public()` routes). */
-export function principalOf(request: object): ShieldPrincipal | undefined {
-  return (request as { [PRINCIPAL_KEY]?: ShieldPrincipal })[PRINCIPAL_KEY];
-}
+export { principalOf };
 
 /**
  * Handler parameter: the verified, frozen {@link ShieldPrincipal} of the caller.

@@ -9,7 +9,13 @@ import type { ResolvedIdentityOptions } from './identity-options.interface.js';
 import { peerStateOf } from './peer-certificate.js';
 import { tokenIdentityOf } from './principal.factory.js';
 import type { ShieldPrincipal } from './principal.interface.js';
-import { extractBearerToken, type TokenVerifier, type VerifiedToken } from './tokens/index.js';
+import {
+  extractBearerToken,
+  rawHeadersOf,
+  repeatsAuthorization,
+  type TokenVerifier,
+  type VerifiedToken,
+} from './tokens/index.js';
 
 /** Where the strategy leaves, on the request, what passport's callbacks cannot carry. */
 const VERIFIED = Symbol('shield.passport.verified');
@@ -94,7 +100,10 @@ export class ShieldJwtStrategy extends PassportStrategy(Strategy, SHIELD_JWT_STR
         const header = request.headers?.authorization;
         if (header === undefined) return null;
         try {
-          if (typeof header !== 'string') throw new ShieldError('ERR_TOKEN_MALFORMED');
+          // Several Authorization headers: Node kept the first one only (see repeatsAuthorization).
+          if (typeof header !== 'string' || repeatsAuthorization(rawHeadersOf(request))) {
+            throw new ShieldError('ERR_TOKEN_MALFORMED');
+          }
           return extractBearerToken(header, tokens.maxTokenBytes);
         } catch (err) {
           request[EXTRACT_ERROR] = isShieldError(err) ? err : new ShieldError('ERR_TOKEN_MALFORMED');

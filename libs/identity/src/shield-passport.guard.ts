@@ -3,10 +3,11 @@ import { AuthGuard } from '@nestjs/passport';
 import { isShieldError, ShieldError } from '@shield/core';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 import { AUDIT_SINK, SHIELD_JWT_STRATEGY } from './identity.constants.js';
-import { attachPrincipal, eventOf } from './identity.guard.js';
+import { eventOf } from './identity.guard.js';
 import { matchToken } from './policy.matcher.js';
 import { PolicyRegistry } from './policy.registry.js';
 import { tokenFactsOf } from './principal.factory.js';
+import { attachPrincipal } from './principal.store.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 import { passportFailureToShieldError, ShieldJwtStrategy } from './shield-jwt.strategy.js';
 

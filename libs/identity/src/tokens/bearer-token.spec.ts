@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isShieldError } from '@shield/core';
-import { extractBearerToken } from './bearer-token.js';
+import { extractBearerToken, rawHeadersOf, repeatsAuthorization } from './bearer-token.js';
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -46,5 +46,27 @@ describe('extractBearerToken (RFC 6750 §2.1 only)', () => {
 
   it('accepts a token of exactly maxTokenBytes', () => {
     expect(extractBearerToken(`Bearer ${'a'.repeat(8192)}`, 8192)).toHaveLength(8192);
+  });
+});
+
+describe('repeatsAuthorization', () => {
+  it.each([
+    [['Host', 'x', 'Authorization', 'Bearer a'], false],
+    [['Host', 'x'], false],
+    [[], false],
+    [['Authorization', 'Bearer a', 'authorization', 'Bearer b'], true],
+    [['AUTHORIZATION', 'Bearer a', 'Cache-Control', 'no', 'aUtHoRiZaTiOn', 'Bearer a'], true],
+    [['Authorization', 'Bearer a', 'Proxy-Authorization', 'Basic b'], false],
+    [['Cache-Control', 'no', 'Last-Modified', 'x', 'Authorization', ''], false],
+  ])('%j → %s', (raw, expected) => {
+    expect(repeatsAuthorization(raw)).toBe(expected);
+  });
+
+  it('reads the raw headers of Express (req) and Fastify (req.raw) requests, nothing else', () => {
+    const raw = ['Authorization', 'a', 'Authorization', 'b'];
+    expect(repeatsAuthorization(rawHeadersOf({ rawHeaders: raw }))).toBe(true);
+    expect(repeatsAuthorization(rawHeadersOf({ raw: { rawHeaders: raw } }))).toBe(true);
+    expect(rawHeadersOf({ headers: { authorization: 'a' } })).toBeUndefined();
+    expect(repeatsAuthorization(undefined)).toBe(false);
   });
 });

@@ -36,3 +36,36 @@ export function extractBearerToken(
   if (token.length > maxTokenBytes) throw new ShieldError('ERR_TOKEN_TOO_LARGE');
   return token;
 }
+
+const AUTHORIZATION = /^authorization$/i;
+
+/**
+ * Whether the request carried `Authorization` more than once. Node's HTTP parser keeps the first
+ * and silently drops the others from `req.headers` (only `rawHeaders` keeps them all), so
+ * {@link extractBearerToken} never sees the repeat. A proxy or logging tier that reads the last
+ * one would see another caller than the one we authorize: RFC 9110 §5.3 forbids repeating a
+ * field that is not a list, and an ambiguous credential is refused, never guessed.
+ *
+ * @example
+ * if (repeatsAuthorization(req.rawHeaders)) throw new ShieldError('ERR_TOKEN_MALFORMED');
+ */
+export function repeatsAuthorization(rawHeaders: readonly unknown[] | undefined): boolean {
+  if (!Array.isArray(rawHeaders)) return false;
+  let seen = false;
+  // Names at even indexes; bounded by the parser's own header count and size limits.
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name: unknown = rawHeaders[i];
+    if (typeof name === 'string' && name.length === 13 && AUTHORIZATION.test(name)) {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
+/** The raw header list under an Express (`req`) or Fastify (`req.raw`) request. */
+export function rawHeadersOf(request: object): readonly unknown[] | undefined {
+  const r = request as { rawHeaders?: unknown; raw?: { rawHeaders?: unknown } };
+  const raw = r.raw?.rawHeaders ?? r.rawHeaders;
+  return Array.isArray(raw) ? raw : undefined;
+}

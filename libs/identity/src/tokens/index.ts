@@ -19,6 +19,6 @@ export {
 } from './token-verifier.js';
 export type { IssuerKeySetStats } from './issuer-key-set.js';
 export type { JwksFetch } from './jwks-fetch.js';
-export { extractBearerToken } from './bearer-token.js';
+export { extractBearerToken, rawHeadersOf, repeatsAuthorization } from './bearer-token.js';
 export { certificateThumbprint } from './certificate-thumbprint.js';
 export { SUPPORTED_ALGORITHMS, type SupportedAlgorithm } from './jws-inspect.js';

@@ -361,6 +361,72 @@ describe('IdP unreachable', () => {
   });
 });
 
+describe('the per-connection memo (TokenVerifier.recall) and key changes', () => {
+  it('a remembered token whose key left the set is not recalled, and the full check refuses it', async () => {
+    const idp = await startIdp();
+    const verifier = await verifierFor(idp, { refetchCooldownMs: 1000 }, { cacheMaxEntries: 100 });
+    const connection = {};
+    const header = `Bearer ${await token(k1, idp)}`;
+    const verified = await verifier.verifyAuthorization(connection, header);
+    expect(verifier.recall(connection, header)).toBe(verified);
+
+    // A refetch that changes nothing: the memo still answers.
+    await verifier.refreshKeys();
+    expect(verifier.recall(connection, header)).toBe(verified);
+    expect(verifier.stats().connectionMemoHits).toBe(2);
+    // A key added: any change of the set sends remembered tokens through the full check once
+    // (here a cache hit, since k1 stayed), which remembers them again.
+    idp.state.keys = [k1.publicJwk, k2.publicJwk];
+    await verifier.refreshKeys();
+    expect(verifier.recall(connection, header)).toBeUndefined();
+    expect(await verifier.verifyAuthorization(connection, header)).toBe(verified);
+    expect(verifier.recall(connection, header)).toBe(verified);
+    expect(verifier.stats().connectionMemoHits).toBe(3);
+
+    // The IdP retires k1: the same bytes on the same connection are checked in full, and refused.
+    idp.state.keys = [k2.publicJwk];
+    await verifier.refreshKeys();
+    expect(verifier.recall(connection, header)).toBeUndefined();
+    expect(await codeOf(verifier.verifyAuthorization(connection, header))).toBe('ERR_TOKEN_KEY_NOT_FOUND');
+    expect(verifier.recall(connection, header)).toBeUndefined();
+    expect(verifier.stats().connectionMemoHits).toBe(3);
+  });
+
+  it('a key replaced under the same kid is a key that left', async () => {
+    const idp = await startIdp();
+    const verifier = await verifierFor(idp, {}, { cacheMaxEntries: 100 });
+    const connection = {};
+    const header = `Bearer ${await token(k1, idp)}`;
+    await verifier.verifyAuthorization(connection, header);
+    const impostor = await testKey('RS256', 'k1');
+    idp.state.keys = [impostor.publicJwk];
+    await verifier.refreshKeys();
+    expect(verifier.recall(connection, header)).toBeUndefined();
+    expect(await codeOf(verifier.verifyAuthorization(connection, header))).toBe(
+      'ERR_TOKEN_SIGNATURE_INVALID',
+    );
+  });
+
+  it('past maxKeyStalenessMs without the IdP, a remembered token gets ERR_KEYSET_UNAVAILABLE', async () => {
+    const idp = await startIdp();
+    const verifier = await verifierFor(
+      idp,
+      { refreshIntervalMs: 1000, refetchCooldownMs: 1000, maxKeyStalenessMs: 60_000 },
+      { cacheMaxEntries: 100 },
+    );
+    const connection = {};
+    const header = `Bearer ${await token(k1, idp)}`;
+    await verifier.verifyAuthorization(connection, header);
+    await idp.close();
+    clock += 30_000;
+    expect(verifier.recall(connection, header)).toBeDefined();
+    clock += 31_000;
+    expect(await codeOf(Promise.resolve().then(() => verifier.recall(connection, header)))).toBe(
+      'ERR_KEYSET_UNAVAILABLE',
+    );
+  });
+});
+
 describe('what the token cannot make us do', () => {
   it.each(['jku', 'x5u'])('a `%s` header is refused and never fetched', async (param) => {
     const idp = await startIdp();

@@ -22,6 +22,11 @@ export interface ResolvedKey {
   readonly key: CryptoKey | Uint8Array;
   /** The `kid` the key was found under; absent for a token without `kid` and for HS*. */
   readonly kid?: string;
+  /**
+   * The key-set {@link IssuerKeySet.generation} the key was taken from; absent for the shared
+   * secret, which is configuration and never leaves.
+   */
+  readonly generation?: number;
   /** The same key as a Node `KeyObject` (for passport-style consumers). */
   keyObject(): KeyObject;
 }
@@ -99,6 +104,7 @@ export class IssuerKeySet {
   private lastSuccessAt?: number;
   private lastError?: string;
   private fetches = 0;
+  private keyGeneration = 0;
   private retryTimer?: NodeJS.Timeout;
   private closed = false;
   private readonly loadedWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
@@ -181,6 +187,17 @@ export class IssuerKeySet {
     return new Promise((resolve, reject) => this.loadedWaiters.push({ resolve, reject }));
   }
 
+  /**
+   * Bumped each time the set changes (a key added, gone, replaced under its `kid`, or unusable:
+   * whenever `onKeysChanged` fires). A verification remembered at generation `g` is only reused
+   * while the generation is still `g`; after that the token goes through the full check again
+   * (which refuses it if its key left). Any change, not only removals: a token without `kid` does
+   * not say which key verified it.
+   */
+  get generation(): number {
+    return this.keyGeneration;
+  }
+
   /** Whether the keys can be used now: loaded, and not older than `maxKeyStalenessMs`. */
   state(): KeySetState {
     if (!this.isLoaded) return 'unloaded';
@@ -224,6 +241,8 @@ export class IssuerKeySet {
       if (!entry.usable) throw new ShieldError('ERR_TOKEN_KEY_UNUSABLE');
     }
     const loaded = this.loaded;
+    // Read with `loaded`, before any await: swap() replaces both together.
+    const generation = this.keyGeneration;
     const memoKey = kid === undefined ? alg : `${alg} ${kid}`;
     const known = loaded.resolved.get(memoKey);
     if (known) return known;
@@ -238,6 +257,7 @@ export class IssuerKeySet {
     const resolved: ResolvedKey = {
       key,
       ...(kid !== undefined ? { kid } : {}),
+      generation,
       keyObject: () => keyObjectOf(key),
     };
     // Bounded by keys × algorithms: only kids present in this set get here.
@@ -322,7 +342,12 @@ export class IssuerKeySet {
       const now = next.byKid.get(kid);
       if (!now || now.fingerprint !== entry.fingerprint || !now.usable) gone.add(kid);
     }
-    if (gone.size > 0 || previous.usable !== next.usable) this.deps.onKeysChanged?.(this.issuer, gone);
+    if (gone.size > 0 || previous.usable !== next.usable) {
+      // Before the listener runs: a verification in flight that captured the old generation must
+      // not be remembered as current.
+      this.keyGeneration++;
+      this.deps.onKeysChanged?.(this.issuer, gone);
+    }
   }
 
   private markLoaded(): void {
