@@ -11,7 +11,8 @@
  * medians are compared. Target: guarded >= 95% of unguarded req/s. On a shared CPU req/s is noisy,
  * so the server's CPU time per request (process.cpuUsage over wrk's request count) is reported
  * too: its ratio is what the throughput ratio would be on an idle machine. Results go to stdout and to
- * bench/identity/guard-results.json; copy them into README.md by hand.
+ * bench/identity/guard-vitest-results.json. Superseded by guard-https.bench.mjs (one process per
+ * app, pinned cores, per-process CPU), whose figures are the ones in README.md.
  */
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
@@ -234,7 +235,7 @@ describe('identity guard overhead', () => {
         };
         console.log(JSON.stringify(result, null, 2));
         writeFileSync(
-          new URL('./guard-results.json', import.meta.url),
+          new URL('./guard-vitest-results.json', import.meta.url),
           `${JSON.stringify(result, null, 2)}\n`,
         );
         if (result.ratio < 0.95 || result.cpuRatio < 0.95) {
