@@ -35,3 +35,4 @@ export {
   type SubjectAltNameSource,
 } from './certificate.inspect.js';
 export { TlsBundleWatcher, type TlsBundleWatcherOptions } from './bundle.watcher.js';
+export { tlsSocketOf } from './tls-socket.js';

@@ -1,15 +1,8 @@
 import type { X509Certificate } from 'node:crypto';
-import { TLSSocket, type PeerCertificate } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
+import { tlsSocketOf } from '@shield/core';
 
-/**
- * The TLS socket under a request: `req.socket` for Express and raw Node requests, `req.raw.socket`
- * for Fastify. Undefined when the request did not arrive over TLS.
- */
-export function tlsSocketOf(request: object): TLSSocket | undefined {
-  const r = request as { socket?: unknown; raw?: { socket?: unknown } };
-  const socket = r.raw?.socket ?? r.socket;
-  return socket instanceof TLSSocket ? socket : undefined;
-}
+export { tlsSocketOf };
 
 /**
  * The client certificate that the TLS handshake verified against the configured CA (and CRL), for

@@ -1,10 +1,10 @@
 import type { TLSSocket } from 'node:tls';
 import { Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { isShieldError, ShieldError } from '@shield/core';
+import { isShieldError, ShieldError, tlsSocketOf } from '@shield/core';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
-import { tlsSocketOf, verifiedPeerOf, type PeerIdentity } from './peer-certificate.js';
+import { verifiedPeerOf, type PeerIdentity } from './peer-certificate.js';
 import type { CompiledPolicy } from './policy.compiler.js';
 import { matchMtls, matchToken } from './policy.matcher.js';
 import { PolicyRegistry } from './policy.registry.js';

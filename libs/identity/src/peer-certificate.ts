@@ -1,6 +1,6 @@
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
-import { certificateFingerprint, spiffeIdOf, subjectAltNames } from '@shield/core';
+import { certificateFingerprint, spiffeIdOf, subjectAltNames, tlsSocketOf } from '@shield/core';
 import { parseWorkloadSpiffeId } from './spiffe-id.js';
 
 /** What the guard knows about a verified TLS client certificate. */
@@ -31,13 +31,6 @@ const UNVERIFIED: PeerState = Object.freeze({ state: 'unverified' });
 // One parse per connection, not per request. Only for TLS 1.3 sockets: TLS 1.3 has no
 // renegotiation, so the peer certificate cannot change during the connection's life.
 const identities = new WeakMap<TLSSocket, PeerIdentity>();
-
-/** The TLS socket under an Express (`req.socket`) or Fastify (`req.raw.socket`) request. */
-export function tlsSocketOf(request: object): TLSSocket | undefined {
-  const r = request as { socket?: unknown; raw?: { socket?: unknown } };
-  const socket = r.raw?.socket ?? r.socket;
-  return socket instanceof TLSSocket ? socket : undefined;
-}
 
 /**
  * The identity of the connection's client certificate, only when the TLS layer verified it

@@ -1,0 +1,12 @@
+import { TLSSocket } from 'node:tls';
+
+/**
+ * The TLS socket under a request: `req.socket` for Express and raw Node requests, `req.raw.socket`
+ * for Fastify. Undefined when the request did not arrive over TLS. Identity is read from this
+ * socket only, never from headers such as `X-Client-Cert`.
+ */
+export function tlsSocketOf(request: object): TLSSocket | undefined {
+  const r = request as { socket?: unknown; raw?: { socket?: unknown } };
+  const socket = r.raw?.socket ?? r.socket;
+  return socket instanceof TLSSocket ? socket : undefined;
+}
