@@ -5,7 +5,8 @@
 //
 // Plain JS importing the compiled libs from dist/ (`npm run build`); decorators applied by hand.
 // Starts, in this one process, the same Nest module three ways, all Express, all on loopback:
-//   plain     NestFactory.create, plain HTTP
+//   plain     NestFactory.create, plain HTTP (Express defaults: ETag and X-Powered-By on)
+//   plainSame plain HTTP with the Express settings the bootstrap applies (ETag and X-Powered-By off)
 //   nestHttps NestFactory.create with httpsOptions: same certificate and TLS policy, no bootstrap gates
 //   https     createHttpsApp (the bootstrap)
 // Prints one JSON line {"pid", "ports": {...}, "startupToListeningMs"} and runs until stdin closes.
@@ -37,6 +38,10 @@ Module({ controllers: [InferController] })(InferModule);
 const { readFileSync } = await import('node:fs');
 const plain = await NestFactory.create(InferModule, { logger: false });
 await plain.listen(0, '127.0.0.1');
+const plainSame = await NestFactory.create(InferModule, { logger: false });
+plainSame.disable('x-powered-by');
+plainSame.disable('etag');
+await plainSame.listen(0, '127.0.0.1');
 const nestHttps = await NestFactory.create(InferModule, {
   logger: false,
   httpsOptions: {
@@ -59,6 +64,7 @@ console.log(
     pid: process.pid,
     ports: {
       plain: plain.getHttpServer().address().port,
+      plainSame: plainSame.getHttpServer().address().port,
       nestHttps: nestHttps.getHttpServer().address().port,
       https: httpsPort,
     },
@@ -69,6 +75,6 @@ console.log(
 // Stop when the benchmark closes our stdin (or dies): never outlive it.
 process.stdin.resume();
 process.stdin.on('end', async () => {
-  await Promise.allSettled([https.close(), nestHttps.close(), plain.close()]);
+  await Promise.allSettled([https.close(), nestHttps.close(), plain.close(), plainSame.close()]);
   process.exit(0);
 });

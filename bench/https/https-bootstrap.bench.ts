@@ -8,8 +8,11 @@
  * (`NestFactory.create`), as Nest's own `httpsOptions` with the bootstrap's certificate and TLS
  * policy but none of its gates, and through `createHttpsApp`. wrk (one thread, keep-alive
  * connections) POSTs a 1 KiB JSON body and gets a 1 KiB JSON answer. Rounds alternate
- * plain / nestHttps / https and the medians are compared. Target: https keeps >= 85% of plain
- * req/s. plain -> nestHttps is the cost of TLS in Node; nestHttps -> https is the bootstrap's own.
+ * plain / plainSame / nestHttps / https and the medians are compared. Target: https keeps >= 85% of
+ * plain req/s. plain -> nestHttps is the cost of TLS in Node; nestHttps -> https is the bootstrap's
+ * own, which includes turning Express's ETag off (no-store answers are never revalidated).
+ * plainSame is plain HTTP with the bootstrap's Express settings: https / plainSame is TLS plus the
+ * gates alone, like for like.
  *
  * Where `taskset` exists the server process is pinned to CPU 0 and wrk to CPU 1. On a shared
  * machine req/s is noisy, so the server process's CPU time per request (utime + stime from
@@ -37,7 +40,7 @@ const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
 const TASKSET = '/usr/bin/taskset';
 const WRK = '/usr/bin/wrk';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const VARIANTS = ['plain', 'nestHttps', 'https'] as const;
+const VARIANTS = ['plain', 'plainSame', 'nestHttps', 'https'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 /** About 1 KiB of JSON, like a small inference request. */
@@ -209,14 +212,15 @@ describe('HTTPS bootstrap overhead', () => {
       const servers = await startServers(pki.server.cert, pki.server.key);
       try {
         const url = (v: Variant): string =>
-          `${v === 'plain' ? 'http' : 'https'}://127.0.0.1:${servers.ports[v]}/v2/models/demo/infer`;
+          `${v.startsWith('plain') ? 'http' : 'https'}://127.0.0.1:${servers.ports[v]}/v2/models/demo/infer`;
         for (const v of VARIANTS) await wrk(url(v), script, servers.pid); // warm-up (JIT, connections)
-        const runs: Record<Variant, Run[]> = { plain: [], nestHttps: [], https: [] };
+        const runs: Record<Variant, Run[]> = { plain: [], plainSame: [], nestHttps: [], https: [] };
         for (let i = 0; i < ROUNDS; i += 1) {
           for (const v of VARIANTS) runs[v].push(await wrk(url(v), script, servers.pid));
         }
         const m = {
           plain: summary(runs.plain),
+          plainSame: summary(runs.plainSame),
           nestHttps: summary(runs.nestHttps),
           https: summary(runs.https),
         };
@@ -241,6 +245,14 @@ describe('HTTPS bootstrap overhead', () => {
           ratio: ratio(m.https.rps, m.plain.rps),
           /** The same from server CPU per request: what the ratio would be on an idle, CPU-bound machine. */
           cpuRatio: ratio(m.plain.cpuUsPerRequest, m.https.cpuUsPerRequest),
+          /**
+           * https / plainSame: against plain HTTP with the Express settings the bootstrap applies
+           * (ETag and X-Powered-By off), so only TLS and the bootstrap's gates differ.
+           */
+          likeForLike: {
+            ratio: ratio(m.https.rps, m.plainSame.rps),
+            cpuRatio: ratio(m.plainSame.cpuUsPerRequest, m.https.cpuUsPerRequest),
+          },
           /** https / nestHttps: the bootstrap's own gates, TLS cost excluded (by req/s and by CPU). */
           bootstrapVsNestHttps: {
             ratio: ratio(m.https.rps, m.nestHttps.rps),

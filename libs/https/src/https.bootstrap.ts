@@ -162,6 +162,10 @@ async function createNestApp<T extends INestApplication>(
   };
   // Naming the framework helps only an attacker pick exploits.
   express.disable('x-powered-by');
+  // Under `no-store` (the default) no client or cache keeps the answer, so an ETag can never be
+  // revalidated: Express would hash every response body for nothing. A route that wants
+  // validators sets its own Cache-Control and ETag.
+  if (/(?:^|[\s,])no-store(?:$|[\s,])/i.test(options.headers.cacheControl)) express.disable('etag');
   express.useBodyParser('json', { limit: options.limits.maxBodyBytes });
   express.useBodyParser('urlencoded', { limit: options.limits.maxBodyBytes, extended: false });
   return app;

@@ -6,10 +6,13 @@ import type { ResolvedHttpsOptions } from './https-options.interface.js';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Per connection: responses not yet done, and the idle deadline armed when the last one ends. */
+/** Per connection: responses not yet done, when the last one ended, and the idle deadline's timer. */
 interface IdleState {
   inFlight: number;
+  idleSince: number;
   timer: NodeJS.Timeout | undefined;
+  readonly socket: Socket;
+  readonly limitMs: number;
 }
 
 /** Node frees `socket.parser` when it hands the socket to an `upgrade`/`connect` listener. */
@@ -17,8 +20,20 @@ function stillHttp(socket: Socket): boolean {
   return (socket as Socket & { parser?: unknown }).parser != null;
 }
 
-function destroyIdle(socket: Socket): void {
-  if (stillHttp(socket)) socket.destroy();
+/**
+ * The idle deadline fired: close the connection if it is still idle and has been for the whole
+ * limit (a request that started and ended since then re-armed the timer with `refresh()`, which
+ * may have been cheaper than this check; re-arm for what is left).
+ */
+function onIdleDeadline(state: IdleState): void {
+  if (state.inFlight > 0 || state.socket.destroyed) return;
+  const left = state.idleSince + state.limitMs - performance.now();
+  if (left > 1) {
+    state.timer = setTimeout(onIdleDeadline, left, state);
+    state.timer.unref();
+    return;
+  }
+  if (stillHttp(state.socket)) state.socket.destroy();
 }
 
 /** What the bootstrap keeps of the request gate of one server. */
@@ -73,33 +88,48 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
   const idle = new WeakMap<Socket, IdleState>();
   let closing = false;
 
+  /** A response of the connection ended: when it was the last one, the idle deadline starts. */
+  function onResponseClose(this: ServerResponse): void {
+    const state = idle.get(this.req.socket);
+    if (state === undefined) return;
+    state.inFlight -= 1;
+    // Pipelined requests: wait for the last response of the connection.
+    if (state.inFlight > 0 || state.socket.destroyed) return;
+    state.idleSince = performance.now();
+    if (state.timer === undefined) {
+      state.timer = setTimeout(onIdleDeadline, idleLimitMs, state);
+      state.timer.unref();
+    } else {
+      // Re-arms the same timer: no allocation per request on a kept-alive connection.
+      state.timer.refresh();
+    }
+  }
+
   /**
    * Slowloris through keep-alive: between requests Node only has the keep-alive timeout, an *idle*
    * timer that every received byte restarts, and the parser skips bare CRLF/LF before a request line
    * (RFC 9112 §2.2) without starting the headers timer. "\r\n" every few seconds used to hold a
-   * connection forever. This deadline, armed when the connection's last response ends and cleared
-   * by its next request, is absolute: stray bytes do not extend it. One timer per idle connection.
+   * connection forever. This deadline, armed when the connection's last response ends and ignored
+   * while a request is in flight, is absolute: stray bytes do not extend it. One timer per
+   * connection, re-armed rather than re-created.
    */
   function trackIdle(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
     let state = idle.get(socket);
     if (state === undefined) {
-      const created: IdleState = { inFlight: 0, timer: undefined };
+      const created: IdleState = {
+        inFlight: 0,
+        idleSince: 0,
+        timer: undefined,
+        socket,
+        limitMs: idleLimitMs,
+      };
       idle.set(socket, created);
       socket.once('close', () => clearTimeout(created.timer));
       state = created;
     }
-    clearTimeout(state.timer);
-    state.timer = undefined;
     state.inFlight += 1;
-    const s = state;
-    res.once('close', () => {
-      s.inFlight -= 1;
-      // Pipelined requests: wait for the last response of the connection.
-      if (s.inFlight > 0 || socket.destroyed) return;
-      s.timer = setTimeout(destroyIdle, idleLimitMs, socket);
-      s.timer.unref();
-    });
+    res.on('close', onResponseClose);
   }
 
   function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
