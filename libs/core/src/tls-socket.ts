@@ -7,6 +7,10 @@ import { TLSSocket } from 'node:tls';
  */
 export function tlsSocketOf(request: object): TLSSocket | undefined {
   const r = request as { socket?: unknown; raw?: { socket?: unknown } };
-  const socket = r.raw?.socket ?? r.socket;
+  // Express and raw Node first: `socket` is an own property of the request there, while a miss on
+  // `raw` walks the whole prototype chain of an Express request on every call.
+  const own = r.socket;
+  if (own instanceof TLSSocket) return own;
+  const socket = r.raw?.socket;
   return socket instanceof TLSSocket ? socket : undefined;
 }

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ShieldError } from '@shield/core';
+import { auditLine } from './audit.event.js';
 import type { AuditEvent } from './audit.interface.js';
 import { JsonLinesAuditSink, LoggerAuditSink } from './audit.sink.js';
 import { CaptureLogger } from './identity.e2e.fixtures.js';
@@ -63,6 +64,59 @@ describe('eventOf: the audit event of a decision', () => {
   });
 });
 
+describe('auditLine: the serialisation the built-in sinks use', () => {
+  const bob: ShieldPrincipal = Object.freeze({
+    method: 'mtls',
+    subject: 'spiffe://shield.local/ns/a/sa/"quoted"\\path',
+    issuer: 'CN=Dev CA\nO=Shield',
+    spiffeId: 'spiffe://shield.local/ns/a/sa/"quoted"\\path',
+    scopes: Object.freeze([]),
+    claims: Object.freeze({}),
+  });
+
+  it('is exactly JSON.stringify of the event, for every shape and every time, cached or not', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const times = [
+      Date.UTC(2026, 10, 26, 6, 2, 33, 7),
+      Date.UTC(2026, 10, 26, 6, 2, 34, 999),
+      Date.UTC(2027, 0, 1),
+    ];
+    for (const now of times) {
+      vi.setSystemTime(now);
+      const events: AuditEvent[] = [
+        eventOf('allow', 'GET /x', alice),
+        eventOf('allow', 'POST /v2/models/:name/infer', alice),
+        eventOf('deny', 'GET /x', alice, new ShieldError('ERR_INSUFFICIENT_SCOPE')),
+        eventOf('deny', 'GET /x', alice, new ShieldError('ERR_CLAIMS_NOT_SATISFIED')),
+        eventOf('allow', 'GET /x', bob),
+        eventOf('deny', 'GET /x', bob, new ShieldError('ERR_CALLER_NOT_ALLOWED')),
+        eventOf('deny', 'GET /x'),
+        eventOf('deny', 'GET /x', undefined, new ShieldError('ERR_TOKEN_MISSING')),
+        { time: 'plain', decision: 'allow', route: 'GET /plain object' },
+      ];
+      // Twice: the second round is served from the per-principal cache.
+      for (let round = 0; round < 2; round += 1) {
+        for (const event of events) expect(auditLine(event)).toBe(JSON.stringify(event));
+      }
+    }
+  });
+
+  it('keeps events of different routes and codes apart for one principal', () => {
+    const a = auditLine(eventOf('deny', 'GET /a', alice, new ShieldError('ERR_INSUFFICIENT_SCOPE')));
+    const b = auditLine(eventOf('deny', 'GET /a', alice, new ShieldError('ERR_CALLER_NOT_ALLOWED')));
+    const c = auditLine(eventOf('allow', 'GET /a', alice));
+    const d = auditLine(eventOf('allow', 'GET /b', alice));
+    expect(new Set([a, b, c, d].map((l) => l.slice(l.indexOf('",') + 2))).size).toBe(4);
+  });
+
+  it('gives a sink a plain event: the principal behind it is not reachable', () => {
+    const event = eventOf('allow', 'GET /x', alice);
+    expect(Object.keys(event)).not.toContain('claims');
+    expect(Reflect.ownKeys(event).every((k) => typeof k === 'string')).toBe(true);
+    expect(JSON.stringify({ ...event })).toBe(JSON.stringify(event));
+  });
+});
+
 describe('LoggerAuditSink (the default)', () => {
   it('gives Nest’s Logger one JSON line per decision, context ShieldAudit', async () => {
     const logger = new CaptureLogger();
@@ -80,29 +134,70 @@ describe('LoggerAuditSink (the default)', () => {
 });
 
 describe('JsonLinesAuditSink', () => {
-  it('writes one JSON line per event, the lines of one event-loop turn in one write', async () => {
+  it('writes one JSON line per event, many lines per write, each within maxDelayMs', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const stream = memoryStream();
-    const sink = new JsonLinesAuditSink(stream);
+    const sink = new JsonLinesAuditSink(stream, { maxDelayMs: 25 });
     const events: AuditEvent[] = [eventOf('allow', 'GET /a', alice), eventOf('deny', 'GET /b')];
     for (const e of events) sink.record(e);
+    vi.advanceTimersByTime(24);
     expect(stream.chunks).toEqual([]);
-    await nextTurn();
-    expect(stream.chunks).toHaveLength(1);
-    expect(stream.chunks[0]?.split('\n')).toEqual([...events.map((e) => JSON.stringify(e)), '']);
     sink.record(events[0] as AuditEvent);
-    await nextTurn();
+    vi.advanceTimersByTime(1);
+    // The first line waited 25 ms: all three went out in one write.
+    expect(stream.chunks).toHaveLength(1);
+    expect(stream.chunks[0]?.split('\n')).toEqual([
+      ...[...events, events[0]].map((e) => JSON.stringify(e)),
+      '',
+    ]);
+    sink.record(events[1] as AuditEvent);
+    vi.advanceTimersByTime(25);
     expect(stream.chunks).toHaveLength(2);
   });
 
-  it('does not hold more than 64 KiB: a busy turn writes as it goes', () => {
+  it('with maxDelayMs 0, writes the lines of one event-loop turn at the end of that turn', async () => {
+    const stream = memoryStream();
+    const sink = new JsonLinesAuditSink(stream, { maxDelayMs: 0 });
+    sink.record(eventOf('allow', 'GET /a', alice));
+    sink.record(eventOf('deny', 'GET /b'));
+    expect(stream.chunks).toEqual([]);
+    await nextTurn();
+    expect(stream.chunks).toHaveLength(1);
+    expect(stream.chunks[0]?.split('\n')).toHaveLength(3);
+  });
+
+  it('does not hold more than 16 KiB: a burst writes as it goes', () => {
     const stream = memoryStream();
     const sink = new JsonLinesAuditSink(stream);
     const event = eventOf('allow', `GET /${'x'.repeat(1000)}`, alice);
     for (let i = 0; i < 200; i++) sink.record(event);
-    expect(stream.chunks.length).toBeGreaterThanOrEqual(2);
-    for (const chunk of stream.chunks) expect(chunk.length).toBeLessThan(64 * 1024 + 2048);
+    expect(stream.chunks.length).toBeGreaterThanOrEqual(10);
+    for (const chunk of stream.chunks) expect(chunk.length).toBeLessThan(16 * 1024 + 2048);
     sink.flush();
     expect(stream.chunks.join('').split('\n')).toHaveLength(201);
+  });
+
+  it('writes what is pending when the process exits', () => {
+    const before = new Set(process.listeners('exit'));
+    const stream = memoryStream();
+    const sink = new JsonLinesAuditSink(stream, { maxDelayMs: 1000 });
+    sink.record({ time: 't', decision: 'allow', route: 'GET /exit' });
+    const hooks = process.listeners('exit').filter((l) => !before.has(l));
+    // One hook for all sinks, added by the first sink that had something pending in this process.
+    const hook = hooks[0] ?? [...before].find((l) => l.name === 'flushAllOnExit');
+    expect(hook?.name).toBe('flushAllOnExit');
+    hook?.call(process, 0);
+    expect(stream.chunks).toEqual(['{"time":"t","decision":"allow","route":"GET /exit"}\n']);
+  });
+
+  it.each([
+    [{ maxDelayMs: -1 }, /maxDelayMs/],
+    [{ maxDelayMs: 1001 }, /maxDelayMs/],
+    [{ maxDelayMs: 2.5 }, /maxDelayMs/],
+    [{ maxDelayMs: '25' }, /maxDelayMs/],
+    [{ flushEvery: 1 }, /unknown option "flushEvery"/],
+  ])('refuses bad options at construction: %j', (options, message) => {
+    expect(() => new JsonLinesAuditSink(memoryStream(), options as never)).toThrow(message);
   });
 
   it('reports a failing stream by error name, and never throws into the request', async () => {

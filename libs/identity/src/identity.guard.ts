@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import { Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { isShieldError, ShieldError, tlsSocketOf } from '@shield/core';
+import { AuditRecord } from './audit.event.js';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
@@ -279,15 +280,5 @@ export function eventOf(
   principal?: ShieldPrincipal,
   error?: ShieldError,
 ): AuditEvent {
-  return {
-    time: isoNow(),
-    decision,
-    route,
-    method: principal?.method,
-    subject: principal?.subject,
-    spiffeId: principal?.spiffeId,
-    issuer: principal?.issuer,
-    scopes: principal && principal.scopes.length > 0 ? principal.scopes : undefined,
-    code: error?.code,
-  };
+  return new AuditRecord(isoNow(), decision, route, principal, error?.code);
 }

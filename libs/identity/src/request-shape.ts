@@ -1,7 +1,9 @@
 import type { EventEmitter } from 'node:events';
+import { addPrincipalSlot } from './principal.store.js';
 
 /**
- * Gives every request an own `user` property (value `undefined`) as it arrives, before Express
+ * Gives every request an own `user` property (value `undefined`) and the principal slot of
+ * principal.store.ts as it arrives, before Express
  * swaps the request's prototype (`Object.setPrototypeOf(req, app.request)`). Why: V8 shares one
  * hidden class between objects built the same way, but not after a prototype swap; from then on
  * each property added to a request builds a one-off hidden class, copying every property
@@ -15,6 +17,7 @@ import type { EventEmitter } from 'node:events';
 export function preshapeRequests(server: EventEmitter): () => void {
   const shape = (request: { user?: unknown }): void => {
     if (!('user' in request)) request.user = undefined;
+    addPrincipalSlot(request);
   };
   server.prependListener('request', shape);
   return () => {

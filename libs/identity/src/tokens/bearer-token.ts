@@ -66,6 +66,9 @@ export function repeatsAuthorization(rawHeaders: readonly unknown[] | undefined)
 /** The raw header list under an Express (`req`) or Fastify (`req.raw`) request. */
 export function rawHeadersOf(request: object): readonly unknown[] | undefined {
   const r = request as { rawHeaders?: unknown; raw?: { rawHeaders?: unknown } };
-  const raw = r.raw?.rawHeaders ?? r.rawHeaders;
+  // Express first: an own property there, while a miss on `raw` walks the request's prototype chain.
+  const own = r.rawHeaders;
+  if (Array.isArray(own)) return own;
+  const raw = r.raw?.rawHeaders;
   return Array.isArray(raw) ? raw : undefined;
 }

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { addPrincipalSlot, attachPrincipal, principalOf } from './principal.store.js';
+import type { ShieldPrincipal } from './principal.interface.js';
+
+const alice: ShieldPrincipal = Object.freeze({
+  method: 'oidc',
+  subject: 'alice',
+  issuer: 'https://idp.example',
+  scopes: Object.freeze(['models:infer']),
+  claims: Object.freeze({}),
+});
+
+describe('the principal store', () => {
+  it('fills the slot of a request that has one, and sets req.user', () => {
+    const req: { user?: unknown } = {};
+    addPrincipalSlot(req);
+    expect(principalOf(req)).toBeUndefined();
+    const keysBefore = Reflect.ownKeys(req).length;
+    attachPrincipal(req, alice);
+    expect(principalOf(req)).toBe(alice);
+    expect(req.user).toBe(alice);
+    // The slot existed: attaching adds no property but `user`.
+    expect(Reflect.ownKeys(req).length).toBe(keysBefore + 1);
+  });
+
+  it('adds the slot to a request that arrived without one (Fastify request objects)', () => {
+    const req: { user?: unknown } = {};
+    attachPrincipal(req, alice);
+    expect(principalOf(req)).toBe(alice);
+    expect(req.user).toBe(alice);
+  });
+
+  it('cannot be reached through anything a client controls', () => {
+    // What a JSON body or a header could carry: string keys only, never the module's symbol.
+    const forged = JSON.parse(
+      '{"shield.principal":{"subject":"root"},"Symbol(shield.principal)":{"subject":"root"},"__proto__":{"subject":"root"}}',
+    ) as object;
+    addPrincipalSlot(forged);
+    expect(principalOf(forged)).toBeUndefined();
+    expect(principalOf({ user: alice })).toBeUndefined();
+    expect(principalOf(Object.assign({}, { [Symbol.for('shield.principal')]: alice }))).toBeUndefined();
+  });
+
+  it('never lets a slot filled by a copy of another request leak across requests', () => {
+    const a = {};
+    addPrincipalSlot(a);
+    attachPrincipal(a, alice);
+    const b = {};
+    addPrincipalSlot(b);
+    expect(principalOf(b)).toBeUndefined();
+  });
+});
