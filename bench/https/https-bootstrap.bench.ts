@@ -23,7 +23,7 @@
  * (fresh `node` process to listening, bench/https/cold-start.mjs) for HTTPS and for the same app
  * on plain HTTP. Target: listening within 1 s.
  *
- * Loopback only, bounded in time (about 3 x ROUNDS x SECONDS plus build and warm-up), everything
+ * Loopback only, bounded in time (about 4 x ROUNDS x SECONDS plus build and warm-up), everything
  * stopped at the end. Results go to stdout and bench/https/results.json; README.md has the figures.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
