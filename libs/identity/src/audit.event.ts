@@ -44,6 +44,8 @@ export class AuditRecord implements AuditEvent {
     this.scopes = principal && principal.scopes.length > 0 ? principal.scopes : undefined;
     this.code = code;
     this.#principal = principal;
+    // Frozen: a sink that edited an event before handing it on would desynchronise the cached text.
+    Object.freeze(this);
   }
 
   /** `JSON.stringify(this)`, with everything after `time` serialised once per principal and route. */

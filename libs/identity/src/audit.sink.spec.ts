@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -215,6 +216,29 @@ describe('JsonLinesAuditSink', () => {
       expect(() => sink.flush()).not.toThrow();
       expect(logger.lines).toContainEqual(
         expect.stringMatching(/^error audit stream write failed: RangeError .*ShieldAudit$/),
+      );
+      expect(logger.lines.join('\n')).not.toContain('alice');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('survives an asynchronous stream error, reporting its name only', async () => {
+    const logger = new CaptureLogger();
+    @Module({ imports: [IdentityModule.forRoot({ mtls: {} })] })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger });
+    try {
+      const stream = Object.assign(new EventEmitter(), { write: () => true });
+      const sink = new JsonLinesAuditSink(stream);
+      sink.record(eventOf('allow', 'GET /x', alice));
+      sink.flush();
+      // Without the sink's listener, emitting 'error' would throw here (and crash a server).
+      expect(() =>
+        stream.emit('error', new Error('EACCES: /var/log/audit {"subject":"alice"}')),
+      ).not.toThrow();
+      expect(logger.lines).toContainEqual(
+        expect.stringMatching(/^error audit stream failed: Error .*ShieldAudit$/),
       );
       expect(logger.lines.join('\n')).not.toContain('alice');
     } finally {

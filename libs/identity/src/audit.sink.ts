@@ -52,7 +52,9 @@ function flushAllOnExit(): void {
  * at most `maxDelayMs` (25 ms by default), or less when 16 KiB are pending, and everything pending
  * is written at application shutdown and at process exit. A write costs a system call (a few µs on
  * a file): batching is what keeps the audit trail cheaper than the check it records. A failing
- * stream is reported through Nest's `Logger` and never reaches the request.
+ * stream is reported through Nest's `Logger` and never reaches the request. Call
+ * `app.enableShutdownHooks()`: a process killed by SIGTERM without it runs no shutdown and no exit
+ * handler, and the lines of its last `maxDelayMs` are lost (as with any buffered log writer).
  *
  * @example
  * IdentityModule.forRoot({ oidc, audit: { sink: new JsonLinesAuditSink(process.stdout) } })
@@ -81,6 +83,14 @@ export class JsonLinesAuditSink implements AuditSink, OnApplicationShutdown {
       );
     }
     this.maxDelayMs = delay;
+    // An asynchronous stream reports failures as 'error' events: without a listener, one would
+    // crash the process. Name only: a stream error can quote what it failed to write.
+    const on: unknown = (stream as { on?: unknown }).on;
+    if (typeof on === 'function') {
+      (on as (event: string, listener: (err: unknown) => void) => unknown).call(stream, 'error', (err) => {
+        this.logger.error(`audit stream failed: ${err instanceof Error ? err.name : typeof err}`);
+      });
+    }
   }
 
   record(event: AuditEvent): void {
@@ -117,9 +127,9 @@ export class JsonLinesAuditSink implements AuditSink, OnApplicationShutdown {
     if (this.maxDelayMs === 0) {
       this.timer = setImmediate(this.flushSoon);
     } else {
-      // Unref'd: pending lines never keep a process alive; the exit hook writes them.
+      // Not unref'd: a process whose work is done still waits (at most maxDelayMs) for its last
+      // lines to be handed to the stream, which an asynchronous stream needs to write them.
       this.timer = setTimeout(this.flushSoon, this.maxDelayMs);
-      this.timer.unref();
     }
     pendingSinks.add(this);
     if (!exitHooked) {

@@ -41,12 +41,23 @@ describe('the principal store', () => {
     expect(principalOf(Object.assign({}, { [Symbol.for('shield.principal')]: alice }))).toBeUndefined();
   });
 
-  it('never lets a slot filled by a copy of another request leak across requests', () => {
+  it('is not carried into copies of a request, nor into another request', () => {
     const a = {};
     addPrincipalSlot(a);
     attachPrincipal(a, alice);
+    expect(principalOf({ ...a })).toBeUndefined();
+    expect(principalOf(Object.assign({}, a))).toBeUndefined();
     const b = {};
     addPrincipalSlot(b);
     expect(principalOf(b)).toBeUndefined();
+    const c = {};
+    attachPrincipal(c, alice);
+    expect(principalOf({ ...c })).toBeUndefined();
+  });
+
+  it('answers undefined for what a non-HTTP context hands over', () => {
+    expect(principalOf(undefined as never)).toBeUndefined();
+    expect(principalOf(null as never)).toBeUndefined();
+    expect(principalOf('x' as never)).toBeUndefined();
   });
 });

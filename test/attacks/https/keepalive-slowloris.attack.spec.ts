@@ -104,6 +104,39 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('keep-alive slowloris 
     expect(okAnswers(r.data)).toBe(2);
   });
 
+  it('closes the connection fed CRLF after a request that outlived the idle limit', async () => {
+    // The idle deadline fires while the slow request runs (and is ignored), is re-armed when the
+    // slow answer ends, and must then close the connection whatever stray bytes arrive.
+    const slow = IDLE_LIMIT_MS + 300;
+    const r = await rawTls(
+      port,
+      { ca: pki.ca.certPem },
+      (socket) => {
+        socket.write(GET);
+        setTimeout(
+          () => socket.destroyed || socket.write(`GET /slow?ms=${slow} HTTP/1.1\r\nHost: localhost\r\n\r\n`),
+          100,
+        );
+        let seen = '';
+        let trickling = false;
+        socket.on('data', (chunk: Buffer) => {
+          seen += chunk.toString('latin1');
+          if (trickling || !seen.includes(`{"waited":${slow}}`)) return;
+          trickling = true;
+          const timer = setInterval(
+            () => (socket.destroyed ? clearInterval(timer) : socket.write('\r\n')),
+            200,
+          );
+          socket.on('close', () => clearInterval(timer));
+        });
+      },
+      slow + DEADLINE_MS,
+    );
+    expect(okAnswers(r.data)).toBe(2);
+    expect(r.data).toContain(`{"waited":${slow}}`);
+    expect(r.closed).toBe(true);
+  });
+
   it('answers two pipelined requests, the second slower than the idle limit', async () => {
     const slow = IDLE_LIMIT_MS + 300;
     const r = await rawTlsUntil(
