@@ -6,18 +6,12 @@ import { ShieldError } from '@shield/core';
 import { auditLine } from './audit.event.js';
 import type { AuditEvent } from './audit.interface.js';
 import { JsonLinesAuditSink, LoggerAuditSink } from './audit.sink.js';
-import { CaptureLogger } from './identity.e2e.fixtures.js';
+import { ALICE, CaptureLogger } from './identity.e2e.fixtures.js';
 import { eventOf } from './identity.guard.js';
 import { IdentityModule } from './identity.module.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 
-const alice: ShieldPrincipal = Object.freeze({
-  method: 'oidc',
-  subject: 'alice',
-  issuer: 'https://idp.example',
-  scopes: Object.freeze(['models:infer']),
-  claims: Object.freeze({}),
-});
+const alice = ALICE;
 
 /** A stream that keeps every chunk it is given. */
 function memoryStream() {

@@ -12,6 +12,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DevCertificateAuthority, type IssuedCertificate } from '@shield/dev-pki';
 import { exportJWK, type JWK } from 'jose';
+import type { ShieldPrincipal } from './principal.interface.js';
 import type { TokenVerifierOptions } from './tokens/index.js';
 
 export const ISSUER = 'https://idp.shield.local';
@@ -19,6 +20,15 @@ export const AUDIENCE = 'inference';
 export const GW_ID = 'spiffe://shield.local/ns/prod/gw';
 export const OTHER_ID = 'spiffe://shield.local/ns/prod/other';
 export const PARTNER_ID = 'spiffe://partners.example/ns/x';
+
+/** A verified OIDC caller, for unit specs of what consumes principals (audit, principal store). */
+export const ALICE: ShieldPrincipal = Object.freeze({
+  method: 'oidc',
+  subject: 'alice',
+  issuer: 'https://idp.example',
+  scopes: Object.freeze(['models:infer']),
+  claims: Object.freeze({}),
+});
 
 export interface Pki {
   readonly caPem: string;

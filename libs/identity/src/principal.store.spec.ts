@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { addPrincipalSlot, attachPrincipal, principalOf } from './principal.store.js';
-import type { ShieldPrincipal } from './principal.interface.js';
+import { ALICE } from './identity.e2e.fixtures.js';
 
-const alice: ShieldPrincipal = Object.freeze({
-  method: 'oidc',
-  subject: 'alice',
-  issuer: 'https://idp.example',
-  scopes: Object.freeze(['models:infer']),
-  claims: Object.freeze({}),
-});
+const alice = ALICE;
 
 describe('the principal store', () => {
   it('fills the slot of a request that has one, and sets req.user', () => {

@@ -20,6 +20,15 @@ const IDLE_LIMIT_MS = KEEP_ALIVE_MS + HEADERS_MS + CHECK_MS;
 const DEADLINE_MS = IDLE_LIMIT_MS + 2500;
 const GET = 'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n';
 
+/** A request the app answers after `ms`, with `{"waited":ms}`. */
+const slowGet = (ms: number): string => `GET /slow?ms=${ms} HTTP/1.1\r\nHost: localhost\r\n\r\n`;
+
+/** One quick request, then 100 ms later a request that runs `ms`, on the same connection. */
+function quickThenSlow(socket: TLSSocket, ms: number): void {
+  socket.write(GET);
+  setTimeout(() => socket.destroyed || socket.write(slowGet(ms)), 100);
+}
+
 /** Send one request, then `filler` every 200 ms, never starting a second request. */
 function requestThenTrickle(filler: string): (socket: TLSSocket) => void {
   return (socket) => {
@@ -89,14 +98,8 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('keep-alive slowloris 
     const r = await rawTlsUntil(
       port,
       { ca: pki.ca.certPem },
-      (socket) => {
-        socket.write(GET);
-        // The idle deadline armed after the first answer must be cleared by this request.
-        setTimeout(
-          () => socket.destroyed || socket.write(`GET /slow?ms=${slow} HTTP/1.1\r\nHost: localhost\r\n\r\n`),
-          100,
-        );
-      },
+      // The idle deadline armed after the first answer must be ignored while this request runs.
+      (socket) => quickThenSlow(socket, slow),
       (data) => data.includes(`{"waited":${slow}}`),
       slow + 2500,
     );
@@ -112,11 +115,7 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('keep-alive slowloris 
       port,
       { ca: pki.ca.certPem },
       (socket) => {
-        socket.write(GET);
-        setTimeout(
-          () => socket.destroyed || socket.write(`GET /slow?ms=${slow} HTTP/1.1\r\nHost: localhost\r\n\r\n`),
-          100,
-        );
+        quickThenSlow(socket, slow);
         let seen = '';
         let trickling = false;
         socket.on('data', (chunk: Buffer) => {
@@ -142,7 +141,7 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('keep-alive slowloris 
     const r = await rawTlsUntil(
       port,
       { ca: pki.ca.certPem },
-      (socket) => socket.write(GET + `GET /slow?ms=${slow} HTTP/1.1\r\nHost: localhost\r\n\r\n`),
+      (socket) => socket.write(GET + slowGet(slow)),
       (data) => data.includes(`{"waited":${slow}}`),
       slow + 2500,
     );
