@@ -62,6 +62,12 @@ export interface HttpsLimitsOptions {
   maxBodyBytes?: number;
   /** Requests served on one keep-alive connection before it is closed; default 0 (no limit). */
   maxRequestsPerSocket?: number;
+  /**
+   * Connections open at once (TLS handshakes in progress included); one more is closed as it is
+   * accepted, before any TLS work, and counted in a warning. Default 10000 (1 to 1000000). Bounds
+   * the memory and file descriptors a connection flood can take.
+   */
+  maxConnections?: number;
 }
 
 /** Time limits, in milliseconds. */
@@ -163,6 +169,7 @@ export interface ResolvedHttpsOptions {
     readonly maxHeaderBytes: number;
     readonly maxBodyBytes: number;
     readonly maxRequestsPerSocket: number;
+    readonly maxConnections: number;
   };
   readonly timeouts: {
     readonly handshakeMs: number;

@@ -16,7 +16,12 @@ describe('resolveHttpsOptions', () => {
       hstsPreload: false,
       cacheControl: 'no-store',
     });
-    expect(r.limits).toEqual({ maxHeaderBytes: 16_384, maxBodyBytes: 1_048_576, maxRequestsPerSocket: 0 });
+    expect(r.limits).toEqual({
+      maxHeaderBytes: 16_384,
+      maxBodyBytes: 1_048_576,
+      maxRequestsPerSocket: 0,
+      maxConnections: 10_000,
+    });
     expect(r.timeouts).toEqual({
       handshakeMs: 10_000,
       headersMs: 10_000,
@@ -42,7 +47,7 @@ describe('resolveHttpsOptions', () => {
         hstsPreload: true,
         cacheControl: 'private',
       },
-      limits: { maxHeaderBytes: 8192, maxBodyBytes: 10, maxRequestsPerSocket: 100 },
+      limits: { maxHeaderBytes: 8192, maxBodyBytes: 10, maxRequestsPerSocket: 100, maxConnections: 64 },
       timeouts: {
         handshakeMs: 500,
         headersMs: 1000,
@@ -94,6 +99,9 @@ describe('resolveHttpsOptions', () => {
       /"mtls" has an unknown option "rejectUnauthorized"/,
     ],
     ['a typo', { tls: { ...tls, minVersoin: 'TLSv1.3' } }, /unknown option "minVersoin"/],
+    ['no connection at all', { tls, limits: { maxConnections: 0 } }, /"limits\.maxConnections"/],
+    ['unbounded connections', { tls, limits: { maxConnections: Infinity } }, /"limits\.maxConnections"/],
+    ['a fractional cap', { tls, limits: { maxConnections: 1.5 } }, /"limits\.maxConnections"/],
     [
       'TLSv1.1',
       { tls: { ...tls, minVersion: 'TLSv1.1' } },

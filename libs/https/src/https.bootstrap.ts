@@ -107,12 +107,42 @@ function serverOptions(bundle: LoadedTlsBundle, options: ResolvedHttpsOptions): 
   };
 }
 
+const DROP_REPORT_WINDOW_MS = 10_000;
+
+/**
+ * Reports connections refused at `limits.maxConnections`: the first at once, then at most one
+ * summary per 10 s (a flood must not flood the log too). Counts only: no address is logged.
+ */
+function reportDroppedConnections(server: HttpServer, max: number): void {
+  let suppressed = 0;
+  let window: NodeJS.Timeout | undefined;
+  const closeWindow = (): void => {
+    window = undefined;
+    if (suppressed === 0) return;
+    logger.warn(`${suppressed} more connections refused in 10 s: limits.maxConnections (${max}) reached`);
+    suppressed = 0;
+    window = setTimeout(closeWindow, DROP_REPORT_WINDOW_MS);
+    window.unref();
+  };
+  server.on('drop', () => {
+    if (window !== undefined) {
+      suppressed += 1;
+      return;
+    }
+    logger.warn(`connection refused: limits.maxConnections (${max}) reached`);
+    window = setTimeout(closeWindow, DROP_REPORT_WINDOW_MS);
+    window.unref();
+  });
+}
+
 /** Set the HTTP limits on the server object too: Fastify overwrites some of them after creation. */
 function applyServerLimits(server: HttpServer, options: ResolvedHttpsOptions): void {
   server.headersTimeout = options.timeouts.headersMs;
   server.requestTimeout = options.timeouts.requestMs;
   server.keepAliveTimeout = options.timeouts.keepAliveMs;
   server.maxRequestsPerSocket = options.limits.maxRequestsPerSocket;
+  // Node closes a connection past this count as it accepts it ('drop'), before the TLS handshake.
+  server.maxConnections = options.limits.maxConnections;
   server.setTimeout(0);
   const s = server as HttpServer & { maxHeaderSize?: number; connectionsCheckingInterval?: number };
   s.maxHeaderSize = options.limits.maxHeaderBytes;
@@ -227,6 +257,7 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
   let requests: RequestGate;
   try {
     applyServerLimits(httpServer, options);
+    reportDroppedConnections(httpServer, options.limits.maxConnections);
     connections = installConnectionGate(httpServer, options.timeouts.handshakeMs);
     requests = installRequestGate(httpServer, options);
     installClientErrorHandler(httpServer, securityHeaders(options));

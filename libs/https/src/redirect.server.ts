@@ -53,5 +53,7 @@ export function createRedirectServer(options: ResolvedHttpsOptions, httpsPort: n
   );
   server.keepAliveTimeout = options.timeouts.keepAliveMs;
   server.on('clientError', (_err: Error, socket) => socket.destroy());
+  // The plain listener answers anyone: the same bound on open connections as the HTTPS one.
+  server.maxConnections = options.limits.maxConnections;
   return server;
 }

@@ -1,0 +1,78 @@
+import 'reflect-metadata';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoggerService } from '@nestjs/common';
+import type { TestPki } from '@shield/dev-pki';
+import { createHttpsApp, type HttpsAdapterChoice, type HttpsApp } from '@shield/https';
+import { HelloAppModule } from './fixtures/hello.app.js';
+import { handshake, testPki } from './support/clients.js';
+
+const MAX = 3;
+
+/** A TLS connection that completed its handshake, held open. */
+function openConnection(port: number, ca: string): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca });
+    socket.once('secureConnect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Keeps what Nest's Logger is given, by level. */
+class Capture implements LoggerService {
+  readonly warnings: string[] = [];
+  log(): void {}
+  error(): void {}
+  warn(message: unknown): void {
+    this.warnings.push(String(message));
+  }
+}
+
+describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections (%s)', (adapter) => {
+  let pki: TestPki;
+  let https: HttpsApp;
+  let port: number;
+  const logger = new Capture();
+
+  beforeAll(async () => {
+    pki = await testPki(`maxconn-${String(adapter)}`);
+    https = await createHttpsApp(
+      HelloAppModule,
+      {
+        tls: { cert: pki.server.cert, key: pki.server.key },
+        limits: { maxConnections: MAX },
+        reload: { watch: false, sighup: false },
+        nest: { logger },
+      },
+      adapter,
+    );
+    port = (await https.listen(0, '127.0.0.1')).port;
+  });
+
+  afterAll(async () => {
+    await https?.close();
+  });
+
+  it('closes a connection past the cap before its handshake, and serves again once one closes', async () => {
+    const held = await Promise.all(Array.from({ length: MAX }, () => openConnection(port, pki.ca.certPem)));
+    try {
+      const refused = await handshake(port, { ca: pki.ca.certPem });
+      expect(refused.ok).toBe(false);
+      // Closed by the server on accept: the client sees a reset or a closed socket, never a TLS alert.
+      expect(['ECONNRESET', 'CLOSED', 'EPIPE']).toContain(refused.code);
+      expect(logger.warnings.some((w) => w.includes(`limits.maxConnections (${MAX}) reached`))).toBe(true);
+      expect(logger.warnings.join('\n')).not.toContain('127.0.0.1');
+
+      held.pop()?.destroy();
+      // The server counts the closed connection out; the next one gets in.
+      let accepted = await handshake(port, { ca: pki.ca.certPem });
+      for (let i = 0; i < 20 && !accepted.ok; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        accepted = await handshake(port, { ca: pki.ca.certPem });
+      }
+      expect(accepted.ok).toBe(true);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+  });
+});
