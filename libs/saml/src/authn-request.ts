@@ -24,9 +24,10 @@ export function buildAuthnRequest(
   options: ResolvedSamlOptions,
   idp: ResolvedSamlIdentityProvider,
   relayState: string | undefined,
+  mintedId?: string,
 ): SamlAuthnRequest {
-  // 160 random bits; IDs must start with a letter or underscore (xs:ID).
-  const id = `_${randomBytes(20).toString('hex')}`;
+  // 160 random bits, or an ID minted by the request store; IDs start with "_" (xs:ID).
+  const id = mintedId ?? `_${randomBytes(20).toString('hex')}`;
   const xml =
     `<samlp:AuthnRequest xmlns:samlp="${SAML_PROTOCOL_NS}" xmlns:saml="${SAML_ASSERTION_NS}"` +
     ` ID="${id}" Version="2.0" IssueInstant="${new Date().toISOString()}"` +

@@ -1,3 +1,5 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
 /**
  * Remembers the AuthnRequests we sent (their IDs and the IdP asked), so a response's
  * `InResponseTo` answers a request of ours, once (SAML profiles §4.1.4.3). Shared by every replica.
@@ -7,15 +9,37 @@ export interface SamlRequestStore {
   save(id: string, idp: string, expiresAt: Date): Promise<void>;
   /** Removes `id` and returns its IdP name, or `undefined` when unknown or expired (atomic: once). */
   take(id: string): Promise<string | undefined>;
+  /**
+   * Optional: makes a request ID that needs no state until it is answered (it carries its IdP,
+   * its expiry and a MAC). When a store has it, `GET /saml/login` calls it instead of `save`, so
+   * anonymous logins store nothing; `take` must still accept such an ID once.
+   */
+  mint?(idp: string, expiresAt: Date): string;
 }
 
+// A minted ID: "_" + base64url(nonce 16 ‖ expiry 4 ‖ MAC 16) + "." + the IdP name (an xs:ID: it
+// starts with "_" and holds letters, digits, "-", "_" and "." only).
+const MINTED = /^_([A-Za-z0-9_-]{48})\.([a-z0-9-]{1,32})$/;
+const NONCE_BYTES = 16;
+const MAC_BYTES = 16;
+
 /**
- * The in-memory request store, for a single replica. Bounded: when full, the oldest pending
- * request is dropped. Unlike the replay cache this is safe (a dropped request only makes that
- * login fail), and it keeps a flood of `GET /saml/login` from growing memory.
+ * The in-memory request store, for a single replica.
+ *
+ * Logins started with `GET /saml/login` store nothing: their request IDs are minted ({@link mint})
+ * with a MAC under a key this instance draws at random, so a flood of anonymous logins cannot
+ * push out the pending requests of real users (it did when pending requests were kept here and
+ * the oldest dropped at capacity). What is kept is the IDs already answered, so each is accepted
+ * once; they come only from responses whose signature verified, and are forgotten at their
+ * expiry (at capacity, the oldest first). A restart forgets the key: logins in flight then fail,
+ * as they did when the pending requests were in this memory.
+ *
+ * `save`/`take` of other IDs work as before (bounded; at capacity the oldest is dropped).
  */
 export class MemorySamlRequestStore implements SamlRequestStore {
   private readonly entries = new Map<string, { idp: string; expiresAt: number }>();
+  private readonly answered = new Map<string, number>();
+  private readonly key = randomBytes(32);
 
   constructor(
     private readonly maxEntries = 100_000,
@@ -26,9 +50,18 @@ export class MemorySamlRequestStore implements SamlRequestStore {
     }
   }
 
-  /** Requests currently held. */
+  /** Requests currently held (saved and not taken, plus minted ones already answered). */
   get size(): number {
-    return this.entries.size;
+    return this.entries.size + this.answered.size;
+  }
+
+  mint(idp: string, expiresAt: Date): string {
+    if (!/^[a-z0-9-]{1,32}$/.test(idp)) throw new TypeError('an IdP name is 1 to 32 of a-z, 0-9 and "-"');
+    const body = Buffer.alloc(NONCE_BYTES + 4 + MAC_BYTES);
+    randomBytes(NONCE_BYTES).copy(body, 0);
+    body.writeUInt32BE(Math.ceil(expiresAt.getTime() / 1000), NONCE_BYTES);
+    this.mac(body.subarray(0, NONCE_BYTES + 4), idp).copy(body, NONCE_BYTES + 4);
+    return `_${body.toString('base64url')}.${idp}`;
   }
 
   save(id: string, idp: string, expiresAt: Date): Promise<void> {
@@ -43,9 +76,47 @@ export class MemorySamlRequestStore implements SamlRequestStore {
   }
 
   take(id: string): Promise<string | undefined> {
+    const minted = MINTED.exec(id);
+    if (minted !== null)
+      return Promise.resolve(this.takeMinted(id, minted[1] as string, minted[2] as string));
     const entry = this.entries.get(id);
     if (entry === undefined) return Promise.resolve(undefined);
     this.entries.delete(id);
     return Promise.resolve(entry.expiresAt > this.now() ? entry.idp : undefined);
+  }
+
+  private takeMinted(id: string, encoded: string, idp: string): string | undefined {
+    const body = Buffer.from(encoded, 'base64url');
+    if (body.length !== NONCE_BYTES + 4 + MAC_BYTES) return undefined;
+    const signed = body.subarray(0, NONCE_BYTES + 4);
+    if (!timingSafeEqual(this.mac(signed, idp), body.subarray(NONCE_BYTES + 4))) return undefined;
+    const expiresAt = body.readUInt32BE(NONCE_BYTES) * 1000;
+    const now = this.now();
+    if (expiresAt <= now || this.answered.has(id)) return undefined;
+    this.remember(id, expiresAt, now);
+    return idp;
+  }
+
+  /** Keeps an answered ID until its expiry, so it is accepted once. */
+  private remember(id: string, expiresAt: number, now: number): void {
+    if (this.answered.size >= this.maxEntries) {
+      for (const [old, until] of this.answered) if (until <= now) this.answered.delete(old);
+    }
+    while (this.answered.size >= this.maxEntries) {
+      const oldest = this.answered.keys().next();
+      if (oldest.done === true) break;
+      this.answered.delete(oldest.value);
+    }
+    this.answered.set(id, expiresAt);
+  }
+
+  private mac(signed: Buffer, idp: string): Buffer {
+    return createHmac('sha256', this.key)
+      .update('shield-saml-authn-request\0')
+      .update(idp)
+      .update('\0')
+      .update(signed)
+      .digest()
+      .subarray(0, MAC_BYTES);
   }
 }

@@ -78,3 +78,60 @@ describe('MemorySamlRequestStore', () => {
     expect(await store.take('r3')).toBe('corp');
   });
 });
+
+describe('MemorySamlRequestStore: minted request IDs (nothing stored until answered)', () => {
+  it('makes an xs:ID that names its IdP, stores nothing, and is taken once', async () => {
+    const c = clock();
+    const store = new MemorySamlRequestStore(10, c.now);
+    const id = store.mint('corp', new Date(c.now() + 60_000));
+    expect(id).toMatch(/^_[A-Za-z0-9_.-]+$/);
+    expect(id.endsWith('.corp')).toBe(true);
+    expect(store.size).toBe(0);
+    expect(await store.take(id)).toBe('corp');
+    expect(await store.take(id)).toBeUndefined();
+  });
+
+  it('refuses an expired, altered, re-labelled or foreign ID', async () => {
+    const c = clock();
+    const store = new MemorySamlRequestStore(10, c.now);
+    const id = store.mint('corp', new Date(c.now() + 60_000));
+    const body = id.slice(1, id.indexOf('.'));
+    const flipped = body.slice(0, 10) + (body[10] === 'A' ? 'B' : 'A') + body.slice(11);
+    expect(await store.take(`_${flipped}.corp`)).toBeUndefined();
+    // The MAC covers the IdP: the same ID presented as another IdP's is not ours.
+    expect(await store.take(`_${body}.partner`)).toBeUndefined();
+    // Another instance (another process, a restart) has another key.
+    expect(await new MemorySamlRequestStore(10, c.now).take(id)).toBeUndefined();
+    c.advance(60_000);
+    expect(await store.take(id)).toBeUndefined();
+  });
+
+  it('a flood of minted logins pushes out nothing, saved or minted', async () => {
+    const c = clock();
+    const store = new MemorySamlRequestStore(2, c.now);
+    const until = new Date(c.now() + 60_000);
+    const real = store.mint('corp', until);
+    await store.save('r1', 'corp', until);
+    for (let i = 0; i < 1000; i++) store.mint('corp', until);
+    expect(store.size).toBe(1);
+    expect(await store.take('r1')).toBe('corp');
+    expect(await store.take(real)).toBe('corp');
+  });
+
+  it('keeps answered IDs only until they expire', async () => {
+    const c = clock();
+    const store = new MemorySamlRequestStore(2, c.now);
+    const ids = [1, 2, 3].map(() => store.mint('corp', new Date(c.now() + 1000)));
+    for (const id of ids.slice(0, 2)) expect(await store.take(id)).toBe('corp');
+    expect(store.size).toBe(2);
+    c.advance(999);
+    // Full of unexpired answers: the oldest answer is forgotten (its assertion is still in the
+    // replay cache), never a pending login.
+    expect(await store.take(ids[2] as string)).toBe('corp');
+    expect(store.size).toBe(2);
+  });
+
+  it('refuses to mint for a name that is not an IdP name', () => {
+    expect(() => new MemorySamlRequestStore().mint('Corp.Evil', new Date())).toThrow(TypeError);
+  });
+});

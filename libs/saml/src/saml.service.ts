@@ -69,12 +69,14 @@ export class SamlService implements OnModuleInit {
     }
     if (idp === undefined) throw new ShieldError('ERR_BAD_REQUEST', { detail: 'unknown or missing idp' });
     const relayState = this.relayState(relayStateParam, 'ERR_BAD_REQUEST');
+    const expiresAt = new Date(Date.now() + this.options.loginRequestTtlMs);
+    const store = this.options.requestStore;
+    if (typeof store.mint === 'function') {
+      // Nothing stored for an anonymous request: a flood of logins cannot push out real ones.
+      return buildAuthnRequest(this.options, idp, relayState, store.mint(idp.name, expiresAt)).redirectUrl;
+    }
     const request = buildAuthnRequest(this.options, idp, relayState);
-    await this.options.requestStore.save(
-      request.id,
-      idp.name,
-      new Date(Date.now() + this.options.loginRequestTtlMs),
-    );
+    await store.save(request.id, idp.name, expiresAt);
     return request.redirectUrl;
   }
 

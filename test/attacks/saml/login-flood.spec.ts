@@ -1,15 +1,9 @@
 /**
- * Open finding (not fixed: it needs a design decision). `GET /saml/login` is unauthenticated and
- * each call stores a pending AuthnRequest. The in-memory store, when full, drops the oldest
- * pending request; so anybody who sends `memoryStoreMaxEntries` logins within
- * `loginRequestTtlSeconds` (100 000 in 600 s by default, about 170 per second) makes every
- * SP-initiated login in progress fail. The README calls the eviction "safe: only that login
- * fails"; under a flood it is every login. (`RedisSamlRequestStore` has the opposite problem: no
- * bound at all, each call is a Redis key for 10 minutes.)
- *
- * `it.fails`: the assertion states the behaviour we want and fails today. When the weakness is
- * fixed (e.g. pending requests bound to the browser, or logins rate-limited per client), this
- * test starts failing and must become a plain `it`.
+ * `GET /saml/login` is unauthenticated. It used to store each pending AuthnRequest in a bounded
+ * in-memory store that dropped the oldest when full: anybody sending `memoryStoreMaxEntries`
+ * logins within `loginRequestTtlSeconds` made every SP-initiated login in progress fail. Now the
+ * in-memory store mints request IDs that carry their own MAC and expiry, and keeps nothing until a
+ * signed response answers one: the flood below pushes out nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningApp } from '../../saml/support/https-app.js';
@@ -46,11 +40,18 @@ describe('a flood of anonymous logins and the pending requests of real users', (
     expect(outcome(await postAcs(app, ctx, answer))).toEqual({ status: 200, code: 'accepted' });
   });
 
-  it.fails('KNOWN WEAKNESS: the user still gets in after CAPACITY anonymous logins', async () => {
+  it('the user still gets in after many times CAPACITY anonymous logins', async () => {
     const requestId = await startLogin(app, ctx);
-    for (let i = 0; i < CAPACITY; i++) await startLogin(app, ctx); // the attacker, bounded
+    for (let i = 0; i < 4 * CAPACITY; i++) await startLogin(app, ctx); // the attacker, bounded
     const answer = base64(ctx.idp.response({ inResponseTo: requestId }));
-    // Today: 401 ERR_SAML_IN_RESPONSE_TO_INVALID, the pending request was evicted.
     expect(outcome(await postAcs(app, ctx, answer))).toEqual({ status: 200, code: 'accepted' });
+  });
+
+  it('an answered request is not accepted a second time, even with a fresh assertion', async () => {
+    const requestId = await startLogin(app, ctx);
+    const first = base64(ctx.idp.response({ inResponseTo: requestId }));
+    expect(outcome(await postAcs(app, ctx, first))).toEqual({ status: 200, code: 'accepted' });
+    const second = base64(ctx.idp.response({ inResponseTo: requestId }));
+    expect(outcome(await postAcs(app, ctx, second))).toMatchObject({ status: 401 });
   });
 });
