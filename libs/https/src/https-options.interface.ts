@@ -87,6 +87,13 @@ export interface HttpsTimeoutsOptions {
   connectionsCheckingIntervalMs?: number;
   /** How long `close()` waits for in-flight requests before closing their connections; default 10000. */
   shutdownGracePeriodMs?: number;
+  /**
+   * A connection with bytes to send that the client does not take (it stopped reading) for this
+   * long is closed; default 30000 (1000 to 3600000). Without it a client that never reads holds
+   * its connection, and a slot of `limits.maxConnections`, for ever. A handler that is still
+   * working (nothing to send yet) is not affected.
+   */
+  sendStallMs?: number;
 }
 
 /** What a certificate reload reports (public facts only, never key material). */
@@ -178,6 +185,7 @@ export interface ResolvedHttpsOptions {
     readonly keepAliveMs: number;
     readonly connectionsCheckingIntervalMs: number;
     readonly shutdownGracePeriodMs: number;
+    readonly sendStallMs: number;
   };
   readonly reload: {
     readonly watch: boolean;

@@ -29,6 +29,7 @@ describe('resolveHttpsOptions', () => {
       keepAliveMs: 5000,
       connectionsCheckingIntervalMs: 250,
       shutdownGracePeriodMs: 10_000,
+      sendStallMs: 30_000,
     });
     expect(r.reload).toMatchObject({ watch: true, sighup: true, debounceMs: 200 });
     expect(Object.isFrozen(r)).toBe(true);
@@ -102,6 +103,7 @@ describe('resolveHttpsOptions', () => {
     ['no connection at all', { tls, limits: { maxConnections: 0 } }, /"limits\.maxConnections"/],
     ['unbounded connections', { tls, limits: { maxConnections: Infinity } }, /"limits\.maxConnections"/],
     ['a fractional cap', { tls, limits: { maxConnections: 1.5 } }, /"limits\.maxConnections"/],
+    ['no send-stall bound', { tls, timeouts: { sendStallMs: 0 } }, /"timeouts\.sendStallMs"/],
     [
       'TLSv1.1',
       { tls: { ...tls, minVersion: 'TLSv1.1' } },

@@ -30,6 +30,7 @@ const TIMEOUT_KEYS = [
   'keepAliveMs',
   'connectionsCheckingIntervalMs',
   'shutdownGracePeriodMs',
+  'sendStallMs',
 ] as const;
 const RELOAD_KEYS = ['watch', 'sighup', 'debounceMs', 'onReload', 'onReloadError'] as const;
 const REDIRECT_KEYS = ['port', 'host', 'targetHost', 'targetPort'] as const;
@@ -234,6 +235,7 @@ export function resolveHttpsOptions(raw: unknown): ResolvedHttpsOptions {
       0,
       600 * SECOND,
     ),
+    sendStallMs: integer('timeouts.sendStallMs', t.sendStallMs, 30 * SECOND, SECOND, 3600 * SECOND),
   };
   if (timeouts.headersMs > timeouts.requestMs) {
     // Node throws on this at server creation; say it here with the option names.

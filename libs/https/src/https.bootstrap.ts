@@ -143,7 +143,7 @@ function applyServerLimits(server: HttpServer, options: ResolvedHttpsOptions): v
   server.maxRequestsPerSocket = options.limits.maxRequestsPerSocket;
   // Node closes a connection past this count as it accepts it ('drop'), before the TLS handshake.
   server.maxConnections = options.limits.maxConnections;
-  server.setTimeout(0);
+  // The socket timeout (send stalls) is the request gate's: it knows which connections are idle.
   const s = server as HttpServer & { maxHeaderSize?: number; connectionsCheckingInterval?: number };
   s.maxHeaderSize = options.limits.maxHeaderBytes;
   s.connectionsCheckingInterval = options.timeouts.connectionsCheckingIntervalMs;

@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import { Socket as NetSocket, type Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import { toHttpResponse, ShieldError } from '@shield/core';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
@@ -34,6 +34,23 @@ function onIdleDeadline(state: IdleState): void {
     return;
   }
   if (stillHttp(state.socket)) state.socket.destroy();
+}
+
+/**
+ * Closes a connection whose client stopped reading with a TCP reset: a plain close would leave the
+ * kernel sending what is queued to a client that never takes it (an orphaned socket, its buffers
+ * held), and the client would never learn. The reset goes on the TCP socket under the TLS one.
+ */
+function resetConnection(socket: Socket): void {
+  const tcp = (socket as Socket & { _parent?: unknown })._parent;
+  if (tcp instanceof NetSocket && !tcp.destroyed) {
+    try {
+      tcp.resetAndDestroy();
+    } catch {
+      // Not a TCP handle (a test double, a pipe): the plain close below still frees the slot.
+    }
+  }
+  socket.destroy();
 }
 
 /** What the bootstrap keeps of the request gate of one server. */
@@ -156,6 +173,24 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
     return true;
   }
 
+  /**
+   * Node's socket timeout: no byte read or written for `sendStallMs` (or, between requests, for
+   * the keep-alive timeout Node sets). With this listener Node never closes on it by itself, so:
+   * a connection with no request in flight is closed, as Node would have; one with a request in
+   * flight only when it has bytes waiting that its client does not take (it stopped reading).
+   * A handler still working, with nothing to send yet, is left alone, and Node re-arms the timer
+   * at the socket's next read or write. Without this, a client that never reads held its
+   * connection (and a `maxConnections` slot) for ever.
+   */
+  function onSocketTimeout(socket: Socket): void {
+    const state = idle.get(socket);
+    const busy = state !== undefined && state.inFlight > 0;
+    if (!stillHttp(socket)) return;
+    if (!busy) socket.destroy();
+    else if (socket.writableLength > 0 || socket.writableNeedDrain) resetConnection(socket);
+  }
+
+  (server as unknown as HttpServer).setTimeout(options.timeouts.sendStallMs, onSocketTimeout);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     if (gate(req, res)) handler.call(server, req, res);
   });
