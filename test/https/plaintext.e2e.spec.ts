@@ -1,9 +1,10 @@
 import 'reflect-metadata';
+import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
-import { httpsCall, rawTcp, testPki } from './support/clients.js';
+import { httpsCall, rawTcp, rawTls, testPki } from './support/clients.js';
 
 describe('plain HTTP and stray bytes on the HTTPS port', () => {
   let pki: TestPki;
@@ -81,5 +82,56 @@ describe('plain HTTP and stray bytes on the HTTPS port', () => {
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body)).toEqual({ ok: true });
     expect(helloCalls.count).toBe(before + 1);
+  });
+});
+
+describe('the handshake deadline counts from accept', () => {
+  const HANDSHAKE_MS = 1000;
+  let pki: TestPki;
+  let https: HttpsApp;
+  let port: number;
+
+  beforeAll(async () => {
+    pki = await testPki('handshake-deadline');
+    https = await createHttpsApp(HelloAppModule, {
+      tls: { cert: pki.server.cert, key: pki.server.key },
+      timeouts: { handshakeMs: HANDSHAKE_MS },
+      reload: { watch: false, sighup: false },
+      nest: { logger: false },
+    });
+    port = (await https.listen(0, '127.0.0.1')).port;
+  });
+
+  afterAll(async () => {
+    await https?.close();
+  });
+
+  it('closes a connection that sends one handshake byte just before the deadline, at the deadline', async () => {
+    // Before: the first byte stopped the accept timer and TLS started a full one of its own, so
+    // this connection lived nearly twice handshakeMs.
+    const started = Date.now();
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    const closed = new Promise<number>((resolve) =>
+      socket.once('close', () => resolve(Date.now() - started)),
+    );
+    setTimeout(() => socket.destroyed || socket.write(Buffer.from([0x16])), HANDSHAKE_MS - 150);
+    const lived = await closed;
+    expect(lived).toBeGreaterThanOrEqual(HANDSHAKE_MS - 200);
+    expect(lived).toBeLessThan(HANDSHAKE_MS + 600);
+  });
+
+  it('never cuts a connection whose handshake completed, however long it lives', async () => {
+    const GET = 'GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n';
+    const r = await rawTls(
+      port,
+      { ca: pki.ca.certPem },
+      (socket) => {
+        socket.write(GET);
+        setTimeout(() => socket.destroyed || socket.write(GET), HANDSHAKE_MS + 300);
+      },
+      HANDSHAKE_MS + 1500,
+    );
+    expect(r.data.match(/HTTP\/1\.1 200/g)).toHaveLength(2);
   });
 });

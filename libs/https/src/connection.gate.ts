@@ -23,7 +23,9 @@ export interface ConnectionGate {
  * ASCII letter means plain HTTP sent to the HTTPS port: it gets a short `400 ERR_HTTP_TO_HTTPS` and
  * is closed before any HTTP parser or handler sees it (nginx's 497 idea). Anything else (SSLv2
  * hellos, garbage) is closed at once. A connection that sends nothing is closed after
- * `handshakeMs`, so idle sockets cannot pile up before the TLS handshake timer even starts.
+ * `handshakeMs`, so idle sockets cannot pile up before the TLS handshake timer even starts, and one
+ * that has not finished its TLS handshake `handshakeMs` after it was accepted is closed then (TLS's
+ * own timer starts only at the first byte).
  *
  * The check costs one `data` event per connection, not per request.
  */
@@ -58,6 +60,13 @@ export function installConnectionGate(server: TlsServer, handshakeMs: number): C
     this.setTimeout(0);
     this.removeListener('timeout', destroySelf);
     const first = chunk[0];
+    if (first === TLS_HANDSHAKE && parentKnown !== false) {
+      // TLS starts its own handshakeMs timer now; this one keeps the whole from accept to the end
+      // of the handshake within handshakeMs (else one byte just before the deadline doubled it).
+      const deadline = setTimeout(destroyUnlessSecure, remainingMs(this), this);
+      deadline.unref();
+      pending.set(this, deadline);
+    }
     if (first === TLS_HANDSHAKE) {
       // Push the bytes back; TLSSocket reads what the raw socket has buffered before its handle.
       this.pause();
@@ -77,9 +86,40 @@ export function installConnectionGate(server: TlsServer, handshakeMs: number): C
     this.destroy();
   }
 
+  // Accept time of each raw socket, and the absolute handshake deadline armed at its first byte.
+  const acceptedAt = new WeakMap<Socket, number>();
+  const pending = new WeakMap<Socket, NodeJS.Timeout>();
+  const secured = new WeakSet<Socket>();
+  // Finds the raw socket under each TLS socket (`_parent`, which Node sets when TLS wraps an
+  // accepted socket). Checked on the first handshake: where it is missing, the absolute deadline
+  // is not used (the TLS handshake timer alone applies, as before) rather than cut connections.
+  let parentKnown: boolean | undefined;
+  function remainingMs(socket: Socket): number {
+    const started = acceptedAt.get(socket) ?? Date.now();
+    return Math.max(1, handshakeMs - (Date.now() - started));
+  }
+  function destroyUnlessSecure(socket: Socket): void {
+    pending.delete(socket);
+    if (!secured.has(socket) && parentKnown !== false) socket.destroy();
+  }
+  server.on('secureConnection', (tlsSocket: Socket) => {
+    const raw = (tlsSocket as Socket & { _parent?: unknown })._parent;
+    if (raw === undefined || raw === null || typeof raw !== 'object') {
+      parentKnown = false;
+      return;
+    }
+    parentKnown = true;
+    const rawSocket = raw as Socket;
+    secured.add(rawSocket);
+    clearTimeout(pending.get(rawSocket));
+    pending.delete(rawSocket);
+  });
+
   server.on('connection', (socket: Socket) => {
+    acceptedAt.set(socket, Date.now());
     sockets.add(socket);
     socket.once('close', forget);
+    socket.once('close', () => clearTimeout(pending.get(socket)));
     // Errors of the raw socket (reset by the peer) only end it; the TLS socket has its own handler.
     socket.on('error', destroySelf);
     socket.setTimeout(handshakeMs);
