@@ -3,9 +3,9 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggerService } from '@nestjs/common';
 import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsAdapterChoice, type HttpsApp } from '@shield/https';
+import type { HttpsAdapterChoice, HttpsApp } from '@shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
-import { handshake, testPki } from './support/clients.js';
+import { handshake, startTestApp } from './support/clients.js';
 
 const MAX = 3;
 
@@ -35,18 +35,12 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections
   const logger = new Capture();
 
   beforeAll(async () => {
-    pki = await testPki(`maxconn-${String(adapter)}`);
-    https = await createHttpsApp(
+    ({ pki, https, port } = await startTestApp(
+      `maxconn-${String(adapter)}`,
       HelloAppModule,
-      {
-        tls: { cert: pki.server.cert, key: pki.server.key },
-        limits: { maxConnections: MAX },
-        reload: { watch: false, sighup: false },
-        nest: { logger },
-      },
+      { limits: { maxConnections: MAX }, nest: { logger } },
       adapter,
-    );
-    port = (await https.listen(0, '127.0.0.1')).port;
+    ));
   });
 
   afterAll(async () => {

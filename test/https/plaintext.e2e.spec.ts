@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
-import { httpsCall, rawTcp, rawTls, testPki } from './support/clients.js';
+import { httpsCall, rawTcp, rawTls, startTestApp, testPki } from './support/clients.js';
 
 describe('plain HTTP and stray bytes on the HTTPS port', () => {
   let pki: TestPki;
@@ -92,14 +92,9 @@ describe('the handshake deadline counts from accept', () => {
   let port: number;
 
   beforeAll(async () => {
-    pki = await testPki('handshake-deadline');
-    https = await createHttpsApp(HelloAppModule, {
-      tls: { cert: pki.server.cert, key: pki.server.key },
+    ({ pki, https, port } = await startTestApp('handshake-deadline', HelloAppModule, {
       timeouts: { handshakeMs: HANDSHAKE_MS },
-      reload: { watch: false, sighup: false },
-      nest: { logger: false },
-    });
-    port = (await https.listen(0, '127.0.0.1')).port;
+    }));
   });
 
   afterAll(async () => {

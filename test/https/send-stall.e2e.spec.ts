@@ -3,9 +3,9 @@ import type { Server } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import type { HttpsApp } from '@shield/https';
 import { BigAppModule } from './fixtures/big.app.js';
-import { rawTls, testPki } from './support/clients.js';
+import { rawTls, startTestApp } from './support/clients.js';
 
 const STALL_MS = 1000;
 
@@ -15,14 +15,9 @@ describe('timeouts.sendStallMs: a client that stops reading', () => {
   let port: number;
 
   beforeAll(async () => {
-    pki = await testPki('send-stall');
-    https = await createHttpsApp(BigAppModule, {
-      tls: { cert: pki.server.cert, key: pki.server.key },
+    ({ pki, https, port } = await startTestApp('send-stall', BigAppModule, {
       timeouts: { sendStallMs: STALL_MS, headersMs: 2000, requestMs: 5000, keepAliveMs: 2000 },
-      reload: { watch: false, sighup: false },
-      nest: { logger: false },
-    });
-    port = (await https.listen(0, '127.0.0.1')).port;
+    }));
   });
 
   afterAll(async () => {

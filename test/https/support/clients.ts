@@ -6,11 +6,50 @@ import { connect as tcpConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { IEntryNestModule } from '@nestjs/core';
 import { createTestPki, type TestPki } from '@shield/dev-pki';
+import {
+  createHttpsApp,
+  type HttpsAdapterChoice,
+  type HttpsApp,
+  type HttpsBootstrapOptions,
+} from '@shield/https';
 
 /** A fresh test PKI in its own temp folder. */
 export async function testPki(prefix: string): Promise<TestPki> {
   return createTestPki(mkdtempSync(join(tmpdir(), `${prefix}-`)));
+}
+
+/** An app of the HTTPS bootstrap on its own test PKI, listening on loopback. */
+export interface TestApp {
+  readonly pki: TestPki;
+  readonly https: HttpsApp;
+  readonly port: number;
+}
+
+/**
+ * `createHttpsApp(module)` with the server certificate of a fresh test PKI, file watching and
+ * SIGHUP off and Nest's logging off (unless `options` say otherwise), listening on 127.0.0.1.
+ */
+export async function startTestApp(
+  prefix: string,
+  module: IEntryNestModule,
+  options: Omit<HttpsBootstrapOptions, 'tls'> = {},
+  adapter?: HttpsAdapterChoice,
+): Promise<TestApp> {
+  const pki = await testPki(prefix);
+  const https = await createHttpsApp(
+    module,
+    {
+      tls: { cert: pki.server.cert, key: pki.server.key },
+      reload: { watch: false, sighup: false },
+      nest: { logger: false },
+      ...options,
+    },
+    adapter,
+  );
+  const { port } = await https.listen(0, '127.0.0.1');
+  return { pki, https, port };
 }
 
 export interface HttpsAnswer {
