@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggerService } from '@nestjs/common';
 import type { TestPki } from '@shield/dev-pki';
@@ -68,5 +68,43 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections
     } finally {
       for (const socket of held) socket.destroy();
     }
+  });
+});
+
+describe('limits.maxConnectionsPerAddress', () => {
+  const PER_ADDRESS = 2;
+  let pki: TestPki;
+  let https: HttpsApp;
+  let port: number;
+
+  beforeAll(async () => {
+    ({ pki, https, port } = await startTestApp('maxconn-per-address', HelloAppModule, {
+      limits: { maxConnectionsPerAddress: PER_ADDRESS },
+    }));
+  });
+
+  afterAll(async () => {
+    await https?.close();
+  });
+
+  it('closes one connection too many from one address, not from another', async () => {
+    const held = await Promise.all(
+      Array.from({ length: PER_ADDRESS }, () => openConnection(port, pki.ca.certPem)),
+    );
+    try {
+      expect((await handshake(port, { ca: pki.ca.certPem })).ok).toBe(false);
+      // Another client address (Linux routes all of 127/8 to loopback) still gets in.
+      expect(
+        (await handshake(port, { ca: pki.ca.certPem, localAddress: '127.0.0.2' } as ConnectionOptions)).ok,
+      ).toBe(true);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+    let again = await handshake(port, { ca: pki.ca.certPem });
+    for (let i = 0; i < 20 && !again.ok; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      again = await handshake(port, { ca: pki.ca.certPem });
+    }
+    expect(again.ok).toBe(true);
   });
 });

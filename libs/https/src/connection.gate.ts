@@ -7,6 +7,27 @@ const TLS_HANDSHAKE = 0x16;
 /** After refusing plain HTTP, how long the client has to read the answer and close. */
 const PLAINTEXT_LINGER_MS = 1000;
 
+/**
+ * The address a per-address cap counts under: IPv4 as is (IPv4-mapped IPv6 too), IPv6 by its
+ * /64, the block one host or one customer line is usually given.
+ */
+export function addressKey(address: string | undefined): string {
+  if (address === undefined) return '?';
+  const zone = address.indexOf('%');
+  if (zone >= 0) address = address.slice(0, zone);
+  if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
+  if (!address.includes(':')) return address;
+  // Expand "::" so the first four groups are the /64.
+  const [head = '', tail] = address.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
 /** What the bootstrap keeps of the connection gate of one server. */
 export interface ConnectionGate {
   /** Raw TCP connections open now (handshaking, refused or serving). */
@@ -29,7 +50,11 @@ export interface ConnectionGate {
  *
  * The check costs one `data` event per connection, not per request.
  */
-export function installConnectionGate(server: TlsServer, handshakeMs: number): ConnectionGate {
+export function installConnectionGate(
+  server: TlsServer,
+  handshakeMs: number,
+  maxPerAddress = 0,
+): ConnectionGate {
   const listeners = server.listeners('connection');
   const [tlsListener] = listeners;
   if (listeners.length !== 1 || typeof tlsListener !== 'function') {
@@ -115,7 +140,24 @@ export function installConnectionGate(server: TlsServer, handshakeMs: number): C
     pending.delete(rawSocket);
   });
 
+  // Open connections per client address (IPv6 per /64), when a per-address cap is set.
+  const perAddress = new Map<string, number>();
+
   server.on('connection', (socket: Socket) => {
+    if (maxPerAddress > 0) {
+      const key = addressKey(socket.remoteAddress);
+      const open = perAddress.get(key) ?? 0;
+      if (open >= maxPerAddress) {
+        socket.destroy();
+        return;
+      }
+      perAddress.set(key, open + 1);
+      socket.once('close', () => {
+        const left = (perAddress.get(key) ?? 1) - 1;
+        if (left <= 0) perAddress.delete(key);
+        else perAddress.set(key, left);
+      });
+    }
     acceptedAt.set(socket, Date.now());
     sockets.add(socket);
     socket.once('close', forget);

@@ -68,6 +68,13 @@ export interface HttpsLimitsOptions {
    * the memory and file descriptors a connection flood can take.
    */
   maxConnections?: number;
+  /**
+   * Connections open at once from one client address (IPv6 counted per /64, what one host is
+   * usually given); one more is closed as it is accepted. Default 0: off, since behind a load
+   * balancer that does not keep client addresses every connection comes from a few addresses.
+   * Keeps one host from taking every `maxConnections` slot. 0, or 1 to 1000000.
+   */
+  maxConnectionsPerAddress?: number;
 }
 
 /** Time limits, in milliseconds. */
@@ -177,6 +184,7 @@ export interface ResolvedHttpsOptions {
     readonly maxBodyBytes: number;
     readonly maxRequestsPerSocket: number;
     readonly maxConnections: number;
+    readonly maxConnectionsPerAddress: number;
   };
   readonly timeouts: {
     readonly handshakeMs: number;

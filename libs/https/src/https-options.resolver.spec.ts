@@ -21,6 +21,7 @@ describe('resolveHttpsOptions', () => {
       maxBodyBytes: 1_048_576,
       maxRequestsPerSocket: 0,
       maxConnections: 10_000,
+      maxConnectionsPerAddress: 0,
     });
     expect(r.timeouts).toEqual({
       handshakeMs: 10_000,
@@ -103,6 +104,11 @@ describe('resolveHttpsOptions', () => {
     ['no connection at all', { tls, limits: { maxConnections: 0 } }, /"limits\.maxConnections"/],
     ['unbounded connections', { tls, limits: { maxConnections: Infinity } }, /"limits\.maxConnections"/],
     ['a fractional cap', { tls, limits: { maxConnections: 1.5 } }, /"limits\.maxConnections"/],
+    [
+      'a negative per-address cap',
+      { tls, limits: { maxConnectionsPerAddress: -1 } },
+      /maxConnectionsPerAddress/,
+    ],
     ['no send-stall bound', { tls, timeouts: { sendStallMs: 0 } }, /"timeouts\.sendStallMs"/],
     [
       'TLSv1.1',

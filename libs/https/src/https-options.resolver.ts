@@ -22,7 +22,13 @@ const TOP_KEYS = ['tls', 'mtls', 'headers', 'limits', 'timeouts', 'reload', 'red
 const TLS_KEYS = ['cert', 'key', 'minVersion', 'ciphers'] as const;
 const MTLS_KEYS = ['mode', 'ca', 'crl'] as const;
 const HEADER_KEYS = ['hstsMaxAgeSeconds', 'hstsIncludeSubDomains', 'hstsPreload', 'cacheControl'] as const;
-const LIMIT_KEYS = ['maxHeaderBytes', 'maxBodyBytes', 'maxRequestsPerSocket', 'maxConnections'] as const;
+const LIMIT_KEYS = [
+  'maxHeaderBytes',
+  'maxBodyBytes',
+  'maxRequestsPerSocket',
+  'maxConnections',
+  'maxConnectionsPerAddress',
+] as const;
 const TIMEOUT_KEYS = [
   'handshakeMs',
   'headersMs',
@@ -212,6 +218,13 @@ export function resolveHttpsOptions(raw: unknown): ResolvedHttpsOptions {
     maxBodyBytes: integer('limits.maxBodyBytes', l.maxBodyBytes, 1024 * 1024, 1, 1024 * 1024 * 1024),
     maxRequestsPerSocket: integer('limits.maxRequestsPerSocket', l.maxRequestsPerSocket, 0, 0, 1_000_000),
     maxConnections: integer('limits.maxConnections', l.maxConnections, 10_000, 1, 1_000_000),
+    maxConnectionsPerAddress: integer(
+      'limits.maxConnectionsPerAddress',
+      l.maxConnectionsPerAddress,
+      0,
+      0,
+      1_000_000,
+    ),
   };
 
   const t = optionalObject('timeouts', raw.timeouts, TIMEOUT_KEYS);

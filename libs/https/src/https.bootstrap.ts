@@ -258,7 +258,11 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
   try {
     applyServerLimits(httpServer, options);
     reportDroppedConnections(httpServer, options.limits.maxConnections);
-    connections = installConnectionGate(httpServer, options.timeouts.handshakeMs);
+    connections = installConnectionGate(
+      httpServer,
+      options.timeouts.handshakeMs,
+      options.limits.maxConnectionsPerAddress,
+    );
     requests = installRequestGate(httpServer, options);
     installClientErrorHandler(httpServer, securityHeaders(options));
     app.useGlobalFilters(new ShieldExceptionFilter(app.get(HttpAdapterHost)));
