@@ -73,6 +73,7 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections
 
 describe('limits.maxConnectionsPerAddress', () => {
   const PER_ADDRESS = 2;
+  const perAddressLog = new Capture();
   let pki: TestPki;
   let https: HttpsApp;
   let port: number;
@@ -80,6 +81,7 @@ describe('limits.maxConnectionsPerAddress', () => {
   beforeAll(async () => {
     ({ pki, https, port } = await startTestApp('maxconn-per-address', HelloAppModule, {
       limits: { maxConnectionsPerAddress: PER_ADDRESS },
+      nest: { logger: perAddressLog },
     }));
   });
 
@@ -93,6 +95,10 @@ describe('limits.maxConnectionsPerAddress', () => {
     );
     try {
       expect((await handshake(port, { ca: pki.ca.certPem })).ok).toBe(false);
+      expect(perAddressLog.warnings).toContainEqual(
+        expect.stringContaining(`limits.maxConnectionsPerAddress (${PER_ADDRESS}) for one address reached`),
+      );
+      expect(perAddressLog.warnings.join('\n')).not.toContain('127.0.0.1');
       // Another client address (Linux routes all of 127/8 to loopback) still gets in.
       expect(
         (await handshake(port, { ca: pki.ca.certPem, localAddress: '127.0.0.2' } as ConnectionOptions)).ok,

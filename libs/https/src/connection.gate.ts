@@ -38,6 +38,13 @@ export interface ConnectionGate {
   drained(): Promise<void>;
 }
 
+/** The per-address cap of {@link installConnectionGate}: off when `maxPerAddress` is 0. */
+export interface PerAddressCap {
+  readonly maxPerAddress: number;
+  /** Called for each connection refused at the cap (reporting). */
+  readonly onRefused?: () => void;
+}
+
 /**
  * Puts a one-byte check in front of the TLS server's own connection listener. A connection whose
  * first byte starts a TLS handshake record goes to TLS unchanged (the byte is pushed back). An
@@ -53,7 +60,7 @@ export interface ConnectionGate {
 export function installConnectionGate(
   server: TlsServer,
   handshakeMs: number,
-  maxPerAddress = 0,
+  { maxPerAddress, onRefused }: PerAddressCap = { maxPerAddress: 0 },
 ): ConnectionGate {
   const listeners = server.listeners('connection');
   const [tlsListener] = listeners;
@@ -149,6 +156,7 @@ export function installConnectionGate(
       const open = perAddress.get(key) ?? 0;
       if (open >= maxPerAddress) {
         socket.destroy();
+        onRefused?.();
         return;
       }
       perAddress.set(key, open + 1);

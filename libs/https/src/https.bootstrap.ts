@@ -110,29 +110,30 @@ function serverOptions(bundle: LoadedTlsBundle, options: ResolvedHttpsOptions): 
 const DROP_REPORT_WINDOW_MS = 10_000;
 
 /**
- * Reports connections refused at `limits.maxConnections`: the first at once, then at most one
- * summary per 10 s (a flood must not flood the log too). Counts only: no address is logged.
+ * Reports connections refused at a connection limit (`what`, e.g. "limits.maxConnections (10000)"):
+ * the first at once, then at most one summary per 10 s (a flood must not flood the log too).
+ * Counts only: no address is logged. Returns the function to call per refused connection.
  */
-function reportDroppedConnections(server: HttpServer, max: number): void {
+function refusedConnectionReporter(what: string): () => void {
   let suppressed = 0;
   let window: NodeJS.Timeout | undefined;
   const closeWindow = (): void => {
     window = undefined;
     if (suppressed === 0) return;
-    logger.warn(`${suppressed} more connections refused in 10 s: limits.maxConnections (${max}) reached`);
+    logger.warn(`${suppressed} more connections refused in 10 s: ${what} reached`);
     suppressed = 0;
     window = setTimeout(closeWindow, DROP_REPORT_WINDOW_MS);
     window.unref();
   };
-  server.on('drop', () => {
+  return () => {
     if (window !== undefined) {
       suppressed += 1;
       return;
     }
-    logger.warn(`connection refused: limits.maxConnections (${max}) reached`);
+    logger.warn(`connection refused: ${what} reached`);
     window = setTimeout(closeWindow, DROP_REPORT_WINDOW_MS);
     window.unref();
-  });
+  };
 }
 
 /** Set the HTTP limits on the server object too: Fastify overwrites some of them after creation. */
@@ -257,12 +258,17 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
   let requests: RequestGate;
   try {
     applyServerLimits(httpServer, options);
-    reportDroppedConnections(httpServer, options.limits.maxConnections);
-    connections = installConnectionGate(
-      httpServer,
-      options.timeouts.handshakeMs,
-      options.limits.maxConnectionsPerAddress,
+    // Node closes a connection past maxConnections itself and tells us with 'drop'.
+    httpServer.on(
+      'drop',
+      refusedConnectionReporter(`limits.maxConnections (${options.limits.maxConnections})`),
     );
+    connections = installConnectionGate(httpServer, options.timeouts.handshakeMs, {
+      maxPerAddress: options.limits.maxConnectionsPerAddress,
+      onRefused: refusedConnectionReporter(
+        `limits.maxConnectionsPerAddress (${options.limits.maxConnectionsPerAddress}) for one address`,
+      ),
+    });
     requests = installRequestGate(httpServer, options);
     installClientErrorHandler(httpServer, securityHeaders(options));
     app.useGlobalFilters(new ShieldExceptionFilter(app.get(HttpAdapterHost)));
