@@ -72,7 +72,10 @@ export class ChatController {
       res.flushHeaders();
       try {
         for await (const chunk of stream) {
-          if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) await once(res, 'drain');
+          // A caller that stops reading, then hangs up, never drains: the abort ends the wait.
+          if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) {
+            await once(res, 'drain', { signal: abort.signal });
+          }
         }
         res.end('data: [DONE]\n\n');
       } catch (err) {
