@@ -3,7 +3,7 @@
  * start-up (`loadTlsBundle`): a missing, expired or mismatched certificate stops the IdP with a
  * message naming the file, rather than failing the first handshake.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTlsBundle } from '@shield/core';
 import { initDevPki } from '@shield/dev-pki';
@@ -33,7 +33,9 @@ export async function loadDevIdpTls(pkiDir: string): Promise<DevIdpTls> {
   // authenticate a tls_client_auth client (RFC 8705 2.1 leaves revocation to the PKI).
   const crl = join(pkiDir, 'ca.crl.pem');
   const bundle = loadTlsBundle(existsSync(crl) ? { ...files, crl } : files, { usage: 'server' });
-  const ca = bundle.ca ?? readFileSync(files.ca);
+  const ca = bundle.ca;
+  // The loader sets `ca` whenever a CA file is given, as it is here.
+  if (ca === undefined) throw new Error(`dev IdP: no client CA loaded from ${files.ca}`);
   return {
     cert: bundle.cert,
     key: bundle.key,

@@ -7,7 +7,12 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@shield/core';
 import { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { DevIdpClient, DevIdpClientsConfig, DevIdpResource } from './clients-config.js';
+import {
+  DEV_IDP_AUTH_METHODS,
+  type DevIdpClient,
+  type DevIdpClientsConfig,
+  type DevIdpResource,
+} from './clients-config.js';
 import { createMemoryAdapterFactory } from './memory.adapter.js';
 import type { DevIdpPrivateJwks } from './signing-keys.js';
 
@@ -67,12 +72,7 @@ export function buildProviderConfiguration({ clients, keys }: ProviderConfigInpu
 
   return {
     clients: clients.clients.map(clientMetadata),
-    clientAuthMethods: [
-      'client_secret_basic',
-      'client_secret_post',
-      'tls_client_auth',
-      'self_signed_tls_client_auth',
-    ],
+    clientAuthMethods: [...DEV_IDP_AUTH_METHODS],
     jwks: { keys: keys.keys.map((k) => ({ ...k })) },
     adapter: createMemoryAdapterFactory(),
     // The provider refuses a requested scope listed here that the client is not registered for.

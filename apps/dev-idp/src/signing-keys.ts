@@ -152,8 +152,3 @@ export async function rotateDevIdpKeys(file: string = DEFAULT_KEYS_FILE): Promis
   writeKeySet(file, next);
   return next;
 }
-
-/** The public half of a key set, as served on the JWKS endpoint. */
-export function publicKeySet(jwks: DevIdpPrivateJwks): { keys: Omit<DevIdpSigningJwk, 'd'>[] } {
-  return { keys: jwks.keys.map(({ d: _d, ...pub }) => pub) };
-}

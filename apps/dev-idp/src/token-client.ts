@@ -7,6 +7,7 @@
  * turned off, and `rejectUnauthorized: true` is explicit so `NODE_TLS_REJECT_UNAUTHORIZED=0` has no effect.
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import type { DevIdpAuthMethod } from './clients-config.js';
 
 /** A PEM certificate and key presented at the token endpoint (RFC 8705 mutual TLS). */
 export interface ClientCertificate {
@@ -15,8 +16,7 @@ export interface ClientCertificate {
 }
 
 /** How a client authenticates at the token endpoint. */
-export type TokenAuthMethod =
-  'client_secret_basic' | 'client_secret_post' | 'tls_client_auth' | 'self_signed_tls_client_auth';
+export type TokenAuthMethod = DevIdpAuthMethod;
 
 /** One token request. */
 export interface AccessTokenRequest {
