@@ -18,6 +18,7 @@ import type {
   SamlClaimRule,
 } from './saml-options.interface.js';
 import { MemorySamlReplayCache, type SamlReplayCache } from './saml-replay-cache.js';
+import { IDP_NAME } from './saml.constants.js';
 import { MemorySamlRequestStore, type SamlRequestStore } from './saml-request-store.js';
 
 const TOP_KEYS = [
@@ -55,7 +56,6 @@ const RULE_KEYS = ['attribute', 'equals', 'scopes', 'roles'] as const;
 /** SAML core §8.3.6: an entity identifier is a URI of at most 1024 characters. */
 const MAX_ENTITY_ID = 1024;
 const URI_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\S+$/;
-const IDP_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 /** RFC 6749 §3.3 scope-token: printable ASCII except space, `"` and `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 const UNSPECIFIED_NAMEID = 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified';

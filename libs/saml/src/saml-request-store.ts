@@ -1,4 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { MemorySamlReplayCache } from './saml-replay-cache.js';
+import { IDP_NAME } from './saml.constants.js';
 
 /**
  * Remembers the AuthnRequests we sent (their IDs and the IdP asked), so a response's
@@ -19,7 +21,7 @@ export interface SamlRequestStore {
 
 // A minted ID: "_" + base64url(nonce 16 ‖ expiry 4 ‖ MAC 16) + "." + the IdP name (an xs:ID: it
 // starts with "_" and holds letters, digits, "-", "_" and "." only).
-const MINTED = /^_([A-Za-z0-9_-]{48})\.([a-z0-9-]{1,32})$/;
+const MINTED = /^_([A-Za-z0-9_-]{48})\.([^.]+)$/;
 const NONCE_BYTES = 16;
 const MAC_BYTES = 16;
 
@@ -31,14 +33,17 @@ const MAC_BYTES = 16;
  * push out the pending requests of real users (it did when pending requests were kept here and
  * the oldest dropped at capacity). What is kept is the IDs already answered, so each is accepted
  * once; they come only from responses whose signature verified, and are forgotten at their
- * expiry (at capacity, the oldest first). A restart forgets the key: logins in flight then fail,
+ * expiry. Full of unexpired answers, it refuses (`ERR_NOT_READY`, 503) rather than forget one,
+ * as the replay cache does, whose mechanism it uses. A restart forgets the key: logins in flight then fail,
  * as they did when the pending requests were in this memory.
  *
  * `save`/`take` of other IDs work as before (bounded; at capacity the oldest is dropped).
  */
 export class MemorySamlRequestStore implements SamlRequestStore {
   private readonly entries = new Map<string, { idp: string; expiresAt: number }>();
-  private readonly answered = new Map<string, number>();
+  // Answered IDs, each held until it expires: the replay cache's mechanism, which refuses
+  // (`ERR_NOT_READY`) rather than evict an unexpired ID when full.
+  private readonly answered: MemorySamlReplayCache;
   private readonly key = randomBytes(32);
 
   constructor(
@@ -48,6 +53,7 @@ export class MemorySamlRequestStore implements SamlRequestStore {
     if (!Number.isInteger(maxEntries) || maxEntries < 1) {
       throw new TypeError(`"maxEntries" must be a positive integer, got ${String(maxEntries)}`);
     }
+    this.answered = new MemorySamlReplayCache(maxEntries, now);
   }
 
   /** Requests currently held (saved and not taken, plus minted ones already answered). */
@@ -56,7 +62,8 @@ export class MemorySamlRequestStore implements SamlRequestStore {
   }
 
   mint(idp: string, expiresAt: Date): string {
-    if (!/^[a-z0-9-]{1,32}$/.test(idp)) throw new TypeError('an IdP name is 1 to 32 of a-z, 0-9 and "-"');
+    if (!IDP_NAME.test(idp))
+      throw new TypeError('not an IdP name (a-z, 0-9 and "-", 1 to 32, not starting with "-")');
     const body = Buffer.alloc(NONCE_BYTES + 4 + MAC_BYTES);
     randomBytes(NONCE_BYTES).copy(body, 0);
     body.writeUInt32BE(Math.ceil(expiresAt.getTime() / 1000), NONCE_BYTES);
@@ -85,29 +92,15 @@ export class MemorySamlRequestStore implements SamlRequestStore {
     return Promise.resolve(entry.expiresAt > this.now() ? entry.idp : undefined);
   }
 
-  private takeMinted(id: string, encoded: string, idp: string): string | undefined {
+  private async takeMinted(id: string, encoded: string, idp: string): Promise<string | undefined> {
+    if (!IDP_NAME.test(idp)) return undefined;
     const body = Buffer.from(encoded, 'base64url');
     if (body.length !== NONCE_BYTES + 4 + MAC_BYTES) return undefined;
     const signed = body.subarray(0, NONCE_BYTES + 4);
     if (!timingSafeEqual(this.mac(signed, idp), body.subarray(NONCE_BYTES + 4))) return undefined;
     const expiresAt = body.readUInt32BE(NONCE_BYTES) * 1000;
-    const now = this.now();
-    if (expiresAt <= now || this.answered.has(id)) return undefined;
-    this.remember(id, expiresAt, now);
-    return idp;
-  }
-
-  /** Keeps an answered ID until its expiry, so it is accepted once. */
-  private remember(id: string, expiresAt: number, now: number): void {
-    if (this.answered.size >= this.maxEntries) {
-      for (const [old, until] of this.answered) if (until <= now) this.answered.delete(old);
-    }
-    while (this.answered.size >= this.maxEntries) {
-      const oldest = this.answered.keys().next();
-      if (oldest.done === true) break;
-      this.answered.delete(oldest.value);
-    }
-    this.answered.set(id, expiresAt);
+    if (expiresAt <= this.now()) return undefined;
+    return (await this.answered.consumeOnce(id, new Date(expiresAt))) ? idp : undefined;
   }
 
   private mac(signed: Buffer, idp: string): Buffer {

@@ -118,20 +118,23 @@ describe('MemorySamlRequestStore: minted request IDs (nothing stored until answe
     expect(await store.take(real)).toBe('corp');
   });
 
-  it('keeps answered IDs only until they expire', async () => {
+  it('keeps answered IDs until they expire; full of unexpired ones, it refuses (never forgets one)', async () => {
     const c = clock();
     const store = new MemorySamlRequestStore(2, c.now);
     const ids = [1, 2, 3].map(() => store.mint('corp', new Date(c.now() + 1000)));
     for (const id of ids.slice(0, 2)) expect(await store.take(id)).toBe('corp');
     expect(store.size).toBe(2);
     c.advance(999);
-    // Full of unexpired answers: the oldest answer is forgotten (its assertion is still in the
-    // replay cache), never a pending login.
-    expect(await store.take(ids[2] as string)).toBe('corp');
-    expect(store.size).toBe(2);
+    await expect(store.take(ids[2] as string)).rejects.toMatchObject({ code: 'ERR_NOT_READY' });
+    // Still answered once only: the first ID is not forgotten to make room.
+    expect(await store.take(ids[0] as string)).toBeUndefined();
+    c.advance(1);
+    const later = store.mint('corp', new Date(c.now() + 1000));
+    expect(await store.take(later)).toBe('corp');
   });
 
   it('refuses to mint for a name that is not an IdP name', () => {
     expect(() => new MemorySamlRequestStore().mint('Corp.Evil', new Date())).toThrow(TypeError);
+    expect(() => new MemorySamlRequestStore().mint('-corp', new Date())).toThrow(TypeError);
   });
 });

@@ -47,3 +47,6 @@ export const SAML_ROUTES = Object.freeze({
   jwks: '/saml/jwks',
   token: '/oauth/token',
 });
+
+/** An IdP's short name (`GET /saml/login?idp=<name>`): lowercase letters, digits and "-", at most 32. */
+export const IDP_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
