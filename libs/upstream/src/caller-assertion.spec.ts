@@ -18,6 +18,23 @@ const options = {
 const audience = 'https://llm.example';
 
 describe('CallerAssertionSigner', () => {
+  it('turns a failing caller resolver into ERR_CALLER_NOT_ALLOWED, without its message', async () => {
+    const signer = await CallerAssertionSigner.create({
+      ...options,
+      caller: () => {
+        throw new RangeError('secret detail from the app');
+      },
+    });
+    let caught: unknown;
+    try {
+      signer.callerOf({});
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toMatchObject({ code: 'ERR_CALLER_NOT_ALLOWED' });
+    expect(String((caught as Error).message)).not.toContain('secret detail');
+  });
+
   it('signs an assertion the published JWKS verifies', async () => {
     const signer = await CallerAssertionSigner.create(options);
     const jwt = await signer.sign(

@@ -72,7 +72,13 @@ export class CallerAssertionSigner {
 
   /** The caller of an inbound request, as the configured resolver reports it. */
   callerOf(req: Parameters<ResolvedCallerAssertionOptions['caller']>[0]): CallerIdentity | undefined {
-    return this.options.caller(req);
+    try {
+      return this.options.caller(req);
+    } catch (err) {
+      // The application's resolver failed: no caller can be asserted. A refusal of ours (403),
+      // not an upstream failure (502), and never the resolver's message.
+      throw new ShieldError('ERR_CALLER_NOT_ALLOWED', { detail: 'caller resolver failed', cause: err });
+    }
   }
 
   /** Sign an assertion of `caller` for the upstream at `audience` (its origin). */

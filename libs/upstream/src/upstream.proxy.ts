@@ -56,6 +56,8 @@ const DRAIN_LIMIT = 64 * 1024;
  */
 export class UpstreamProxy {
   private readonly logger: Logger;
+  /** The request headers that may be forwarded, before the inbound `Connection` tokens. */
+  private readonly forwardable: readonly string[];
 
   constructor(
     private readonly client: UpstreamClient,
@@ -66,6 +68,11 @@ export class UpstreamProxy {
       throw new TypeError(`upstream "${client.name}": proxy.assertCaller needs a caller assertion signer`);
     }
     this.logger = new Logger(`UpstreamProxy:${client.name}`);
+    // Fixed at start-up: the allow-list minus what is never forwarded (credentials, hop-by-hop)
+    // and the assertion header, which only this service may set.
+    this.forwardable = [...options.requestHeaders].filter(
+      (name) => !NEVER_FORWARDED_REQUEST_HEADERS.has(name) && name !== signer?.header,
+    );
   }
 
   /**
@@ -171,13 +178,12 @@ export class UpstreamProxy {
   private requestHeaders(inbound: IncomingHttpHeaders, body: Buffer | undefined): Record<string, string> {
     const dropped = connectionTokens(inbound.connection);
     const out: Record<string, string> = {};
-    for (const name of this.options.requestHeaders) {
-      if (NEVER_FORWARDED_REQUEST_HEADERS.has(name) || dropped.has(name)) continue;
+    for (const name of this.forwardable) {
+      if (dropped.has(name)) continue;
       const value = inbound[name];
       if (value === undefined) continue;
       out[name] = Array.isArray(value) ? value.join(', ') : value;
     }
-    if (this.signer !== undefined) delete out[this.signer.header];
     // We stream bytes through undecoded: ask for them unencoded so SSE is never held by a compressor.
     out['accept-encoding'] = 'identity';
     if (body !== undefined) out['content-length'] = String(body.length);
