@@ -172,6 +172,36 @@ describe('TlsBundleWatcher', () => {
     expect(watcher.current).toBe(next);
   });
 
+  it('keeps the previous bundle when the new one is refused where it is applied, and retries it', () => {
+    const files = liveDir(pki.server);
+    const errors: ShieldError[] = [];
+    let refuse = true;
+    const applied: LoadedTlsBundle[] = [];
+    const watcher = new TlsBundleWatcher(files, {
+      usage: 'server',
+      debounceMs: 0,
+      onReload: (b) => {
+        if (refuse) throw new Error('setSecureContext said no');
+        applied.push(b);
+      },
+      onError: (e) => errors.push(e),
+    });
+    open.push(watcher);
+    const initial = watcher.start();
+    replaceAtomically(files.key, pki.wrongHost.server.keyPem);
+    replaceAtomically(files.cert, pki.wrongHost.server.certPem);
+    expect(watcher.reload()).toBeUndefined();
+    expect(watcher.reload()).toBeUndefined(); // not taken for current: tried again, refused again
+    expect(watcher.current).toBe(initial);
+    expect(errors.map((e) => e.code)).toEqual(['ERR_CERT_INVALID', 'ERR_CERT_INVALID']);
+    expect(errors[0]?.message).not.toContain('setSecureContext said no');
+    refuse = false;
+    const next = watcher.reload();
+    expect(next?.fingerprint256).toBe(pki.wrongHost.server.fingerprint256);
+    expect(applied).toEqual([next]);
+    expect(watcher.current).toBe(next);
+  });
+
   it('announces a changed CRL even when the leaf is the same', async () => {
     const crl = join(root, `crl-${++counter}.pem`);
     copyFileSync(pki.ca.crl, crl);

@@ -129,8 +129,22 @@ export class TlsBundleWatcher {
     }
     const previous = this.bundle;
     if (previous !== undefined && sameTlsBundle(previous, next)) return previous;
+    try {
+      this.onReload(next);
+    } catch (err) {
+      // Valid on disk but refused where it is used (e.g. by setSecureContext): the previous
+      // bundle stays the current one, so the same files are tried again on the next change.
+      this.report(
+        isShieldError(err)
+          ? err
+          : new ShieldError('ERR_CERT_INVALID', {
+              message: 'certificate bundle could not be applied',
+              cause: err,
+            }),
+      );
+      return undefined;
+    }
     this.bundle = next;
-    this.onReload(next);
     return next;
   }
 

@@ -21,6 +21,7 @@ export {
 export {
   loadTlsBundle,
   type TlsFiles,
+  sameTlsBundle,
   type TlsUsage,
   type LoadedTlsBundle,
   type LoadTlsBundleOptions,

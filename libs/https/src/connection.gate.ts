@@ -30,8 +30,6 @@ export function addressKey(address: string | undefined): string {
 
 /** What the bootstrap keeps of the connection gate of one server. */
 export interface ConnectionGate {
-  /** Raw TCP connections open now (handshaking, refused or serving). */
-  readonly openConnections: number;
   /** Destroy every connection still open (the end of a graceful shutdown). */
   destroyAll(): void;
   /** Resolves once no connection is open. */
@@ -178,9 +176,6 @@ export function installConnectionGate(
   });
 
   return {
-    get openConnections() {
-      return sockets.size;
-    },
     destroyAll() {
       for (const socket of sockets) socket.destroy();
     },

@@ -9,6 +9,7 @@ import {
   isShieldError,
   loadTlsBundle,
   ShieldError,
+  sameTlsBundle,
   ShieldExceptionFilter,
   TlsBundleWatcher,
   type LoadedTlsBundle,
@@ -70,12 +71,6 @@ function infoOf(bundle: LoadedTlsBundle): HttpsCertificateInfo {
     notAfter: bundle.notAfter,
     files: bundle.files,
   });
-}
-
-function sameBundle(a: LoadedTlsBundle, b: LoadedTlsBundle): boolean {
-  const eq = (x: Buffer | undefined, y: Buffer | undefined): boolean =>
-    x === undefined || y === undefined ? x === y : x.equals(y);
-  return a.cert.equals(b.cert) && a.key.equals(b.key) && eq(a.ca, b.ca) && eq(a.crl, b.crl);
 }
 
 function tlsFilesOf(options: ResolvedHttpsOptions): TlsFiles {
@@ -284,7 +279,12 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
     logger.log(
       `TLS certificate reloaded from ${next.files.cert}: sha256 ${next.fingerprint256}, valid until ${next.notAfter.toISOString()}`,
     );
-    options.reload.onReload?.(infoOf(next));
+    try {
+      options.reload.onReload?.(infoOf(next));
+    } catch (err) {
+      // The new certificate is in use; a failing notification must not read as a refused reload.
+      logger.warn(`reload.onReload failed: ${err instanceof Error ? err.name : typeof err}`);
+    }
   };
   const report = (err: ShieldError): void => {
     // Loader messages name the file and the problem, never key material.
@@ -304,13 +304,8 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
     watcher = new TlsBundleWatcher(files, {
       usage: 'server',
       debounceMs: options.reload.debounceMs,
-      onReload: (next) => {
-        try {
-          apply(next);
-        } catch (err) {
-          report(asShieldError(err));
-        }
-      },
+      // A bundle apply() refuses is reported by the watcher, which keeps the previous one.
+      onReload: apply,
       onError: report,
     });
     try {
@@ -326,7 +321,7 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
     if (watcher !== undefined) return watcher.reload() !== undefined;
     try {
       const next = loadTlsBundle(files, { usage: 'server' });
-      if (!sameBundle(current, next)) apply(next);
+      if (!sameTlsBundle(current, next)) apply(next);
       return true;
     } catch (err) {
       report(asShieldError(err));
