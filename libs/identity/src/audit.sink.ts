@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { assertKnownKeys, describeValue } from '@shield/core';
+import { assertInteger, assertKnownKeys, describeValue } from '@shield/core';
 import { auditLine } from './audit.event.js';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 
@@ -77,11 +77,7 @@ export class JsonLinesAuditSink implements AuditSink, OnApplicationShutdown {
     }
     assertKnownKeys('JsonLinesAuditSink options', options, ['maxDelayMs']);
     const delay: unknown = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
-    if (typeof delay !== 'number' || !Number.isInteger(delay) || delay < 0 || delay > MAX_DELAY_LIMIT_MS) {
-      throw new TypeError(
-        `"JsonLinesAuditSink options.maxDelayMs" must be an integer from 0 to ${MAX_DELAY_LIMIT_MS}, got ${describeValue(delay)}`,
-      );
-    }
+    assertInteger('JsonLinesAuditSink options.maxDelayMs', delay, 0, MAX_DELAY_LIMIT_MS);
     this.maxDelayMs = delay;
     // An asynchronous stream reports failures as 'error' events: without a listener, one would
     // crash the process. Name only: a stream error can quote what it failed to write.
