@@ -5,7 +5,8 @@
 // Environment: BENCH_ROUNDS (5), BENCH_SECONDS (4), BENCH_CONNECTIONS (32), BENCH_SERVER_CPU (0),
 // BENCH_WRK_CPU (1), BENCH_MODE (concurrent | sequential), BENCH_APPS (a comma-separated subset of
 // the apps below), BENCH_DIST (../../dist: the compiled tree to measure), BENCH_PROFILE=1 (each
-// server writes a V8 CPU profile to /tmp/shield-guard-prof/ when it exits).
+// server writes a V8 CPU profile to /tmp/shield-guard-prof/ when it exits), BENCH_ADAPTER (express |
+// fastify: Nest's platform under every app).
 //
 // Why a script and separate processes rather than vitest bench: each app gets its own process, so
 // its CPU time (process.cpuUsage, asked over IPC before and after each wrk run) is its own and
@@ -45,6 +46,9 @@ const DIST = process.env.BENCH_DIST ?? `${here}../../dist`;
 const ISSUER = 'https://idp.bench.local';
 const AUDIENCE = 'inference';
 const BODY = { model: 'demo', outputs: [0.1, 0.7, 0.2] };
+// BENCH_ADAPTER=fastify serves the apps with Nest's Fastify adapter instead of Express.
+const ADAPTER = process.env.BENCH_ADAPTER ?? 'express';
+if (!['express', 'fastify'].includes(ADAPTER)) throw new Error(`BENCH_ADAPTER: unknown adapter "${ADAPTER}"`);
 const KNOWN_APPS = ['nest-guard', 'guarded', 'guarded-jsonl', 'guarded-nolog'];
 // BENCH_APPS=guarded,guarded-nolog runs a subset; `unguarded` is always measured (the baseline).
 const asked = process.env.BENCH_APPS?.split(',') ?? KNOWN_APPS;
@@ -102,16 +106,21 @@ async function serve(kind) {
   class AppModule {}
   Reflect.decorate([Module({ imports, providers, controllers: [DemoController] })], AppModule);
 
-  const app = await NestFactory.create(AppModule, {
-    httpsOptions: {
-      key: setup.keyPem,
-      cert: setup.certPem,
-      ca: setup.caPem,
-      requestCert: true,
-      rejectUnauthorized: false,
-      minVersion: 'TLSv1.3',
-    },
-  });
+  const httpsOptions = {
+    key: setup.keyPem,
+    cert: setup.certPem,
+    ca: setup.caPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.3',
+  };
+  const app =
+    ADAPTER === 'fastify'
+      ? await NestFactory.create(
+          AppModule,
+          new (await import('@nestjs/platform-fastify')).FastifyAdapter({ https: httpsOptions }),
+        )
+      : await NestFactory.create(AppModule, { httpsOptions });
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address();
   process.on('message', async (msg) => {

@@ -35,18 +35,17 @@ describe('the principal store', () => {
     expect(principalOf(Object.assign({}, { [Symbol.for('shield.principal')]: alice }))).toBeUndefined();
   });
 
-  it('is not carried into copies of a request, nor into another request', () => {
+  it('belongs to the request it was attached to, not to another request', () => {
     const a = {};
     addPrincipalSlot(a);
     attachPrincipal(a, alice);
-    expect(principalOf({ ...a })).toBeUndefined();
-    expect(principalOf(Object.assign({}, a))).toBeUndefined();
     const b = {};
     addPrincipalSlot(b);
     expect(principalOf(b)).toBeUndefined();
-    const c = {};
-    attachPrincipal(c, alice);
-    expect(principalOf({ ...c })).toBeUndefined();
+    // A copy of a request is the same request: it carries that request's principal, as it
+    // carries `user`. The slot is no string key (JSON and `Object.keys` skip it).
+    expect(principalOf({ ...a })).toBe(alice);
+    expect(Object.keys(a)).toEqual(['user']);
   });
 
   it('answers undefined for what a non-HTTP context hands over', () => {
