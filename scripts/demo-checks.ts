@@ -4,12 +4,13 @@
  * TLS verified against the dev CA, a raw TCP socket for the plaintext case, the OpenAI SDK for chat.
  */
 import { connect as netConnect } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { Agent, fetch as undiciFetch, request } from 'undici';
-import { requestAccessToken } from '../apps/dev-idp/src/token-client.js';
+import { loadDevIdpClientsFile } from '../apps/dev-idp/src/clients-config.js';
+import { defaultClientsFile } from '../apps/dev-idp/src/dev-idp.options.js';
+import { discoverTokenEndpoint, requestAccessToken } from '../apps/dev-idp/src/token-client.js';
 
 export interface StackEndpoints {
   readonly modelUrl: string;
@@ -23,23 +24,12 @@ export interface DemoStep {
   readonly detail: string;
 }
 
-// Found by walking up from this file, so it works from the sources and from dist/.
-function clientsFile(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++, dir = dirname(dir)) {
-    const candidate = join(dir, 'apps', 'dev-idp', 'clients.json');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error('apps/dev-idp/clients.json not found above ' + fileURLToPath(import.meta.url));
-}
-
-const CLIENTS = JSON.parse(readFileSync(clientsFile(), 'utf8')) as {
-  clients: { clientId: string; clientSecret?: string }[];
-};
+// The dev IdP's own clients file and parser: the demo uses exactly the clients the IdP serves.
+const CLIENTS = loadDevIdpClientsFile(defaultClientsFile());
 
 function secretOf(id: string): string {
   const c = CLIENTS.clients.find((x) => x.clientId === id);
-  if (!c?.clientSecret) throw new Error(`dev client ${id} has no secret in apps/dev-idp/clients.json`);
+  if (!c?.clientSecret) throw new Error(`dev client ${id} has no secret in the dev IdP's clients file`);
   return c.clientSecret;
 }
 
@@ -84,8 +74,8 @@ export async function runDemoChecks(
   };
 
   try {
-    const discovery = await request(`${stack.idpUrl}/.well-known/openid-configuration`, { dispatcher: tls });
-    const tokenEndpoint = ((await discovery.body.json()) as { token_endpoint: string }).token_endpoint;
+    // Discovery checks that the document names this issuer and a token endpoint on its origin.
+    const tokenEndpoint = await discoverTokenEndpoint(stack.idpUrl, tls);
     const token = async (clientId: string, scope: string) =>
       requestAccessToken({
         tokenEndpoint,
