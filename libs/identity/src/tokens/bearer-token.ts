@@ -2,7 +2,10 @@ import { ShieldError } from '@shield/core';
 
 /** RFC 6750 §2.1: `Bearer` (any case, RFC 7235 §2.1), one or more spaces, a b64token. */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
-const SCHEME = /^Bearer(?: |$)/i;
+// The scheme alone: `Bearer` then a space, a tab or nothing. RFC 9110 §11.4 puts spaces only
+// after the scheme, but a tab there still names the Bearer scheme: such a header is a broken
+// bearer credential (refused as malformed), never a header without one.
+const SCHEME = /^Bearer(?:[ \t]|$)/i;
 
 /**
  * Takes the access token from an `Authorization` header value, the only place we read it
