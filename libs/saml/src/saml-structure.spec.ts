@@ -106,6 +106,14 @@ describe('decodeSamlMessage', () => {
       'ERR_SAML_TOO_LARGE',
     ],
     ['a huge value, refused before decoding', 'A'.repeat(10_000_000), 'base64', 'ERR_SAML_TOO_LARGE'],
+    // 4096 bytes: 5464 encoded characters, and up to 172 more for line breaks.
+    ['over the encoded cap without line breaks', 'A'.repeat(5468), 'base64', 'ERR_SAML_TOO_LARGE'],
+    [
+      'one byte over the decoded cap, within the encoded one',
+      Buffer.alloc(4097, 0x61).toString('base64'),
+      'base64',
+      'ERR_SAML_TOO_LARGE',
+    ],
   ])('%s', (_name, value, encoding, expected) => {
     expect(codeOf(() => decodeSamlMessage(value, 4096, encoding))).toBe(expected);
   });
@@ -239,9 +247,31 @@ describe('inspectSamlXml: structure', () => {
     ['a ds:Object in the signature', response({ sigExtra: '<ds:Object/>' }), 'ERR_SAML_STRUCTURE_INVALID'],
     [
       'two References',
-      response({
-        signedInfo: `<ds:SignedInfo><ds:Reference URI="#_a"/><ds:Reference URI="#_a"/></ds:SignedInfo>`,
-      }),
+      response().replace(/<ds:Reference[\s\S]*<\/ds:Reference>/, (ref) => ref + ref),
+      'ERR_SAML_SIGNATURE_INVALID',
+    ],
+    [
+      'a Reference below SignedInfo, not its child',
+      response().replace(
+        /(<ds:SignatureMethod [^>]*)\/>(<ds:Reference[\s\S]*<\/ds:Reference>)/,
+        '$1>$2</ds:SignatureMethod>',
+      ),
+      'ERR_SAML_SIGNATURE_INVALID',
+    ],
+    [
+      'no SignatureMethod',
+      response().replace(/<ds:SignatureMethod [^>]*\/>/, ''),
+      'ERR_SAML_SIGNATURE_INVALID',
+    ],
+    [
+      'no Transforms',
+      response().replace(/<ds:Transforms>[\s\S]*<\/ds:Transforms>/, ''),
+      'ERR_SAML_SIGNATURE_INVALID',
+    ],
+    ['no DigestMethod', response().replace(/<ds:DigestMethod [^>]*\/>/, ''), 'ERR_SAML_SIGNATURE_INVALID'],
+    [
+      'no DigestValue',
+      response().replace('<ds:DigestValue>AAAA</ds:DigestValue>', ''),
       'ERR_SAML_SIGNATURE_INVALID',
     ],
     ['a NameID holding an element', response({ nameId: 'alice<saml:X/>' }), 'ERR_SAML_STRUCTURE_INVALID'],
@@ -258,12 +288,53 @@ describe('inspectSamlXml: structure', () => {
     ],
     ['two Status elements', response({ responseExtra: '<samlp:Status/>' }), 'ERR_SAML_STRUCTURE_INVALID'],
     [
+      'a Status without StatusCode',
+      response().replace(/<samlp:StatusCode [^>]*\/>/, ''),
+      'ERR_SAML_STRUCTURE_INVALID',
+    ],
+    [
+      'a second Response inside the response',
+      response({ responseExtra: `<samlp:Extensions><samlp:Response/></samlp:Extensions>` }),
+      'ERR_SAML_STRUCTURE_INVALID',
+    ],
+    [
+      'an Assertion in another namespace',
+      response().replace(`<saml:Assertion xmlns:saml="${A}"`, `<saml:Assertion xmlns:saml="urn:x"`),
+      'ERR_SAML_STRUCTURE_INVALID',
+    ],
+    [
+      'an empty assertion Issuer',
+      response().replace('<saml:Issuer>https://idp</saml:Issuer>', '<saml:Issuer></saml:Issuer>'),
+      'ERR_SAML_ISSUER_INVALID',
+    ],
+    [
+      'a Response without Version',
+      response().replace('ID="_r" Version="2.0"', 'ID="_r"'),
+      'ERR_SAML_STRUCTURE_INVALID',
+    ],
+    [
+      'two Response Issuers',
+      response({ responseExtra: `<saml:Issuer xmlns:saml="${A}">https://idp</saml:Issuer>` }),
+      'ERR_SAML_STRUCTURE_INVALID',
+    ],
+    [
+      'two signatures on the response',
+      response({ responseExtra: signature('_r', {}) + signature('_r', {}) }),
+      'ERR_SAML_SIGNATURE_INVALID',
+    ],
+    [
       'nesting 60 deep',
       response({ assertionExtra: '<x>'.repeat(60) + '</x>'.repeat(60) }),
       'ERR_SAML_STRUCTURE_INVALID',
     ],
   ])('refuses %s', (_name, xml, code) => {
     expect(codeOf(inspect(xml))).toBe(code);
+  });
+
+  it('accepts a signed response around the signed assertion', () => {
+    expect(inspectSamlXml(response({ responseExtra: signature('_r', {}) }), 'response').responseSigned).toBe(
+      true,
+    );
   });
 
   it('reports an error status without assertion as such', () => {
@@ -279,5 +350,37 @@ describe('inspectSamlXml: structure', () => {
     expect(codeOf(inspect(assertion, 'assertion'))).toBe('ok');
     expect(codeOf(inspect(assertion, 'response'))).toBe('ERR_SAML_STRUCTURE_INVALID');
     expect(codeOf(inspect(response(), 'assertion'))).toBe('ERR_SAML_STRUCTURE_INVALID');
+  });
+});
+
+describe('inspectSamlXml: the children of a Signature (XML-DSig §4.1)', () => {
+  const sigValue = '<ds:SignatureValue>AAAA</ds:SignatureValue>';
+
+  it('accepts SignedInfo, SignatureValue and one KeyInfo, in that order', () => {
+    expect(
+      codeOf(inspect(response({ sigExtra: '<ds:KeyInfo><ds:KeyName>idp</ds:KeyName></ds:KeyInfo>' }))),
+    ).toBe('ok');
+  });
+
+  // The child order refuses the first five: it has room for one KeyInfo only, so a second KeyInfo
+  // (also tested with real signed messages in test/saml) needs no check of its own. The SignedInfo
+  // count refuses a second SignedInfo wherever it is, nested in KeyInfo included.
+  it.each<[string, string]>([
+    ['two KeyInfo', response({ sigExtra: '<ds:KeyInfo/><ds:KeyInfo/>' })],
+    ['two SignatureValue', response({ sigExtra: sigValue })],
+    ['no SignatureValue', response().replace(sigValue, '')],
+    ['a KeyInfo in another namespace', response({ sigExtra: '<x:KeyInfo xmlns:x="urn:x"/>' })],
+    ['an element after KeyInfo', response({ sigExtra: '<ds:KeyInfo/><ds:KeyName/>' })],
+    ['a second SignedInfo after SignatureValue', response({ sigExtra: '<ds:SignedInfo/>' })],
+    [
+      'a second SignedInfo nested in KeyInfo',
+      response({ sigExtra: '<ds:KeyInfo><ds:SignedInfo/></ds:KeyInfo>' }),
+    ],
+    [
+      'a SignatureValue holding an element',
+      response().replace(sigValue, '<ds:SignatureValue>AA<ds:X/>AA</ds:SignatureValue>'),
+    ],
+  ])('refuses %s', (_name, xml) => {
+    expect(codeOf(inspect(xml))).toBe('ERR_SAML_SIGNATURE_INVALID');
   });
 });

@@ -159,17 +159,17 @@ export function inspectSamlXml(xml: string, kind: SamlMessageKind): SamlMessageF
   let responseSigned = false;
   let assertionSigned = false;
   for (const sig of seen.signatures) {
-    const parent = sig.parentNode as Element | null;
-    if (parent === assertion) {
+    if (sig.parentNode === assertion) {
       if (assertionSigned) refuse('ERR_SAML_SIGNATURE_INVALID', 'two signatures on the Assertion');
       assertionSigned = true;
-    } else if (kind === 'response' && parent === root) {
+      checkSignature(sig, assertion);
+    } else if (kind === 'response' && sig.parentNode === root) {
       if (responseSigned) refuse('ERR_SAML_SIGNATURE_INVALID', 'two signatures on the Response');
       responseSigned = true;
+      checkSignature(sig, root);
     } else {
       refuse('ERR_SAML_STRUCTURE_INVALID', 'Signature in an unexpected place');
     }
-    checkSignature(sig, parent);
   }
   // The assertion itself must always be signed: a signed response around an unsigned assertion is refused.
   if (!assertionSigned) refuse('ERR_SAML_SIGNATURE_INVALID', 'Assertion is not signed');
@@ -291,35 +291,30 @@ function walk(document: Document): Seen {
 }
 
 /** XML-DSig checks on one enveloped signature (the cryptography is node-saml's, then xml-crypto's). */
-function checkSignature(sig: Element, parent: Element | null): void {
-  if (parent === null) refuse('ERR_SAML_STRUCTURE_INVALID', 'detached Signature');
+function checkSignature(sig: Element, parent: Element): void {
   const parentId = requireId(parent);
-  // "Several SignedInfo": exactly one anywhere inside the signature, as its direct child.
+  // "Several SignedInfo": exactly one anywhere inside the signature (a copy nested in KeyInfo
+  // passes the child order below), and that one its first child.
   if (sig.getElementsByTagNameNS(XMLDSIG_NS, 'SignedInfo').length !== 1) {
     refuse('ERR_SAML_SIGNATURE_INVALID', 'not exactly one SignedInfo');
   }
-  // XML-DSig §4.1 order: SignedInfo, SignatureValue, then KeyInfo (ds:Object is refused above).
+  // XML-DSig §4.1 order: SignedInfo, SignatureValue, then at most one KeyInfo (ds:Object is
+  // refused above); this also refuses a second SignedInfo, SignatureValue or KeyInfo.
   // xml-crypto reads CanonicalizationMethod, SignatureMethod and SignatureValue as the *first
   // descendant* of the Signature with that local name, in any namespace: with the unsigned KeyInfo
   // first, a decoy in it chose the algorithm xml-crypto verified with, past the allow-list below
   // (an RSA-SHA1 signature was accepted). In this order the first match is inside SignedInfo.
-  const children = elementChildren(sig);
-  const order = ['SignedInfo', 'SignatureValue', 'KeyInfo'];
+  const [signedInfo, signatureValueEl, keyInfo, ...extra] = elementChildren(sig);
   if (
-    children.length < 2 ||
-    children.length > order.length ||
-    children.some((child, i) => child.namespaceURI !== XMLDSIG_NS || child.localName !== order[i])
+    !isDsig(signedInfo, 'SignedInfo') ||
+    !isDsig(signatureValueEl, 'SignatureValue') ||
+    (keyInfo !== undefined && !isDsig(keyInfo, 'KeyInfo')) ||
+    extra.length > 0
   ) {
     refuse('ERR_SAML_SIGNATURE_INVALID', 'unexpected element in Signature, or out of order');
   }
-  const signedInfo = onlyChild(sig, XMLDSIG_NS, 'SignedInfo', 'SignedInfo', 'ERR_SAML_SIGNATURE_INVALID');
-  const signatureValue = textOnly(
-    onlyChild(sig, XMLDSIG_NS, 'SignatureValue', 'SignatureValue', 'ERR_SAML_SIGNATURE_INVALID'),
-    'ERR_SAML_SIGNATURE_INVALID',
-  );
+  const signatureValue = textOnly(signatureValueEl, 'ERR_SAML_SIGNATURE_INVALID');
   if (!isBase64Text(signatureValue)) refuse('ERR_SAML_SIGNATURE_INVALID', 'SignatureValue not base64');
-  if (childElements(sig, XMLDSIG_NS, 'KeyInfo').length > 1)
-    refuse('ERR_SAML_SIGNATURE_INVALID', 'two KeyInfo');
 
   const c14n = onlyChild(
     signedInfo,
@@ -407,6 +402,10 @@ function elementChildren(el: Element): Element[] {
     if (c.nodeType === ELEMENT_NODE) out.push(c as Element);
   }
   return out;
+}
+
+function isDsig(el: Element | undefined, localName: string): el is Element {
+  return el !== undefined && el.namespaceURI === XMLDSIG_NS && el.localName === localName;
 }
 
 function childElements(el: Element, ns: string, localName: string): Element[] {

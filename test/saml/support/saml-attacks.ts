@@ -235,6 +235,19 @@ export function twoSignedInfo(xml: string): string {
   return serialize(doc);
 }
 
+/**
+ * A second KeyInfo in a signature (of the assertion, or of the response), the IdP's own copied
+ * after the first: one more place to carry a key, and XML-DSig §4.1 allows at most one.
+ */
+export function twoKeyInfo(xml: string, target: XswTarget = 'assertion'): string {
+  const doc = parse(xml);
+  const sig = signatureOf(targetOf(doc, target));
+  const keyInfo = child(sig, DSIG, 'KeyInfo');
+  if (keyInfo === undefined) throw new Error('no KeyInfo');
+  sig.insertBefore(keyInfo.cloneNode(true), keyInfo.nextSibling);
+  return serialize(doc);
+}
+
 /** Response status replaced after the fact (the response itself unsigned). */
 export function withStatus(xml: string, status: string): string {
   const doc = parse(xml);

@@ -14,6 +14,7 @@ import {
   externalEntity,
   resign,
   stripAssertionSignature,
+  twoKeyInfo,
   twoSignedInfo,
   withStatus,
   XSW,
@@ -152,6 +153,16 @@ export const ACS_CASES: readonly SamlCase[] = [
     name: 'several SignedInfo',
     code: 'ERR_SAML_SIGNATURE_INVALID',
     build: ({ idp }) => base64(twoSignedInfo(idp.response())),
+  },
+  {
+    name: 'two KeyInfo in the assertion signature',
+    code: 'ERR_SAML_SIGNATURE_INVALID',
+    build: ({ idp }) => base64(twoKeyInfo(idp.response())),
+  },
+  {
+    name: 'two KeyInfo in the response signature',
+    code: 'ERR_SAML_SIGNATURE_INVALID',
+    build: ({ idp }) => base64(twoKeyInfo(idp.response({ signResponse: true }), 'response')),
   },
   {
     name: 'comment inside DigestValue',
@@ -338,6 +349,11 @@ export const GRANT_CASES: readonly SamlCase[] = [
     name: 'several SignedInfo',
     code: 'ERR_SAML_SIGNATURE_INVALID',
     build: ({ idp }) => base64url(twoSignedInfo(idp.grantAssertion())),
+  },
+  {
+    name: 'two KeyInfo in the signature',
+    code: 'ERR_SAML_SIGNATURE_INVALID',
+    build: ({ idp }) => base64url(twoKeyInfo(idp.grantAssertion())),
   },
   {
     name: 'comment inside DigestValue',
