@@ -14,6 +14,7 @@ import {
   type DevIdpResource,
 } from './clients-config.js';
 import { createMemoryAdapterFactory } from './memory.adapter.js';
+import { renderJsonError } from './oauth-error-response.js';
 import type { DevIdpPrivateJwks } from './signing-keys.js';
 
 /** The certificate of the TLS peer, read from the socket: never from a header a proxy could forge. */
@@ -82,6 +83,9 @@ export function buildProviderConfiguration({ clients, keys }: ProviderConfigInpu
     // Every resource sets its own TTL; 300 s covers the case oidc-provider asks without one.
     ttl: { ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 300 },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
+    // RFC 6749 5.2: token endpoint errors are a JSON object. oidc-provider renders an HTML page
+    // instead for a client whose Accept header prefers text/html; the dev IdP has no pages.
+    renderError: renderJsonError,
     enabledJWA: {
       idTokenSigningAlgValues: ['ES256'],
       userinfoSigningAlgValues: ['ES256'],
