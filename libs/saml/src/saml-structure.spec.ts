@@ -150,6 +150,11 @@ describe('inspectSamlXml: markup refused on the raw text', () => {
     expect(codeOf(inspect(xml))).toBe(code);
   });
 
+  it('accepts white space between the XML declaration and the root, and after the root', () => {
+    expect(codeOf(inspect(`<?xml version="1.0" encoding="UTF-8"?>\r\n  ${response()}\n`))).toBe('ok');
+    expect(codeOf(inspect(`\n${response()}`))).toBe('ok');
+  });
+
   it('accepts an XML declaration and character references', () => {
     expect(
       codeOf(inspect(`<?xml version="1.0" encoding="UTF-8"?>${response({ nameId: 'al&#105;ce' })}`)),

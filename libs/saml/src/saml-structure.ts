@@ -259,6 +259,9 @@ function walk(document: Document): Seen {
     // The XML declaration is kept as a node; the raw-text scan allowed it at the very start only.
     if (c.nodeType === PROCESSING_INSTRUCTION_NODE && c.nodeName === 'xml' && c === document.firstChild)
       continue;
+    // XML 1.0 §2.8 allows white space around the root (`<?xml ...?>` then a line break, as
+    // pretty-printing IdPs send); anything else outside it is refused.
+    if (c.nodeType === TEXT_NODE && /^[ \t\r\n]*$/.test(c.nodeValue ?? '')) continue;
     if (c.nodeType !== ELEMENT_NODE) refuse('ERR_SAML_STRUCTURE_INVALID', 'node outside the root element');
     stack.push({ node: c, depth: 1 });
   }

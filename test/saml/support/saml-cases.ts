@@ -79,6 +79,11 @@ export const ACS_CASES: readonly SamlCase[] = [
       base64(`<?xml version="1.0" encoding="UTF-8"?>${idp.response()}`).replace(/(.{76})/g, '$1\r\n'),
   },
   {
+    name: 'valid response with an XML declaration and a line break before the root (pretty-printed)',
+    code: undefined,
+    build: ({ idp }) => base64(`<?xml version="1.0" encoding="UTF-8"?>\n${idp.response()}\n`),
+  },
+  {
     name: 'valid response, response and assertion signed',
     code: undefined,
     build: ({ idp }) => base64(idp.response({ signResponse: true })),
