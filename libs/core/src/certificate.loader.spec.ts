@@ -1,12 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   isShieldError,
+  loadCaBundle,
   loadTlsBundle,
+  readBoundedFile,
   type ShieldErrorCode,
   type TlsFiles,
   type TlsUsage,
@@ -16,6 +18,13 @@ import { createTestPki, DevCertificateAuthority, type TestPki } from '@shield/de
 let dir: string;
 let pki: TestPki;
 const file = (name: string): string => join(dir, name);
+
+// Ways a PEM certificate block gets mangled by hand or by a template. OpenSSL trusts the indented
+// and space-padded forms, ignores the one-line form, and a truncated block swallows the next one.
+const indented = (pem: string): string => pem.replace(/^(?!-----)(.+)$/gm, '  $1');
+const spacePadded = (pem: string): string => pem.replace(/\n/g, ' \n');
+const oneLine = (pem: string): string => `${pem.trim().split('\n').join(' ')}\n`;
+const truncated = (pem: string): string => `${pem.split('\n').slice(0, 3).join('\n')}\n`;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'shield-loader-'));
@@ -62,6 +71,20 @@ beforeAll(async () => {
     file('crl-2060.pem'),
     await pki.ca.authority.crlPem({ nextUpdate: new Date('2060-01-01T00:00:00Z') }),
   );
+  writeFileSync(file('ca-indented.pem'), indented(pki.ca.certPem));
+  writeFileSync(file('ca-space-padded.pem'), spacePadded(pki.ca.certPem));
+  writeFileSync(file('ca-then-indented.pem'), pki.ca.certPem + indented(pki.otherCa.ca.certPem));
+  writeFileSync(file('ca-then-one-line.pem'), pki.ca.certPem + oneLine(pki.otherCa.ca.certPem));
+  writeFileSync(file('ca-after-truncated.pem'), truncated(pki.otherCa.ca.certPem) + pki.ca.certPem);
+  writeFileSync(file('ca-then-truncated.pem'), pki.ca.certPem + truncated(pki.otherCa.ca.certPem));
+  writeFileSync(file('server-then-indented-chain.pem'), pki.server.certPem + indented(pki.ca.certPem));
+  // Two CAs, comments between them, CRLF line ends on the second: all well-formed PEM.
+  writeFileSync(
+    file('two-cas.pem'),
+    `# Shield Test CA\n${pki.ca.certPem}\n# other CA\r\n${pki.otherCa.ca.certPem.replace(/\n/g, '\r\n')}`,
+  );
+  writeFileSync(file('over-1mib.pem'), Buffer.alloc(1024 * 1024 + 1, 0x41));
+  writeFileSync(file('nine-bytes'), 'nine byte');
   mkdirSync(file('a-directory'));
   execFileSync('mkfifo', [file('fifo.pem')]);
 });
@@ -269,6 +292,22 @@ describe('loadTlsBundle', () => {
       /CA file/,
     ],
     [
+      'CA file whose second certificate is indented (OpenSSL would trust it unchecked)',
+      () => ({ cert: pki.server.cert, key: pki.server.key, ca: file('ca-then-indented.pem') }),
+      undefined,
+      'ERR_CERT_INVALID',
+      () => file('ca-then-indented.pem'),
+      /CA file .*: certificate #2 is not a well-formed PEM block/,
+    ],
+    [
+      'chain whose intermediate is indented',
+      () => ({ cert: file('server-then-indented-chain.pem'), key: pki.server.key }),
+      undefined,
+      'ERR_CERT_INVALID',
+      () => file('server-then-indented-chain.pem'),
+      /certificate file .*: certificate #2 is not a well-formed PEM block/,
+    ],
+    [
       'CRL file that is not a CRL',
       () => ({ cert: pki.server.cert, key: pki.server.key, ca: pki.ca.cert, crl: file('garbage.pem') }),
       undefined,
@@ -355,5 +394,109 @@ describe('loadTlsBundle', () => {
   ])('throws a TypeError for %s', (_label, files, opts, message) => {
     expect(() => loadTlsBundle(files as unknown as TlsFiles, opts as never)).toThrow(TypeError);
     expect(() => loadTlsBundle(files as unknown as TlsFiles, opts as never)).toThrow(message);
+  });
+});
+
+/** The code and message of a ShieldError thrown by `fn`. */
+function shieldRefusal(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    if (!isShieldError(err)) throw err;
+    return { code: err.code, message: err.message };
+  }
+  throw new Error('accepted');
+}
+
+describe('loadCaBundle', () => {
+  it('returns the CA file as read', () => {
+    expect(loadCaBundle(pki.ca.cert).toString()).toBe(pki.ca.certPem);
+  });
+
+  it('accepts several CAs with comments between them and CRLF line ends', () => {
+    expect(loadCaBundle(file('two-cas.pem')).equals(readFileSync(file('two-cas.pem')))).toBe(true);
+  });
+
+  it.each<[string, string, ShieldErrorCode, RegExp]>([
+    ['a missing file', 'nope-ca.pem', 'ERR_CERT_FILE_UNREADABLE', /CA file .* is unreadable: ENOENT/],
+    ['a directory', 'a-directory', 'ERR_CERT_FILE_UNREADABLE', /is not a regular file/],
+    ['a FIFO (would block a plain read)', 'fifo.pem', 'ERR_CERT_FILE_UNREADABLE', /is not a regular file/],
+    [
+      'a file over 1 MiB',
+      'over-1mib.pem',
+      'ERR_CERT_FILE_UNREADABLE',
+      /1048577 bytes, more than the 1048576/,
+    ],
+    ['a file without PEM', 'garbage.pem', 'ERR_CERT_INVALID', /holds no PEM certificate/],
+    ['a PEM block that is not DER', 'broken-cert.pem', 'ERR_CERT_INVALID', /certificate #1 cannot be parsed/],
+    ['an indented block', 'ca-indented.pem', 'ERR_CERT_INVALID', /certificate #1 is not a well-formed PEM/],
+    [
+      'a space-padded block',
+      'ca-space-padded.pem',
+      'ERR_CERT_INVALID',
+      /certificate #1 is not a well-formed/,
+    ],
+    [
+      'a one-line block after a good one',
+      'ca-then-one-line.pem',
+      'ERR_CERT_INVALID',
+      /certificate #2 is not/,
+    ],
+    [
+      'a truncated block before a good one',
+      'ca-after-truncated.pem',
+      'ERR_CERT_INVALID',
+      /#1 is not a well-formed/,
+    ],
+    [
+      'a truncated block after a good one',
+      'ca-then-truncated.pem',
+      'ERR_CERT_INVALID',
+      /#2 is not a well-formed/,
+    ],
+  ])('refuses %s', (_label, name, code, problem) => {
+    const err = shieldRefusal(() => loadCaBundle(file(name)));
+    expect(err.code).toBe(code);
+    expect(err.message).toContain(file(name));
+    expect(err.message).toMatch(problem);
+    // Names the block, never quotes it.
+    for (const pem of [pki.ca.certPem, pki.otherCa.ca.certPem])
+      expect(err.message).not.toContain(pem.split('\n')[1]);
+  });
+});
+
+describe('readBoundedFile', () => {
+  it('reads a regular file up to the cap', () => {
+    expect(readBoundedFile(file('nine-bytes'), 'test', 9).toString()).toBe('nine byte');
+  });
+
+  it.each<[string, string, number, RegExp]>([
+    [
+      'a file over the cap',
+      'nine-bytes',
+      8,
+      /^API key file .*nine-bytes is 9 bytes, more than the 8 allowed$/,
+    ],
+    ['a missing file', 'nope', 8, /^API key file .*nope is unreadable: ENOENT/],
+    ['a directory', 'a-directory', 8, /^API key file .*a-directory is not a regular file$/],
+    ['a FIFO', 'fifo.pem', 8, /^API key file .*fifo\.pem is not a regular file$/],
+  ])(
+    'refuses %s with ERR_CERT_FILE_UNREADABLE naming the role and the file',
+    (_label, name, max, message) => {
+      const err = shieldRefusal(() => readBoundedFile(file(name), 'API key', max));
+      expect(err.code).toBe('ERR_CERT_FILE_UNREADABLE');
+      expect(err.message).toMatch(message);
+      expect(err.message).not.toContain('nine byte');
+    },
+  );
+
+  it.each([
+    ['an empty path', '', 'CA', 1, /"path"/],
+    ['an empty role', 'x', '', 1, /"role"/],
+    ['a zero cap', 'x', 'CA', 0, /"maxBytes"/],
+    ['an unbounded cap', 'x', 'CA', Infinity, /"maxBytes"/],
+  ])('throws a TypeError for %s', (_label, path, role, max, message) => {
+    expect(() => readBoundedFile(path, role, max)).toThrow(TypeError);
+    expect(() => readBoundedFile(path, role, max)).toThrow(message);
   });
 });

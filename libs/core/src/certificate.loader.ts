@@ -1,7 +1,7 @@
 import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { assertKnownKeys, assertOneOf, assertString } from './options.validation.js';
+import { assertInteger, assertKnownKeys, assertOneOf, assertString } from './options.validation.js';
 import { ShieldError } from './shield.error.js';
 import { certificateFingerprint, spiffeIdOf } from './certificate.inspect.js';
 import { crlProblem, parseCrl, type ParsedCrl } from './crl.check.js';
@@ -56,16 +56,18 @@ export interface LoadTlsBundleOptions {
 const MAX_PEM_BYTES = 1024 * 1024;
 /** CRLs of a busy CA can be large. */
 const MAX_CRL_BYTES = 32 * 1024 * 1024;
+/** The largest cap {@link readBoundedFile} takes: everything it reads is held in memory at once. */
+const MAX_BOUNDED_READ_BYTES = 256 * 1024 * 1024;
 
 const EKU_OID: Readonly<Record<TlsUsage, string>> = {
   server: '1.3.6.1.5.5.7.3.1',
   client: '1.3.6.1.5.5.7.3.2',
 };
 
-const CERT_BLOCK = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/g;
+const CERT_BEGIN = '-----BEGIN CERTIFICATE-----';
+/** One PEM certificate block at a given offset (sticky): the BEGIN line, base64 lines, the END line. */
+const CERT_BLOCK = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/y;
 const CRL_BLOCK = /-----BEGIN X509 CRL-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END X509 CRL-----/g;
-
-type FileRole = 'certificate' | 'private key' | 'CA' | 'CRL';
 
 /** The OS reason of a failed fs call, e.g. `ENOENT: no such file or directory`. */
 function osReason(err: unknown): string {
@@ -78,10 +80,19 @@ function osReason(err: unknown): string {
 }
 
 /**
- * Read a regular file, bounded in size. Opened non-blocking and checked with fstat on the same
- * descriptor, so a FIFO or a device (a mistyped path to /dev/zero) fails at once instead of hanging.
+ * Read a regular file of at most `maxBytes`, for start-up and reloads. Opened non-blocking and
+ * checked with fstat on the same descriptor, so a FIFO or a device (a mistyped path to /dev/zero)
+ * fails at once instead of hanging, and a huge or endless file is refused instead of filling memory.
+ * A refusal is a `ShieldError` `ERR_CERT_FILE_UNREADABLE` whose message names `role`, the file and
+ * the reason (the OS error, "not a regular file", the size), never the content.
+ *
+ * @example
+ * const pem = readBoundedFile('/etc/shield/ca.pem', 'CA', 1024 * 1024);
  */
-function readBounded(path: string, role: FileRole, maxBytes: number): Buffer {
+export function readBoundedFile(path: string, role: string, maxBytes: number): Buffer {
+  assertString('path', path);
+  assertString('role', role);
+  assertInteger('maxBytes', maxBytes, 1, MAX_BOUNDED_READ_BYTES);
   let fd: number;
   try {
     fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
@@ -121,15 +132,39 @@ function readBounded(path: string, role: FileRole, maxBytes: number): Buffer {
   }
 }
 
-/** Every PEM CERTIFICATE block of a file, parsed; throws ERR_CERT_INVALID naming the file. */
-function parseCertificates(data: Buffer, path: string, role: 'certificate' | 'CA'): X509Certificate[] {
-  const blocks = data.toString('latin1').match(CERT_BLOCK) ?? [];
+/**
+ * The PEM CERTIFICATE blocks of a file. Every BEGIN line must open a strictly formed block (a line
+ * break, base64 lines, the END line); one that does not is refused, not skipped. OpenSSL reads the
+ * file on its own terms: it trusts an indented or space-padded certificate that no check here saw,
+ * and a truncated block swallows the certificate after it, so a skipped block would make the file
+ * hold something other than what was checked.
+ */
+function certificateBlocks(data: Buffer, path: string, role: 'certificate' | 'CA'): string[] {
+  const text = data.toString('latin1');
+  const blocks: string[] = [];
+  let at = text.indexOf(CERT_BEGIN);
+  while (at !== -1) {
+    CERT_BLOCK.lastIndex = at;
+    const block = CERT_BLOCK.exec(text)?.[0];
+    if (block === undefined) {
+      throw new ShieldError('ERR_CERT_INVALID', {
+        message: `${role} file ${path}: certificate #${blocks.length + 1} is not a well-formed PEM block (expected base64 lines between ${CERT_BEGIN} and -----END CERTIFICATE-----, without spaces or tabs)`,
+      });
+    }
+    blocks.push(block);
+    at = text.indexOf(CERT_BEGIN, at + block.length);
+  }
   if (blocks.length === 0) {
     throw new ShieldError('ERR_CERT_INVALID', {
-      message: `${role} file ${path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)`,
+      message: `${role} file ${path} holds no PEM certificate (expected ${CERT_BEGIN})`,
     });
   }
-  return blocks.map((block, i) => {
+  return blocks;
+}
+
+/** Every PEM CERTIFICATE block of a file, parsed; throws ERR_CERT_INVALID naming the file. */
+function parseCertificates(data: Buffer, path: string, role: 'certificate' | 'CA'): X509Certificate[] {
+  return certificateBlocks(data, path, role).map((block, i) => {
     try {
       return new X509Certificate(block);
     } catch (err) {
@@ -255,10 +290,10 @@ export function loadTlsBundle(files: TlsFiles, opts: LoadTlsBundleOptions = {}):
   }
   const now = opts.now ?? new Date();
 
-  const cert = readBounded(resolved.cert, 'certificate', MAX_PEM_BYTES);
-  const key = readBounded(resolved.key, 'private key', MAX_PEM_BYTES);
-  const ca = resolved.ca !== undefined ? readBounded(resolved.ca, 'CA', MAX_PEM_BYTES) : undefined;
-  const crl = resolved.crl !== undefined ? readBounded(resolved.crl, 'CRL', MAX_CRL_BYTES) : undefined;
+  const cert = readBoundedFile(resolved.cert, 'certificate', MAX_PEM_BYTES);
+  const key = readBoundedFile(resolved.key, 'private key', MAX_PEM_BYTES);
+  const ca = resolved.ca !== undefined ? readBoundedFile(resolved.ca, 'CA', MAX_PEM_BYTES) : undefined;
+  const crl = resolved.crl !== undefined ? readBoundedFile(resolved.crl, 'CRL', MAX_CRL_BYTES) : undefined;
 
   const chain = parseCertificates(cert, resolved.cert, 'certificate');
   const [leaf] = chain;
@@ -322,6 +357,23 @@ export function loadTlsBundle(files: TlsFiles, opts: LoadTlsBundleOptions = {}):
   if (crls !== undefined) bundle.crls = Object.freeze(crls);
   if (spiffeId !== undefined) bundle.spiffeId = spiffeId;
   return Object.freeze(bundle);
+}
+
+/**
+ * Read a CA file used on its own (a trust store without a client certificate): bounded like the
+ * CA of {@link loadTlsBundle} (1 MiB), every certificate block strictly formed and parseable, at
+ * least one. Returns the bytes as read, for `tls.connect`'s `ca`. A refusal is a `ShieldError`
+ * (`ERR_CERT_FILE_UNREADABLE`, `ERR_CERT_INVALID`) naming the file: a missing, empty or mangled
+ * trust store must stop the app, not fall back to public roots or to part of the file.
+ *
+ * @example
+ * const ca = loadCaBundle('/etc/shield/upstream-ca.pem');
+ * tls.connect({ host, port, ca, rejectUnauthorized: true });
+ */
+export function loadCaBundle(path: string): Buffer {
+  const data = readBoundedFile(path, 'CA', MAX_PEM_BYTES);
+  parseCertificates(data, path, 'CA');
+  return data;
 }
 
 /** OpenSSL's reason for a refusal ("ee key too small"): a fixed phrase, never key material. */

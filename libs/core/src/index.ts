@@ -20,6 +20,8 @@ export {
 } from './options.validation.js';
 export {
   loadTlsBundle,
+  loadCaBundle,
+  readBoundedFile,
   type TlsFiles,
   sameTlsBundle,
   type TlsUsage,

@@ -16,6 +16,11 @@ const options = {
   header: 'x-shield-caller-assertion',
 };
 const audience = 'https://llm.example';
+const bigFile = (): string => {
+  const path = join(dir, 'big-key.pem');
+  writeFileSync(path, Buffer.alloc(64 * 1024 + 1, 0x41));
+  return path;
+};
 
 describe('CallerAssertionSigner', () => {
   it('turns a failing caller resolver into ERR_CALLER_NOT_ALLOWED, without its message', async () => {
@@ -112,5 +117,21 @@ describe('CallerAssertionSigner', () => {
     await expect(
       CallerAssertionSigner.create({ ...options, privateKeyFile: join(dir, 'missing.pem') }),
     ).rejects.toThrow(/missing\.pem is unreadable/);
+  });
+
+  it.each([
+    ['a directory', () => dir, /private key file .* is not a regular file/],
+    [
+      'over 64 KiB',
+      () => bigFile(),
+      /private key file .*big-key\.pem is 65537 bytes, more than the 65536 allowed/,
+    ],
+  ])('a key file that is %s is a TypeError naming the option and the file', async (_case, path, reason) => {
+    const err = await CallerAssertionSigner.create({ ...options, privateKeyFile: path() }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toMatch(/^"callerAssertion\.privateKeyFile": /);
+    expect((err as Error).message).toMatch(reason);
   });
 });

@@ -6,9 +6,8 @@ import {
   sign as cryptoSign,
   type KeyObject,
 } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
-import { ShieldError } from '@shield/core';
+import { isShieldError, readBoundedFile, ShieldError } from '@shield/core';
 import type { CallerIdentity, ResolvedCallerAssertionOptions } from './upstream-options.interface.js';
 
 /** The public key set an upstream uses to verify caller assertions (RFC 7517). */
@@ -123,22 +122,20 @@ function bounded(value: unknown, what: string): string {
   return value;
 }
 
-/** Read the signing key; a TypeError at start-up names the file and never quotes it. */
+/** A PEM private key is a few hundred bytes; refuse to read a huge or endless file. */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+/**
+ * Read the signing key; a TypeError at start-up (a bad option, as the resolver reports the others)
+ * names the file and never quotes it.
+ */
 function loadEcKey(path: string): KeyObject {
   let pem: Buffer;
-  let fd: number | undefined;
   try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > 64 * 1024) throw new Error('not a small regular file');
-    pem = readFileSync(fd);
+    pem = readBoundedFile(path, 'private key', MAX_KEY_FILE_BYTES);
   } catch (err) {
-    throw new TypeError(
-      `"callerAssertion.privateKeyFile": ${path} is unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      { cause: err },
-    );
-  } finally {
-    if (fd !== undefined) closeSync(fd);
+    if (!isShieldError(err)) throw err;
+    throw new TypeError(`"callerAssertion.privateKeyFile": ${err.message}`, { cause: err });
   }
   let key: KeyObject;
   try {

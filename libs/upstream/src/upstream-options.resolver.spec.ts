@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,16 @@ const dir = mkdtempSync(join(tmpdir(), 'upstream-opts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const base = 'https://llm.example/v1';
 const pin = Buffer.alloc(32, 7).toString('base64');
+const fifo = (): string => {
+  const path = join(dir, 'key-fifo');
+  execFileSync('mkfifo', [path]);
+  return path;
+};
+const bigKeyFile = (): string => {
+  const path = join(dir, 'big-key');
+  writeFileSync(path, `sk-${'x'.repeat(8 * 1024 - 3)}\n`);
+  return path;
+};
 
 describe('resolveUpstreamOptions', () => {
   it('fills defaults and freezes', () => {
@@ -151,6 +162,26 @@ describe('resolveUpstreamOptions', () => {
   ])('%s → TypeError naming the field', (_case, name, raw, message) => {
     expect(() => resolveUpstreamOptions(name, raw, { K: 'k' })).toThrow(message);
     expect(() => resolveUpstreamOptions(name, raw, { K: 'k' })).toThrow(TypeError);
+  });
+
+  it.each([
+    ['a directory', () => dir, /API key file .* is not a regular file/],
+    ['a FIFO (would block a plain read)', () => fifo(), /API key file .* is not a regular file/],
+    ['over 8 KiB', () => bigKeyFile(), /API key file .* is 8193 bytes, more than the 8192 allowed/],
+  ])('a key file that is %s is a TypeError naming the field and the file', (_case, path, reason) => {
+    const file = path();
+    let err: unknown;
+    try {
+      resolveUpstreamOptions('llm', { baseUrl: base, apiKey: { file } });
+    } catch (e) {
+      err = e;
+    }
+    // A configuration mistake like any other option, not a certificate error code.
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as Error).message).toMatch(/^"upstreams\.llm\.apiKey": /);
+    expect((err as Error).message).toContain(file);
+    expect((err as Error).message).toMatch(reason);
+    expect((err as Error).message).not.toContain('sk-');
   });
 
   it('a key with a line break is refused without quoting it', () => {

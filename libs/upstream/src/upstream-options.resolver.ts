@@ -1,4 +1,3 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import {
   assertBoolean,
@@ -10,7 +9,9 @@ import {
   assertStringArray,
   deepFreeze,
   describeValue,
+  isShieldError,
   parseHttpsUrl,
+  readBoundedFile,
 } from '@shield/core';
 import {
   DEFAULT_ASSERTION_HEADER,
@@ -372,25 +373,16 @@ function readSecret(field: string, source: unknown, env: NodeJS.ProcessEnv): str
   return value;
 }
 
+/**
+ * An API key file is configuration, not a certificate: a file that cannot be read is a `TypeError`
+ * naming the field, like every other bad option, not core's `ERR_CERT_FILE_UNREADABLE`. The message
+ * is core's (role, path and reason), never the content.
+ */
 function readSecretFile(field: string, path: string): string {
-  let fd: number;
   try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    return readBoundedFile(path, 'API key', MAX_SECRET_FILE_BYTES).toString('utf8');
   } catch (err) {
-    throw new TypeError(
-      `"${field}": file ${path} is unreadable (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      { cause: err },
-    );
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_SECRET_FILE_BYTES) {
-      throw new TypeError(
-        `"${field}": file ${path} must be a regular file of at most ${MAX_SECRET_FILE_BYTES} bytes`,
-      );
-    }
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
+    if (!isShieldError(err)) throw err;
+    throw new TypeError(`"${field}": ${err.message}`, { cause: err });
   }
 }

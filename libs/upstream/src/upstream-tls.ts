@@ -1,9 +1,7 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
-import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
-import { ShieldError, type LoadedTlsBundle } from '@shield/core';
+import { ShieldError } from '@shield/core';
 import { buildServerIdentityCheck } from './spki-pin.js';
 import { UPSTREAM_CIPHERS } from './upstream.constants.js';
 import type { UpstreamCounters } from './upstream-stats.js';
@@ -15,53 +13,6 @@ export interface UpstreamTlsMaterial {
   readonly ca?: Buffer;
   readonly cert?: Buffer;
   readonly key?: Buffer;
-  /** The client certificate bundle, when there is one. */
-  readonly bundle?: LoadedTlsBundle;
-}
-
-const MAX_CA_BYTES = 1024 * 1024;
-const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
-
-/**
- * Read a CA bundle used without a client certificate. Throws a `ShieldError` (`ERR_CERT_*`) naming
- * the file: a missing or empty trust store must stop the app, not fall back to public roots.
- */
-export function readCaFile(path: string): Buffer {
-  let data: Buffer;
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_CA_BYTES) {
-      throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
-        message: `CA file ${path} must be a regular file of at most ${MAX_CA_BYTES} bytes`,
-      });
-    }
-    data = readFileSync(fd);
-  } catch (err) {
-    if (err instanceof ShieldError) throw err;
-    throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
-      message: `CA file ${path} is unreadable: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
-      cause: err,
-    });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  const blocks = data.toString('latin1').match(CERT_BLOCK) ?? [];
-  if (blocks.length === 0) {
-    throw new ShieldError('ERR_CERT_INVALID', { message: `CA file ${path} holds no PEM certificate` });
-  }
-  blocks.forEach((block, i) => {
-    try {
-      new X509Certificate(block);
-    } catch (err) {
-      throw new ShieldError('ERR_CERT_INVALID', {
-        message: `CA file ${path}: certificate #${i + 1} cannot be parsed`,
-        cause: err,
-      });
-    }
-  });
-  return data;
 }
 
 /** `tls.connect` options of one upstream: verification always on, whatever the environment says. */

@@ -9,6 +9,7 @@ import {
   type RequestInit as UndiciRequestInit,
 } from 'undici';
 import {
+  loadCaBundle,
   loadTlsBundle,
   ShieldError,
   TlsBundleWatcher,
@@ -18,12 +19,7 @@ import {
 import { toUpstreamError } from './upstream-error.mapping.js';
 import { UpstreamCounters, type UpstreamStats } from './upstream-stats.js';
 import { resolveUpstreamTarget, upstreamRequestTarget } from './upstream-target.js';
-import {
-  buildUpstreamDispatcher,
-  readCaFile,
-  type UpstreamPool,
-  type UpstreamTlsMaterial,
-} from './upstream-tls.js';
+import { buildUpstreamDispatcher, type UpstreamPool, type UpstreamTlsMaterial } from './upstream-tls.js';
 import type { ResolvedUpstreamOptions } from './upstream-options.interface.js';
 
 /** HTTP methods `request()` sends. */
@@ -120,10 +116,10 @@ export class UpstreamClient {
     options: ResolvedUpstreamOptions,
     hooks: UpstreamClientHooks = {},
   ): Promise<UpstreamClient> {
-    const proxyCa = options.egressProxy?.ca !== undefined ? readCaFile(options.egressProxy.ca) : undefined;
+    const proxyCa = options.egressProxy?.ca !== undefined ? loadCaBundle(options.egressProxy.ca) : undefined;
     const cc = options.clientCertificate;
     if (cc === undefined) {
-      const material = options.ca !== undefined ? { ca: readCaFile(options.ca) } : {};
+      const material = options.ca !== undefined ? { ca: loadCaBundle(options.ca) } : {};
       return new UpstreamClient(options, material, proxyCa, undefined);
     }
     const files =
@@ -319,11 +315,7 @@ export class UpstreamClient {
 }
 
 function materialOf(bundle: LoadedTlsBundle): UpstreamTlsMaterial {
-  const m: { ca?: Buffer; cert: Buffer; key: Buffer; bundle: LoadedTlsBundle } = {
-    cert: bundle.cert,
-    key: bundle.key,
-    bundle,
-  };
+  const m: { ca?: Buffer; cert: Buffer; key: Buffer } = { cert: bundle.cert, key: bundle.key };
   if (bundle.ca !== undefined) m.ca = bundle.ca;
   return m;
 }
