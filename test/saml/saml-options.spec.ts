@@ -10,7 +10,7 @@ import { createSigningIdentity, type SigningIdentity } from './support/test-idp.
 
 let dir: string;
 let idpKeys: SigningIdentity;
-let files: { idpCert: string; ecKey: string; rsaKey: string; garbage: string };
+let files: { idpCert: string; ecKey: string; rsaKey: string; garbage: string; huge: string };
 let ecCertPem: string;
 let weakCertPem: string;
 let expiredCertPem: string;
@@ -58,6 +58,7 @@ beforeAll(async () => {
     ecKey: join(dir, 'token-key.pem'),
     rsaKey: join(dir, 'rsa-key.pem'),
     garbage: join(dir, 'garbage.pem'),
+    huge: join(dir, 'huge.pem'),
   };
   await writeFile(files.idpCert, idpKeys.certPem);
   // The dev PKI's P-256 key is exactly what the token signer wants.
@@ -67,6 +68,8 @@ beforeAll(async () => {
     generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }),
   );
   await writeFile(files.garbage, 'not a key');
+  // A valid certificate followed by 1 MiB of padding: refused for its size, before any parsing.
+  await writeFile(files.huge, idpKeys.certPem + ' '.repeat(1024 * 1024));
 });
 
 afterAll(async () => {
@@ -146,6 +149,21 @@ describe('resolveSamlOptions', () => {
       'a missing certificate file',
       (o) => (o.identityProviders[0]!.signingCertificateFiles = [join(tmpdir(), 'no-such-idp.pem')]),
       /"identityProviders\[0\].signingCertificateFiles\[0\]" cannot be read \(ENOENT\)/,
+    ],
+    [
+      'a certificate file that is a directory',
+      (o) => (o.identityProviders[0]!.signingCertificateFiles = [dir]),
+      /"identityProviders\[0\].signingCertificateFiles\[0\]" cannot be read: PEM file .* is not a regular file/,
+    ],
+    [
+      'a certificate file over 1 MiB',
+      (o) => (o.identityProviders[0]!.signingCertificateFiles = [files.huge]),
+      /"identityProviders\[0\].signingCertificateFiles\[0\]" cannot be read: PEM file .* more than the 1048576 allowed/,
+    ],
+    [
+      'a key file that is a directory',
+      (o) => (o.tokens.signingKey = { privateKeyFile: dir }),
+      /"tokens.signingKey.privateKeyFile" cannot be read: PEM file .* is not a regular file/,
     ],
     [
       'text that is no certificate',

@@ -1,5 +1,4 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import {
   assertBoolean,
   assertInteger,
@@ -10,6 +9,7 @@ import {
   deepFreeze,
   describeValue,
   parseHttpsUrl,
+  readBoundedFile,
 } from '@shield/core';
 import type { SamlAuditSink } from './saml-audit.js';
 import type {
@@ -312,14 +312,21 @@ function loadP256Key(field: string, pem: string): KeyObject {
   return key;
 }
 
+// A certificate chain or a private key: far below this. The cap keeps a mistyped path (a log file,
+// /dev/zero, a FIFO) from filling memory or hanging start-up.
+const MAX_PEM_FILE_BYTES = 1024 * 1024;
+
 function readPem(field: string, path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return readBoundedFile(path, 'PEM', MAX_PEM_FILE_BYTES).toString('utf8');
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    throw new TypeError(`"${field}" cannot be read (${typeof code === 'string' ? code : 'error'}): ${path}`, {
-      cause: err,
-    });
+    // The file's contents are never quoted: the messages name the path and the reason only.
+    const code = (err as { cause?: { code?: unknown } }).cause?.code;
+    const reason =
+      typeof code === 'string'
+        ? `cannot be read (${code}): ${path}`
+        : `cannot be read: ${err instanceof Error ? err.message : 'error'}`;
+    throw new TypeError(`"${field}" ${reason}`, { cause: err });
   }
 }
 
