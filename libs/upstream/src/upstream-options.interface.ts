@@ -126,7 +126,6 @@ export interface ResolvedUpstreamOptions {
   readonly origin: string;
   /** The path prefix every request must stay under, ending in `/`. */
   readonly pathPrefix: string;
-  readonly hostname: string;
   readonly ca?: string;
   readonly clientCertificate?: Required<UpstreamClientCertificateOptions>;
   readonly servername?: string;

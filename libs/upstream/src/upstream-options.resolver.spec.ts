@@ -41,7 +41,9 @@ describe('resolveUpstreamOptions', () => {
 
   it('an IP literal base URL gets no SNI (RFC 6066 §3)', () => {
     expect(resolveUpstreamOptions('llm', { baseUrl: 'https://127.0.0.1:8443/' }).servername).toBeUndefined();
-    expect(resolveUpstreamOptions('llm', { baseUrl: 'https://[::1]:8443/' }).hostname).toBe('::1');
+    const v6 = resolveUpstreamOptions('llm', { baseUrl: 'https://[::1]:8443/' });
+    expect(v6.servername).toBeUndefined();
+    expect(v6.origin).toBe('https://[::1]:8443');
   });
 
   it('reads the API key from env or file, as a Bearer by default', () => {

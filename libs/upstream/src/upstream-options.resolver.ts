@@ -131,7 +131,6 @@ export function resolveUpstreamOptions(
     baseUrl: `${url.origin}${pathPrefix}`,
     origin: url.origin,
     pathPrefix,
-    hostname,
     minTlsVersion: 'TLSv1.2',
     pins: [],
     timeouts: resolveTimeouts(f('timeouts'), o.timeouts),
