@@ -25,6 +25,9 @@ const indented = (pem: string): string => pem.replace(/^(?!-----)(.+)$/gm, '  $1
 const spacePadded = (pem: string): string => pem.replace(/\n/g, ' \n');
 const oneLine = (pem: string): string => `${pem.trim().split('\n').join(' ')}\n`;
 const truncated = (pem: string): string => `${pem.split('\n').slice(0, 3).join('\n')}\n`;
+/** The same DER under another PEM label, which OpenSSL also loads as a certificate. */
+const relabelled = (pem: string, label: string): string =>
+  pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, `-----$1 ${label}-----`);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'shield-loader-'));
@@ -77,6 +80,21 @@ beforeAll(async () => {
   writeFileSync(file('ca-then-one-line.pem'), pki.ca.certPem + oneLine(pki.otherCa.ca.certPem));
   writeFileSync(file('ca-after-truncated.pem'), truncated(pki.otherCa.ca.certPem) + pki.ca.certPem);
   writeFileSync(file('ca-then-truncated.pem'), pki.ca.certPem + truncated(pki.otherCa.ca.certPem));
+  // A decoy CA in plain form, and the CA that really signs under a label OpenSSL also trusts.
+  writeFileSync(
+    file('ca-then-trusted-label.pem'),
+    pki.otherCa.ca.certPem + relabelled(pki.ca.certPem, 'TRUSTED CERTIFICATE'),
+  );
+  writeFileSync(
+    file('ca-then-x509-label.pem'),
+    pki.otherCa.ca.certPem + relabelled(pki.ca.certPem, 'X509 CERTIFICATE'),
+  );
+  // OpenSSL serves the first certificate of a cert file: here one no check would have seen.
+  writeFileSync(
+    file('trusted-label-then-server.pem'),
+    relabelled(pki.expired.server.certPem, 'TRUSTED CERTIFICATE') + pki.server.certPem,
+  );
+  writeFileSync(file('ca-with-key.pem'), pki.ca.certPem + pki.server.keyPem);
   writeFileSync(file('server-then-indented-chain.pem'), pki.server.certPem + indented(pki.ca.certPem));
   // Two CAs, comments between them, CRLF line ends on the second: all well-formed PEM.
   writeFileSync(
@@ -162,6 +180,14 @@ describe('loadTlsBundle', () => {
       'ERR_CERT_FILE_UNREADABLE',
       () => file('nope-key.pem'),
       /ENOENT/,
+    ],
+    [
+      'a certificate under the TRUSTED CERTIFICATE label before the checked one',
+      () => ({ cert: file('trusted-label-then-server.pem'), key: pki.server.key }),
+      'server',
+      'ERR_CERT_INVALID',
+      () => file('trusted-label-then-server.pem'),
+      /block #1 is labelled "TRUSTED CERTIFICATE"/,
     ],
     [
       'certificate path is a directory',
@@ -417,6 +443,10 @@ describe('loadCaBundle', () => {
     expect(loadCaBundle(file('two-cas.pem')).equals(readFileSync(file('two-cas.pem')))).toBe(true);
   });
 
+  it('leaves blocks that are no certificate (a private key in the same file) out of the bundle', () => {
+    expect(loadCaBundle(file('ca-with-key.pem')).toString()).toContain('PRIVATE KEY');
+  });
+
   it.each<[string, string, ShieldErrorCode, RegExp]>([
     ['a missing file', 'nope-ca.pem', 'ERR_CERT_FILE_UNREADABLE', /CA file .* is unreadable: ENOENT/],
     ['a directory', 'a-directory', 'ERR_CERT_FILE_UNREADABLE', /is not a regular file/],
@@ -447,6 +477,18 @@ describe('loadCaBundle', () => {
       'ca-after-truncated.pem',
       'ERR_CERT_INVALID',
       /#1 is not a well-formed/,
+    ],
+    [
+      'a CA under the TRUSTED CERTIFICATE label after a good one',
+      'ca-then-trusted-label.pem',
+      'ERR_CERT_INVALID',
+      /block #2 is labelled "TRUSTED CERTIFICATE"; only -----BEGIN CERTIFICATE----- blocks/,
+    ],
+    [
+      'a CA under the X509 CERTIFICATE label after a good one',
+      'ca-then-x509-label.pem',
+      'ERR_CERT_INVALID',
+      /block #2 is labelled "X509 CERTIFICATE"/,
     ],
     [
       'a truncated block after a good one',
@@ -489,6 +531,14 @@ describe('readBoundedFile', () => {
       expect(err.message).not.toContain('nine byte');
     },
   );
+
+  it('stops at the cap on a file that reports size 0 and streams (procfs)', () => {
+    // /proc/self/pagemap claims 0 bytes and would stream gigabytes: only cap + 1 bytes are read
+    // (4096 here: pagemap is read in multiples of 8 bytes).
+    const err = shieldRefusal(() => readBoundedFile('/proc/self/pagemap', 'CA', 4095));
+    expect(err.code).toBe('ERR_CERT_FILE_UNREADABLE');
+    expect(err.message).toMatch(/grew beyond the 4095 bytes allowed while being read/);
+  });
 
   it.each([
     ['an empty path', '', 'CA', 1, /"path"/],

@@ -1,4 +1,4 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { assertInteger, assertKnownKeys, assertOneOf, assertString } from './options.validation.js';
@@ -65,6 +65,8 @@ const EKU_OID: Readonly<Record<TlsUsage, string>> = {
 };
 
 const CERT_BEGIN = '-----BEGIN CERTIFICATE-----';
+/** Any PEM BEGIN line, and its label. */
+const PEM_BEGIN = /-----BEGIN ([^\r\n]*?)-----/g;
 /** One PEM certificate block at a given offset (sticky): the BEGIN line, base64 lines, the END line. */
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END CERTIFICATE-----/y;
 const CRL_BLOCK = /-----BEGIN X509 CRL-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END X509 CRL-----/g;
@@ -114,13 +116,27 @@ export function readBoundedFile(path: string, role: string, maxBytes: number): B
         message: `${role} file ${path} is ${stat.size} bytes, more than the ${maxBytes} allowed`,
       });
     }
-    const data = readFileSync(fd);
-    if (data.length > maxBytes) {
-      throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
-        message: `${role} file ${path} grew beyond the ${maxBytes} bytes allowed while being read`,
-      });
+    // Never more than maxBytes + 1 in memory, whatever the file says of its size: a file that grows
+    // while it is read, or one that reports size 0 and streams (procfs, sysfs, FUSE), stops here.
+    const buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(stat.size + 1, 64 * 1024)));
+    let data = buffer;
+    let length = 0;
+    for (;;) {
+      if (length === data.length) {
+        if (length > maxBytes) {
+          throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
+            message: `${role} file ${path} grew beyond the ${maxBytes} bytes allowed while being read`,
+          });
+        }
+        const bigger = Buffer.allocUnsafe(Math.min(maxBytes + 1, data.length * 2));
+        data.copy(bigger, 0, 0, length);
+        data = bigger;
+      }
+      const read = readSync(fd, data, length, data.length - length, null);
+      if (read === 0) break;
+      length += read;
     }
-    return data;
+    return Buffer.from(data.subarray(0, length));
   } catch (err) {
     if (err instanceof ShieldError) throw err;
     throw new ShieldError('ERR_CERT_FILE_UNREADABLE', {
@@ -142,9 +158,21 @@ export function readBoundedFile(path: string, role: string, maxBytes: number): B
 function certificateBlocks(data: Buffer, path: string, role: 'certificate' | 'CA'): string[] {
   const text = data.toString('latin1');
   const blocks: string[] = [];
-  let at = text.indexOf(CERT_BEGIN);
-  while (at !== -1) {
-    CERT_BLOCK.lastIndex = at;
+  PEM_BEGIN.lastIndex = 0;
+  for (let begin = PEM_BEGIN.exec(text); begin !== null; begin = PEM_BEGIN.exec(text)) {
+    const label = begin[1] ?? '';
+    if (label !== 'CERTIFICATE') {
+      // OpenSSL also loads `TRUSTED CERTIFICATE` and `X509 CERTIFICATE` blocks as certificates (for
+      // `ca` and `cert` alike), which no check here would have seen. Other labels (a private key
+      // kept in the same file, a CRL) are not certificates and stay out of this list.
+      if (label.includes('CERTIFICATE')) {
+        throw new ShieldError('ERR_CERT_INVALID', {
+          message: `${role} file ${path}: block #${blocks.length + 1} is labelled ${JSON.stringify(label.slice(0, 40))}; only ${CERT_BEGIN} blocks are accepted`,
+        });
+      }
+      continue;
+    }
+    CERT_BLOCK.lastIndex = begin.index;
     const block = CERT_BLOCK.exec(text)?.[0];
     if (block === undefined) {
       throw new ShieldError('ERR_CERT_INVALID', {
@@ -152,7 +180,7 @@ function certificateBlocks(data: Buffer, path: string, role: 'certificate' | 'CA
       });
     }
     blocks.push(block);
-    at = text.indexOf(CERT_BEGIN, at + block.length);
+    PEM_BEGIN.lastIndex = begin.index + block.length;
   }
   if (blocks.length === 0) {
     throw new ShieldError('ERR_CERT_INVALID', {
