@@ -15,7 +15,7 @@ import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@shield/https';
 import { loadDevIdpClientsFile, type DevIdpClientsConfig } from './clients-config.js';
 import { resolveDevIdpOptions, type DevIdpOptions, type ResolvedDevIdpOptions } from './dev-idp.options.js';
 import { loadDevIdpTls } from './dev-idp.tls.js';
-import { answerClientError } from './oauth-error-response.js';
+import { answerClientError, ResponsesInFlight } from './oauth-error-response.js';
 import { buildProviderConfiguration } from './provider-config.js';
 import { loadOrCreateKeySet, readKeySet, rotateDevIdpKeys, type DevIdpPrivateJwks } from './signing-keys.js';
 import {
@@ -102,9 +102,9 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   let keys: DevIdpPrivateJwks = await loadOrCreateKeySet(opts.keysFile);
 
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-  // The last response started on each connection, so a parser error arriving while one is being
-  // written does not splice an error answer into it.
-  const responses = new WeakMap<Duplex, ServerResponse>();
+  // The response being written on each connection, so a parser error arriving while one is being
+  // written (a pipelined request's) does not splice an error answer into it.
+  const responses = new ResponsesInFlight();
   const server = createServer(
     {
       cert: tls.cert,
@@ -128,7 +128,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       maxHeaderSize: 16 * 1024,
     },
     (req, res) => {
-      responses.set(req.socket, res);
+      responses.track(req.socket, res);
       if (handler) return handler(req, res);
       res.writeHead(503, { 'content-type': 'application/json', connection: 'close' });
       res.end('{"error":"temporarily_unavailable"}');
@@ -139,7 +139,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   // Content-Length) never reaches oidc-provider: answer it with the RFC 6749 5.2 JSON error, not
   // Node's bare 400.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
-    answerClientError(err, socket, responses.get(socket)),
+    answerClientError(err, socket, responses.current(socket)),
   );
 
   const port = await listen(server, opts.port, opts.host);

@@ -1,6 +1,6 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { IncomingMessage, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
+import { createServer, IncomingMessage, ServerResponse } from 'node:http';
+import { connect as netConnect, Socket, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex, Readable } from 'node:stream';
@@ -11,7 +11,7 @@ import { initDevPki } from '@shield/dev-pki';
 import { loadDevIdpClientsFile } from './clients-config.js';
 import { resolveDevIdpOptions } from './dev-idp.options.js';
 import { startDevIdp, type DevIdp } from './dev-idp.server.js';
-import { answerClientError, clientErrorResponse } from './oauth-error-response.js';
+import { answerClientError, clientErrorResponse, ResponsesInFlight } from './oauth-error-response.js';
 
 // Put in every malformed request; no answer may carry it back.
 const MARKER = 'ECHO-7f3a9c';
@@ -370,5 +370,59 @@ describe('answerClientError', () => {
     answerClientError(err, socket, state === undefined ? undefined : response(state));
     expect(written.length > 0).toBe(answers);
     expect(socket.destroyed).toBe(true);
+  });
+});
+
+describe('ResponsesInFlight with answerClientError, on a real connection', () => {
+  /**
+   * The dev IdP's wiring on a plain HTTP server: request 1 streams its answer slowly; meanwhile
+   * request 2 (pipelined) arrives, then a request with broken chunked framing. The error answer
+   * must not land inside request 1's body.
+   */
+  async function pipelined(): Promise<string> {
+    const responses = new ResponsesInFlight();
+    const server = createServer((req, res) => {
+      responses.track(req.socket, res);
+      if (req.url === '/slow') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('FIRST-HALF|');
+        setTimeout(() => res.end('SECOND-HALF'), 300);
+      } else {
+        setTimeout(() => res.end('second response'), 600);
+      }
+    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      answerClientError(err, socket, responses.current(socket)),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      return await new Promise<string>((resolve) => {
+        const socket = netConnect((server.address() as AddressInfo).port, '127.0.0.1', () => {
+          socket.write('GET /slow HTTP/1.1\r\nHost: a\r\n\r\n');
+          setTimeout(
+            () =>
+              socket.write(
+                'GET /b HTTP/1.1\r\nHost: a\r\n\r\n' +
+                  'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+              ),
+            50,
+          );
+        });
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(received));
+      });
+    } finally {
+      server.close();
+    }
+  }
+
+  it('writes no error answer into a response being streamed', async () => {
+    const received = await pipelined();
+    expect(received).toContain('FIRST-HALF|');
+    expect(received).not.toContain('invalid_request');
+    // Nothing but the one status line of the response in progress.
+    expect(received.match(/HTTP\/1\.1 /g)).toHaveLength(1);
   });
 });

@@ -70,9 +70,40 @@ export function clientErrorResponse(code: string | undefined): string {
 }
 
 /**
- * The server's `clientError` listener. Like Node's default, it writes only when no response is
- * under way on the socket (bytes written into the middle of another response would corrupt it),
- * then drops the connection. `inFlight` is the last response the server started on this socket.
+ * The response whose bytes are going to each connection now. Node writes the responses of
+ * pipelined requests in order, one at a time, so that is the oldest response of the connection not
+ * yet closed; a later one (a pipelined request's) is only buffered. This is what Node's own
+ * `clientError` default reads from the socket's internal `_httpMessage`.
+ */
+export class ResponsesInFlight {
+  private readonly queues = new WeakMap<Duplex, ServerResponse[]>();
+
+  /** Call from the request listener, for every request. */
+  track(socket: Duplex, res: ServerResponse): void {
+    let queue = this.queues.get(socket);
+    if (queue === undefined) {
+      queue = [];
+      this.queues.set(socket, queue);
+    }
+    const list = queue;
+    list.push(res);
+    // 'close': the response is complete, or its connection is gone.
+    res.once('close', () => {
+      const at = list.indexOf(res);
+      if (at !== -1) list.splice(at, 1);
+    });
+  }
+
+  /** The response being written on `socket`, if any. */
+  current(socket: Duplex): ServerResponse | undefined {
+    return this.queues.get(socket)?.[0];
+  }
+}
+
+/**
+ * The server's `clientError` listener. Like Node's default, it writes only when the response being
+ * written on the socket (`inFlight`, from {@link ResponsesInFlight.current}) has not started:
+ * bytes written into the middle of another response would corrupt it. Then it drops the connection.
  */
 export function answerClientError(
   err: NodeJS.ErrnoException,
