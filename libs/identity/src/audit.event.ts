@@ -6,8 +6,14 @@ import type { ShieldPrincipal } from './principal.interface.js';
 // The JSON of an event after its `time`, per principal and per (decision, route, code): a client
 // reusing its token gets the same text on every request but for the time, so the built-in sinks
 // serialise it once. Entries go with their principal (principals live as long as their token's
-// cache entry); per principal there is at most one entry per route and refusal code.
-const tails = new WeakMap<ShieldPrincipal, Map<string, string>>();
+// cache entry); per principal there is at most one entry per route and refusal code. Allowed
+// requests, the hot path, are keyed by the route string itself (the policy's, the same string on
+// every request, its hash computed once); other events by decision, code and route.
+interface Tails {
+  readonly allowed: Map<string, string>;
+  readonly other: Map<string, string>;
+}
+const tails = new WeakMap<ShieldPrincipal, Tails>();
 
 /**
  * An audit event as the guard builds it: a plain {@link AuditEvent} to any sink (own enumerable
@@ -52,20 +58,18 @@ export class AuditRecord implements AuditEvent {
   static lineOf(event: AuditRecord): string {
     const principal = event.#principal;
     if (principal === undefined) return JSON.stringify(event);
-    let byRoute = tails.get(principal);
-    if (byRoute === undefined) {
-      byRoute = new Map();
-      tails.set(principal, byRoute);
+    let mine = tails.get(principal);
+    if (mine === undefined) {
+      mine = { allowed: new Map(), other: new Map() };
+      tails.set(principal, mine);
     }
-    const key =
-      event.code === undefined
-        ? `${event.decision} ${event.route}`
-        : `${event.decision} ${event.code} ${event.route}`;
-    let tail = byRoute.get(key);
+    const plainAllow = event.decision === 'allow' && event.code === undefined;
+    const byKey = plainAllow ? mine.allowed : mine.other;
+    const key = plainAllow ? event.route : `${event.decision} ${event.code ?? ''} ${event.route}`;
+    let tail = byKey.get(key);
     if (tail === undefined) {
-      const whole = JSON.stringify(event);
-      tail = whole.slice(timePrefix(event.time).length);
-      byRoute.set(key, tail);
+      tail = JSON.stringify(event).slice(timePrefix(event.time).length);
+      byKey.set(key, tail);
     }
     return timePrefix(event.time) + tail;
   }
