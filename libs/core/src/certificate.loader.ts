@@ -118,8 +118,7 @@ export function readBoundedFile(path: string, role: string, maxBytes: number): B
     }
     // Never more than maxBytes + 1 in memory, whatever the file says of its size: a file that grows
     // while it is read, or one that reports size 0 and streams (procfs, sysfs, FUSE), stops here.
-    const buffer = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(stat.size + 1, 64 * 1024)));
-    let data = buffer;
+    let data = Buffer.allocUnsafe(Math.min(maxBytes + 1, Math.max(stat.size + 1, 64 * 1024)));
     let length = 0;
     for (;;) {
       if (length === data.length) {

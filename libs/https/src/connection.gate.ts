@@ -75,6 +75,7 @@ export function installConnectionGate(
 
   function forget(this: Socket): void {
     sockets.delete(this);
+    clearTimeout(pending.get(this));
     if (sockets.size === 0 && waiters.length > 0) {
       const done = waiters;
       waiters = [];
@@ -167,7 +168,6 @@ export function installConnectionGate(
     acceptedAt.set(socket, Date.now());
     sockets.add(socket);
     socket.once('close', forget);
-    socket.once('close', () => clearTimeout(pending.get(socket)));
     // Errors of the raw socket (reset by the peer) only end it; the TLS socket has its own handler.
     socket.on('error', destroySelf);
     socket.setTimeout(handshakeMs);
