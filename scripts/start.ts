@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { Agent, request } from 'undici';
-import { initDevPki } from '@shield/dev-pki';
+import { initDevPki } from '@inference-shield/dev-pki';
 
 interface Service {
   readonly name: string;

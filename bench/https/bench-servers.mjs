@@ -14,10 +14,7 @@ import 'reflect-metadata';
 import { Body, Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
-const dist = new URL('../../dist/node_modules/@shield/', import.meta.url);
-const { createHttpsApp, TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES } = await import(
-  new URL('https/index.js', dist).href
-);
+const { createHttpsApp, TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES } = await import('@inference-shield/https');
 const [cert, key] = process.argv.slice(2);
 if (!cert || !key) throw new Error('usage: bench-servers.mjs <cert.pem> <key.pem>');
 

@@ -12,13 +12,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const dist = new URL('../../dist/node_modules/@shield/', import.meta.url);
 const imported = performance.now();
 const plain = process.argv[2] === '--plain';
 const [{ Controller, Get, Module }, { NestFactory }, { createHttpsApp }] = await Promise.all([
   import('@nestjs/common'),
   import('@nestjs/core'),
-  plain ? Promise.resolve({ createHttpsApp: undefined }) : import(new URL('https/index.js', dist).href),
+  plain ? Promise.resolve({ createHttpsApp: undefined }) : import('@inference-shield/https'),
 ]);
 const afterImports = performance.now();
 
@@ -26,7 +25,7 @@ let [cert, key] = process.argv.slice(2);
 let pkiMs = 0;
 if (!plain && (!cert || !key)) {
   const pkiStart = performance.now();
-  const { createTestPki } = await import(new URL('dev-pki/index.js', dist).href);
+  const { createTestPki } = await import('@inference-shield/dev-pki');
   const pki = await createTestPki(mkdtempSync(join(tmpdir(), 'cold-start-')));
   cert = pki.server.cert;
   key = pki.server.key;

@@ -3,7 +3,7 @@
  *
  *   npx vitest bench --run bench/https/https-bootstrap.bench.ts
  *
- * It compiles the libs (`tsc -p tsconfig.build.json` + `scripts/link-libs.mjs`, as `npm run build`
+ * It compiles the libs (`npm run build`
  * does), then starts bench-servers.mjs in its own process: the same Express module as plain HTTP
  * (`NestFactory.create`), as Nest's own `httpsOptions` with the bootstrap's certificate and TLS
  * policy but none of its gates, and through `createHttpsApp`. wrk (one thread, keep-alive
@@ -31,7 +31,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTestPki } from '@shield/dev-pki';
+import { createTestPki } from '@inference-shield/dev-pki';
 import { bench, describe } from 'vitest';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
@@ -133,14 +133,9 @@ function summary(runs: Run[]): Run {
 
 /** Compile the libs to dist/ as `npm run build` does (tsc emits even if another lib has type errors). */
 function build(): void {
-  spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: ROOT,
-    stdio: 'ignore',
-    timeout: 180_000,
-  });
-  const link = spawnSync(process.execPath, ['scripts/link-libs.mjs'], { cwd: ROOT, encoding: 'utf8' });
-  if (!existsSync(join(ROOT, 'dist/libs/https/src/index.js')) || link.status !== 0) {
-    throw new Error(`building dist/ failed: ${link.stderr}`);
+  const run = spawnSync('npm', ['run', '-s', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  if (!existsSync(join(ROOT, 'libs/https/dist/esm/index.js')) || run.status !== 0) {
+    throw new Error(`npm run build failed: ${run.stderr}`);
   }
 }
 

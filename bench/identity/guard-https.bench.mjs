@@ -4,7 +4,7 @@
 //
 // Environment: BENCH_ROUNDS (5), BENCH_SECONDS (4), BENCH_CONNECTIONS (32), BENCH_SERVER_CPU (0),
 // BENCH_WRK_CPU (1), BENCH_MODE (concurrent | sequential), BENCH_APPS (a comma-separated subset of
-// the apps below), BENCH_DIST (../../dist: the compiled tree to measure), BENCH_PROFILE=1 (each
+// the apps below), BENCH_PROFILE=1 (each
 // server writes a V8 CPU profile to /tmp/shield-guard-prof/ when it exits), BENCH_ADAPTER (express |
 // fastify: Nest's platform under every app).
 //
@@ -39,10 +39,8 @@ import { spawn, execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const DIST = process.env.BENCH_DIST ?? `${here}../../dist`;
 const ISSUER = 'https://idp.bench.local';
 const AUDIENCE = 'inference';
 const BODY = { model: 'demo', outputs: [0.1, 0.7, 0.2] };
@@ -59,7 +57,7 @@ const APPS = ['unguarded', ...KNOWN_APPS.filter((a) => asked.includes(a))];
 async function serve(kind) {
   const { Controller, Get, Injectable, Module } = await import('@nestjs/common');
   const { APP_GUARD, NestFactory } = await import('@nestjs/core');
-  const identity = await import(pathToFileURL(`${DIST}/libs/identity/src/index.js`).href);
+  const identity = await import('@inference-shield/identity');
   const setup = await new Promise((resolve) => process.once('message', resolve));
 
   class DemoController {
@@ -182,7 +180,7 @@ async function main() {
   const profile = process.env.BENCH_PROFILE === '1';
   const CONCURRENT = (process.env.BENCH_MODE ?? 'concurrent') === 'concurrent';
 
-  const { DevCertificateAuthority } = await import(pathToFileURL(`${DIST}/libs/dev-pki/src/index.js`).href);
+  const { DevCertificateAuthority } = await import('@inference-shield/dev-pki');
   const { exportJWK } = await import('jose');
   const ca = await DevCertificateAuthority.create();
   const server = await ca.issueServer();

@@ -19,7 +19,7 @@ import {
   type AuditEvent,
   type AuditSink,
   type TokenVerifier,
-} from '@shield/identity';
+} from '@inference-shield/identity';
 import { exportJWK } from 'jose';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
 

@@ -28,8 +28,8 @@ import {
   type NestApplicationOptions,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { DevCertificateAuthority } from '@shield/dev-pki';
-import { IdentityModule, RequireScopes } from '@shield/identity';
+import { DevCertificateAuthority } from '@inference-shield/dev-pki';
+import { IdentityModule, RequireScopes } from '@inference-shield/identity';
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { exportJWK } from 'jose';
 import type { AddressInfo } from 'node:net';

@@ -8,7 +8,7 @@
 import { verify, KeyObject } from 'node:crypto';
 import { cpus } from 'node:os';
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
-import { resolveTokenVerifierOptions, TokenVerifier } from '../../dist/libs/identity/src/tokens/index.js';
+import { resolveTokenVerifierOptions, TokenVerifier } from '@inference-shield/identity';
 
 const N = Number(process.argv[2] ?? 2000);
 const ISSUER = 'https://idp.bench.test';

@@ -47,7 +47,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
 const dist = resolve(root, process.env.BENCH_DIST ?? 'dist');
 const fromDist = (path) => import(pathToFileURL(join(dist, path)).href);
-const lib = (name) => fromDist(`libs/${name}/src/index.js`);
+const lib = (name) => import(`@inference-shield/${name}`);
 
 const MODEL = 'fraud-lr';
 const INFER_PATH = `/v2/models/${MODEL}/infer`;
@@ -809,7 +809,7 @@ throw-away dev PKI and dev IdP in a temp folder.
 | chat, plain | plain HTTP, no guard, a **bench-only controller** (\`PlainChatController\` in \`sample.bench.mjs\`) doing the steps of the sample's non-streamed path (\`validateChatRequest\`, abort on hang-up, OpenAI SDK with \`maxRetries: 0\`), its \`fetch\` being undici's \`fetch\` on a plain \`Agent\` of 16 connections, the API key set directly; **no caller assertion** | HTTP, no token, same body | plain HTTP to a second listener of the stand-in sharing its request handler (same routes, same answers) |
 | chat, plain → mTLS (split) | the plain server's second bench-only route (\`${CHAT_MTLS_PATH}\`): the same controller steps, its SDK on \`UpstreamClient.fetch\` of a registry built with the sample's upstream options (\`createUpstreamRegistry\`), no caller assertion | HTTP, no token, same body | HTTPS with a client certificate, as the secured run |
 
-So the chat baseline is *not* the sample with \`http:\` upstream (\`@shield/upstream\` refuses
+So the chat baseline is *not* the sample with \`http:\` upstream (\`@inference-shield/upstream\` refuses
 \`http:\` base URLs by design): it is the same controller logic with the security removed at both
 hops and the caller assertion left out. The ratio therefore measures inbound TLS + guard + caller
 assertion + outbound mTLS + the upstream client together; the third chat run splits the two hops.

@@ -11,7 +11,7 @@
 //
 // Environment: BENCH_SECONDS (per round, default 3), BENCH_ROUNDS (3), BENCH_CONCURRENCY (64),
 // BENCH_CONNECTIONS (pool size, 8), BENCH_CHUNKS (per stream, 200), BENCH_CHUNK_INTERVAL_MS (5),
-// BENCH_DIST (compiled output, default dist), BENCH_OUT (README path; "-" for stdout only),
+// BENCH_OUT (README path; "-" for stdout only),
 // BENCH_ONLY (regex of the clients to run besides the plaintext baseline).
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,8 +23,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
-const dist = resolve(root, process.env.BENCH_DIST ?? 'dist');
-const lib = (name) => import(pathToFileURL(join(dist, 'libs', name, 'src', 'index.js')).href);
+const lib = (name) => import(`@inference-shield/${name}`);
 const int = (name, fallback) => {
   const v = Number(process.env[name] ?? fallback);
   if (!Number.isInteger(v) || v < 1) throw new TypeError(`${name} must be a positive integer`);
@@ -166,7 +165,7 @@ async function main() {
     };
     // The naive client: a full handshake for every request (no pool reuse, no session resumption).
     const { UPSTREAM_CIPHERS } = await import(
-      pathToFileURL(join(dist, 'libs', 'upstream', 'src', 'upstream.constants.js')).href
+      pathToFileURL(join(root, 'libs', 'upstream', 'dist', 'esm', 'upstream.constants.js')).href
     );
     const bareTls = new undici.Agent({
       connections,

@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { createHttpsApp } from '@shield/https';
+import { createHttpsApp } from '@inference-shield/https';
 import { AppModule } from './app/app.module.js';
 import { loadSampleConfig } from './app/sample-config.js';
 

@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
 import { httpsCall, rawTls, testPki, type RawResult } from './support/clients.js';
 

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoggerService } from '@nestjs/common';
-import type { TestPki } from '@shield/dev-pki';
-import type { HttpsAdapterChoice, HttpsApp } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import type { HttpsAdapterChoice, HttpsApp } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
 import { handshake, startTestApp } from './support/clients.js';
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPki, TestPkiClient } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import type { TestPki, TestPkiClient } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { PeerAppModule, type PeerAnswer } from './fixtures/peer.app.js';
 import { handshake, httpsCall, testPki } from './support/clients.js';
 

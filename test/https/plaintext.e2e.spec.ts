@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
 import { httpsCall, rawTcp, rawTls, startTestApp, testPki } from './support/clients.js';
 

@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
 import { rawTcp, testPki } from './support/clients.js';
 

@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { connect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPki } from '@shield/dev-pki';
-import type { ShieldError } from '@shield/core';
-import { createHttpsApp, type HttpsApp, type HttpsCertificateInfo } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import type { ShieldError } from '@inference-shield/core';
+import { createHttpsApp, type HttpsApp, type HttpsCertificateInfo } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
 import { handshake, httpsCall, testPki } from './support/clients.js';
 

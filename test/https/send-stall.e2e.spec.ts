@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import type { Server } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestPki } from '@shield/dev-pki';
-import type { HttpsApp } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import type { HttpsApp } from '@inference-shield/https';
 import { BigAppModule } from './fixtures/big.app.js';
 import { rawTls, startTestApp } from './support/clients.js';
 

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { once } from 'node:events';
 import { connect } from 'node:tls';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { slowEvents, SlowAppModule } from './fixtures/slow.app.js';
 import { httpsCall, testPki } from './support/clients.js';
 

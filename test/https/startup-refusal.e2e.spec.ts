@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsBootstrapOptions } from '@shield/https';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsBootstrapOptions } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
 import { testPki } from './support/clients.js';
 

@@ -17,14 +17,14 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createHttpsApp } from '@shield/https';
+import { createHttpsApp } from '@inference-shield/https';
 import {
   IDENTITY_OPTIONS,
   TOKEN_VERIFIER,
   TokenVerifier,
   type IdentityModuleOptions,
   type ResolvedIdentityOptions,
-} from '@shield/identity';
+} from '@inference-shield/identity';
 import { CaptureLogger, TokenLedger } from './support/capture.js';
 import { startIdp, type RunningIdp } from './support/dev-idp.js';
 import { fixtureModule, ROUTES } from './support/fixture-app.js';

@@ -2,7 +2,7 @@
  * Identity end to end, against the real dev OpenID provider (apps/dev-idp, oidc-provider): tokens
  * the IdP issues, tokens signed with the IdP's own private key that carry bad claims or hostile
  * headers, tokens of a second IdP claiming the first one's issuer, mTLS workloads and RFC 8705
- * certificate-bound tokens, all over real HTTPS on loopback with @shield/https in optional-mTLS
+ * certificate-bound tokens, all over real HTTPS on loopback with @inference-shield/https in optional-mTLS
  * mode. Every refusal row runs through both enforcement paths: the Shield guard and passport
  * (`@UsePassport`). Logs and audit events are captured and searched for tokens at the end.
  */
@@ -12,8 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
-import { TOKEN_VERIFIER, type TokenVerifier } from '@shield/identity';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
+import { TOKEN_VERIFIER, type TokenVerifier } from '@inference-shield/identity';
 import type { JWK } from 'jose';
 import { CaptureAuditSink, CaptureLogger, TokenLedger } from './support/capture.js';
 import { startIdp, tokenFromPort, type RunningIdp } from './support/dev-idp.js';

@@ -1,8 +1,15 @@
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Module, type Type } from '@nestjs/common';
-import { ERROR_CATALOGUE } from '@shield/core';
-import { Allow, IdentityModule, oidc, Principal, saml, type ShieldPrincipal } from '@shield/identity';
+import { ERROR_CATALOGUE } from '@inference-shield/core';
+import {
+  Allow,
+  IdentityModule,
+  oidc,
+  Principal,
+  saml,
+  type ShieldPrincipal,
+} from '@inference-shield/identity';
 import {
   SAML2_BEARER_GRANT_TYPE,
   SamlModule,
@@ -10,7 +17,7 @@ import {
   SamlTokenSigner,
   type SamlAuditEvent,
   type SamlModuleOptions,
-} from '@shield/saml';
+} from '@inference-shield/saml';
 import { DOMParser, type Document } from '@xmldom/xmldom';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import {

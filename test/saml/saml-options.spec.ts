@@ -4,8 +4,13 @@ import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Test } from '@nestjs/testing';
-import { DevCertificateAuthority } from '@shield/dev-pki';
-import { resolveSamlOptions, SamlModule, SamlTokenSigner, type SamlModuleOptions } from '@shield/saml';
+import { DevCertificateAuthority } from '@inference-shield/dev-pki';
+import {
+  resolveSamlOptions,
+  SamlModule,
+  SamlTokenSigner,
+  type SamlModuleOptions,
+} from '@inference-shield/saml';
 import { createSigningIdentity, type SigningIdentity } from './support/test-idp.js';
 
 let dir: string;

@@ -1,7 +1,7 @@
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Module, type Type } from '@nestjs/common';
-import { isShieldError, type ShieldErrorCode } from '@shield/core';
+import { isShieldError, type ShieldErrorCode } from '@inference-shield/core';
 import {
   RedisSamlReplayCache,
   RedisSamlRequestStore,
@@ -9,7 +9,7 @@ import {
   SamlModule,
   SamlValidator,
   type SamlModuleOptions,
-} from '@shield/saml';
+} from '@inference-shield/saml';
 import { Redis } from 'ioredis';
 import { IDP_ENTITY_ID, SP_ENTITY_ID, TOKEN_AUDIENCE, TOKEN_ISSUER } from './support/saml-cases.js';
 import {

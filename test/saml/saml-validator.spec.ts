@@ -1,6 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isShieldError, type ShieldErrorCode } from '@shield/core';
-import { resolveSamlOptions, SamlValidator, type SamlModuleOptions, type SamlPrincipal } from '@shield/saml';
+import { isShieldError, type ShieldErrorCode } from '@inference-shield/core';
+import {
+  resolveSamlOptions,
+  SamlValidator,
+  type SamlModuleOptions,
+  type SamlPrincipal,
+} from '@inference-shield/saml';
 import {
   ACS_CASES,
   GRANT_CASES,

@@ -6,7 +6,11 @@ import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createUpstreamRegistry, type UpstreamClient, type UpstreamRegistry } from '@shield/upstream';
+import {
+  createUpstreamRegistry,
+  type UpstreamClient,
+  type UpstreamRegistry,
+} from '@inference-shield/upstream';
 import { deferred, httpsServer, testPki } from './upstream-fixtures.js';
 
 let pki: Awaited<ReturnType<typeof testPki>>;

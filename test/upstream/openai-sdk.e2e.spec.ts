@@ -8,7 +8,11 @@ import tls from 'node:tls';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUpstreamRegistry, type UpstreamClient, type UpstreamRegistry } from '@shield/upstream';
+import {
+  createUpstreamRegistry,
+  type UpstreamClient,
+  type UpstreamRegistry,
+} from '@inference-shield/upstream';
 import { createLlmStandin, type LlmStandin } from '../../apps/llm-standin/src/llm-standin.server.js';
 import { complete, countPromptTokens, embed } from '../../apps/llm-standin/src/standin-model.js';
 import { deferred, testPki } from './upstream-fixtures.js';

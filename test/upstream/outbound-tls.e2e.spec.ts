@@ -13,7 +13,7 @@ import {
   spkiPin,
   type UpstreamOptions,
   type UpstreamRegistry,
-} from '@shield/upstream';
+} from '@inference-shield/upstream';
 import { X509Certificate } from 'node:crypto';
 import {
   closeServer,

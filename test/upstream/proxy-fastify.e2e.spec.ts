@@ -16,7 +16,7 @@ import {
   type ProxyInboundRequest,
   type ProxyOutboundResponse,
   type UpstreamProxy,
-} from '@shield/upstream';
+} from '@inference-shield/upstream';
 import { createLlmStandin, type LlmStandin } from '../../apps/llm-standin/src/llm-standin.server.js';
 import { testPki } from './upstream-fixtures.js';
 

@@ -35,7 +35,7 @@ import {
   type UpstreamClient,
   type UpstreamProxy,
   type UpstreamRegistry,
-} from '@shield/upstream';
+} from '@inference-shield/upstream';
 import { createLlmStandin, type LlmStandin } from '../../apps/llm-standin/src/llm-standin.server.js';
 import { deferred, httpsServer, testPki } from './upstream-fixtures.js';
 

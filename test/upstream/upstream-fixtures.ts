@@ -15,7 +15,7 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { createTestPki, type TestPki } from '@shield/dev-pki';
+import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
 
 /** A fresh test PKI in a temp folder; `cleanup()` removes it. */
 export async function testPki(): Promise<TestPki & { cleanup(): void }> {

@@ -5,7 +5,13 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assertInteger, assertKnownKeys, assertString, deepFreeze, parseHttpsUrl } from '@shield/core';
+import {
+  assertInteger,
+  assertKnownKeys,
+  assertString,
+  deepFreeze,
+  parseHttpsUrl,
+} from '@inference-shield/core';
 import { DEFAULT_KEYS_FILE } from './signing-keys.js';
 
 /** Options of {@link startDevIdp}. Every path is resolved against the working directory. */

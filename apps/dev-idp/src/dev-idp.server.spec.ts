@@ -13,14 +13,14 @@ import {
 } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isShieldError } from '@shield/core';
+import { isShieldError } from '@inference-shield/core';
 import {
   DevCertificateAuthority,
   createTestPki,
   initDevPki,
   type DevPkiInitResult,
   type TestPki,
-} from '@shield/dev-pki';
+} from '@inference-shield/dev-pki';
 import { startDevIdp, type DevIdp } from './dev-idp.server.js';
 import { DevIdpTokenError, DevIdpUnreachableError } from './token-client.js';
 

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Agent } from 'undici';
 import { Provider } from 'oidc-provider';
-import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@shield/https';
+import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@inference-shield/https';
 import { loadDevIdpClientsFile, type DevIdpClientsConfig } from './clients-config.js';
 import { resolveDevIdpOptions, type DevIdpOptions, type ResolvedDevIdpOptions } from './dev-idp.options.js';
 import { loadDevIdpTls } from './dev-idp.tls.js';
@@ -116,7 +116,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       // tls_client_auth, and the thumbprint for self_signed_tls_client_auth.
       requestCert: true,
       rejectUnauthorized: false,
-      // The same TLS policy as @shield/https: TLS 1.2+, ECDHE with AEAD suites only, no renegotiation.
+      // The same TLS policy as @inference-shield/https: TLS 1.2+, ECDHE with AEAD suites only, no renegotiation.
       minVersion: 'TLSv1.2',
       ciphers: [...TLS13_CIPHERS, ...TLS12_CIPHERS].join(':'),
       ecdhCurve: ECDH_CURVES,

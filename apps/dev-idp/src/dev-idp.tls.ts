@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTlsBundle } from '@shield/core';
-import { initDevPki } from '@shield/dev-pki';
+import { loadTlsBundle } from '@inference-shield/core';
+import { initDevPki } from '@inference-shield/dev-pki';
 
 /** Certificate, key and CA the IdP serves with. */
 export interface DevIdpTls {

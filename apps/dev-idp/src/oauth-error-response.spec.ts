@@ -7,7 +7,7 @@ import { Duplex, Readable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initDevPki } from '@shield/dev-pki';
+import { initDevPki } from '@inference-shield/dev-pki';
 import { loadDevIdpClientsFile } from './clients-config.js';
 import { resolveDevIdpOptions } from './dev-idp.options.js';
 import { startDevIdp, type DevIdp } from './dev-idp.server.js';

@@ -5,7 +5,7 @@
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
-import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@shield/core';
+import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@inference-shield/core';
 import { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import {
   DEV_IDP_AUTH_METHODS,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPki, initDevPki, type DevPkiInitResult } from '@shield/dev-pki';
+import { createTestPki, initDevPki, type DevPkiInitResult } from '@inference-shield/dev-pki';
 import { startDevIdp, type DevIdp } from './dev-idp.server.js';
 import { runTokenCommand } from './token.command.js';
 

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { initDevPki } from '@shield/dev-pki';
+import { initDevPki } from '@inference-shield/dev-pki';
 import { createLlmStandin } from './llm-standin.server.js';
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {

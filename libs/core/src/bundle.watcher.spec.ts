@@ -16,8 +16,8 @@ import {
   TlsBundleWatcher,
   type LoadedTlsBundle,
   type TlsFiles,
-} from '@shield/core';
-import { createTestPki, type TestPki, type TestPkiPair } from '@shield/dev-pki';
+} from '@inference-shield/core';
+import { createTestPki, type TestPki, type TestPkiPair } from '@inference-shield/dev-pki';
 
 let root: string;
 let pki: TestPki;

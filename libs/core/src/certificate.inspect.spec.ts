@@ -3,8 +3,8 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { certificateFingerprint, parseSpiffeId, spiffeIdOf, subjectAltNames } from '@shield/core';
-import { createTestPki, DevCertificateAuthority, type TestPki } from '@shield/dev-pki';
+import { certificateFingerprint, parseSpiffeId, spiffeIdOf, subjectAltNames } from '@inference-shield/core';
+import { createTestPki, DevCertificateAuthority, type TestPki } from '@inference-shield/dev-pki';
 
 describe('parseSpiffeId', () => {
   it.each([

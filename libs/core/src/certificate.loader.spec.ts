@@ -12,8 +12,8 @@ import {
   type ShieldErrorCode,
   type TlsFiles,
   type TlsUsage,
-} from '@shield/core';
-import { createTestPki, DevCertificateAuthority, type TestPki } from '@shield/dev-pki';
+} from '@inference-shield/core';
+import { createTestPki, DevCertificateAuthority, type TestPki } from '@inference-shield/dev-pki';
 
 let dir: string;
 let pki: TestPki;

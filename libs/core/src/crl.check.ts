@@ -3,7 +3,7 @@ import { createSecureContext } from 'node:tls';
 
 /**
  * The facts of one CRL (RFC 5280 §5.1) the loader checks. Parsed with a small DER reader rather
- * than @peculiar/x509, whose import costs most of a second: every user of `@shield/core` would pay
+ * than @peculiar/x509, whose import costs most of a second: every user of `@inference-shield/core` would pay
  * it at start-up. OpenSSL itself parses the CRL too (see {@link parseCrl}), so what TLS will use
  * is exactly what was checked.
  */

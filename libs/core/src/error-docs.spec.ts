@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from '@shield/core';
+import { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from '@inference-shield/core';
 
 // docs/errors.md is the operators' table of codes. This spec keeps it from rotting: every code of
 // the catalogue must be there with its status and reason, and nothing else may claim to be a code.

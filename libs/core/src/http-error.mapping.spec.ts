@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HttpException, PayloadTooLargeException } from '@nestjs/common';
-import { ERROR_CATALOGUE, ShieldError, toHttpResponse, type ShieldErrorCode } from '@shield/core';
+import { ERROR_CATALOGUE, ShieldError, toHttpResponse, type ShieldErrorCode } from '@inference-shield/core';
 
 describe('toHttpResponse', () => {
   it.each(Object.keys(ERROR_CATALOGUE) as ShieldErrorCode[])(

@@ -1,5 +1,5 @@
 /**
- * @shield/core: what every Inference Shield module shares: the error catalogue and its one HTTP
+ * @inference-shield/core: what every Inference Shield module shares: the error catalogue and its one HTTP
  * mapping, the exception filter, start-up option validation, and certificate helpers.
  */
 export { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from './error-codes.js';

@@ -6,8 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { spiffeIdOf } from '@shield/core';
-import { createTestPki, DevCertificateAuthority, TEST_CLIENT_SPIFFE_ID, type TestPki } from '@shield/dev-pki';
+import { spiffeIdOf } from '@inference-shield/core';
+import {
+  createTestPki,
+  DevCertificateAuthority,
+  TEST_CLIENT_SPIFFE_ID,
+  type TestPki,
+} from '@inference-shield/dev-pki';
 
 let dir: string;
 let pki: TestPki;

@@ -9,7 +9,7 @@ import {
 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
-import { certificateFingerprint, parseSpiffeId } from '@shield/core';
+import { certificateFingerprint, parseSpiffeId } from '@inference-shield/core';
 
 x509.cryptoProvider.set(webcrypto as unknown as ReturnType<typeof x509.cryptoProvider.get>);
 
@@ -39,7 +39,7 @@ export interface IssuedCertificate {
   readonly chainPem: string;
   /** Lowercase hex, as {@link DevCertificateAuthority.revoke} takes it. */
   readonly serialNumber: string;
-  /** SHA-256 of the DER, lowercase hex, no colons (as `certificateFingerprint` of `@shield/core`). */
+  /** SHA-256 of the DER, lowercase hex, no colons (as `certificateFingerprint` of `@inference-shield/core`). */
   readonly fingerprint256: string;
 }
 

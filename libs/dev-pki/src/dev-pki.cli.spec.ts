@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runDevPkiCli } from '@shield/dev-pki';
+import { runDevPkiCli } from '@inference-shield/dev-pki';
 
 let root: string;
 beforeAll(() => {

@@ -4,8 +4,13 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadTlsBundle } from '@shield/core';
-import { DevCertificateAuthority, devPkiLayout, initDevPki, type DevPkiLayout } from '@shield/dev-pki';
+import { loadTlsBundle } from '@inference-shield/core';
+import {
+  DevCertificateAuthority,
+  devPkiLayout,
+  initDevPki,
+  type DevPkiLayout,
+} from '@inference-shield/dev-pki';
 
 let root: string;
 let n = 0;

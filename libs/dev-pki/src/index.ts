@@ -1,5 +1,5 @@
 /**
- * @shield/dev-pki: a throw-away ECDSA P-256 PKI for development and tests: a CA, server and
+ * @inference-shield/dev-pki: a throw-away ECDSA P-256 PKI for development and tests: a CA, server and
  * client (SPIFFE) certificates, CRLs, an idempotent PKI folder (`initDevPki`), and a set of good
  * and bad certificates for tests (`createTestPki`). Never for production keys.
  */

@@ -3,8 +3,13 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spiffeIdOf } from '@shield/core';
-import { createTestPki, TEST_CLIENT_SPIFFE_ID, type TestPki, type TestPkiPair } from '@shield/dev-pki';
+import { spiffeIdOf } from '@inference-shield/core';
+import {
+  createTestPki,
+  TEST_CLIENT_SPIFFE_ID,
+  type TestPki,
+  type TestPkiPair,
+} from '@inference-shield/dev-pki';
 
 let dir: string;
 let pki: TestPki;

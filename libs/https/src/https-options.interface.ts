@@ -1,5 +1,5 @@
 import type { NestApplicationOptions } from '@nestjs/common';
-import type { ShieldError } from '@shield/core';
+import type { ShieldError } from '@inference-shield/core';
 
 /** TLS versions the bootstrap accepts as a minimum; anything older is refused at start-up. */
 export type HttpsMinVersion = 'TLSv1.2' | 'TLSv1.3';

@@ -8,7 +8,7 @@ import {
   deepFreeze,
   describeValue,
   type ShieldError,
-} from '@shield/core';
+} from '@inference-shield/core';
 import type {
   HttpsCertificateInfo,
   HttpsMinVersion,

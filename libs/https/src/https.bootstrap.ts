@@ -14,7 +14,7 @@ import {
   TlsBundleWatcher,
   type LoadedTlsBundle,
   type TlsFiles,
-} from '@shield/core';
+} from '@inference-shield/core';
 import type {
   HttpsBootstrapOptions,
   HttpsCertificateInfo,

@@ -1,5 +1,5 @@
 /**
- * @shield/https: an HTTPS-only bootstrap for Nest (Express and Fastify): TLS 1.2+ with ECDHE+AEAD
+ * @inference-shield/https: an HTTPS-only bootstrap for Nest (Express and Fastify): TLS 1.2+ with ECDHE+AEAD
  * suites, plain HTTP refused on the TLS port, security headers, inbound mTLS, certificate rotation
  * without restart, size and time limits, graceful shutdown.
  */

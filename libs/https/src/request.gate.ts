@@ -1,7 +1,7 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { Socket as NetSocket, type Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
-import { toHttpResponse, ShieldError } from '@shield/core';
+import { toHttpResponse, ShieldError } from '@inference-shield/core';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;

@@ -1,6 +1,6 @@
 import { constants as cryptoConstants } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
-import type { LoadedTlsBundle } from '@shield/core';
+import type { LoadedTlsBundle } from '@inference-shield/core';
 import type { HttpsTls12Cipher, ResolvedHttpsOptions } from './https-options.interface.js';
 
 /**

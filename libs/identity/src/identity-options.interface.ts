@@ -1,7 +1,7 @@
 import type { AuditSink } from './audit.interface.js';
 import type { ResolvedTokenVerifierOptions, TokenVerifierOptions } from './tokens/index.js';
 
-/** Inbound mTLS callers (the TLS layer itself is configured by `@shield/https`). */
+/** Inbound mTLS callers (the TLS layer itself is configured by `@inference-shield/https`). */
 export interface MtlsOptions {
   /**
    * SPIFFE trust domains accepted at all. A client certificate whose SPIFFE ID lies outside them

@@ -1,4 +1,10 @@
-import { assertBoolean, assertKnownKeys, assertObject, assertStringArray, describeValue } from '@shield/core';
+import {
+  assertBoolean,
+  assertKnownKeys,
+  assertObject,
+  assertStringArray,
+  describeValue,
+} from '@inference-shield/core';
 import { resolveTokenVerifierOptions } from './tokens/index.js';
 import type { AuditSink } from './audit.interface.js';
 import type { IdentityModuleOptions, ResolvedIdentityOptions } from './identity-options.interface.js';

@@ -10,7 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { INestApplication, LoggerService, NestApplicationOptions, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DevCertificateAuthority, type IssuedCertificate } from '@shield/dev-pki';
+import { DevCertificateAuthority, type IssuedCertificate } from '@inference-shield/dev-pki';
 import { exportJWK, type JWK } from 'jose';
 import type { ShieldPrincipal } from './principal.interface.js';
 import type { TokenVerifierOptions } from './tokens/index.js';

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
-import { ShieldExceptionFilter } from '@shield/core';
+import { ShieldExceptionFilter } from '@inference-shield/core';
 import type { AuditSink } from './audit.interface.js';
 import { LoggerAuditSink } from './audit.sink.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';

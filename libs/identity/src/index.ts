@@ -1,7 +1,7 @@
 /**
- * @shield/identity: who may call an inference service. A global deny-by-default guard, route
+ * `@inference-shield/identity`: who may call an inference service. A global deny-by-default guard, route
  * policies checked at start-up, OIDC access tokens (and SAML-exchange tokens), mTLS workloads,
- * RFC 8705 certificate-bound tokens, an audit event per decision, and a passport strategy.
+ * RFC 8705 certificate-bound tokens, an audit event per decision. The passport strategy is in `@inference-shield/identity/passport`.
  */
 export { IdentityModule } from './identity.module.js';
 export { IDENTITY_ASYNC_OPTIONS_TYPE, IDENTITY_OPTIONS_TYPE } from './identity.module-definition.js';
@@ -44,10 +44,6 @@ export type { ShieldPrincipal } from './principal.interface.js';
 
 export type { AuditDecision, AuditEvent, AuditSink } from './audit.interface.js';
 export { JsonLinesAuditSink, LoggerAuditSink, type AuditLineStream } from './audit.sink.js';
-
-export { ShieldJwtStrategy } from './shield-jwt.strategy.js';
-export { ShieldPassportGuard } from './shield-passport.guard.js';
-export { ShieldPassportModule, UsePassport } from './shield-passport.module.js';
 
 // Token verification core (libs/identity/src/tokens): named here so the public surface is explicit.
 export {

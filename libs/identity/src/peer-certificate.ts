@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
-import { certificateFingerprint, spiffeIdOf, subjectAltNames, tlsSocketOf } from '@shield/core';
+import { certificateFingerprint, spiffeIdOf, subjectAltNames, tlsSocketOf } from '@inference-shield/core';
 import { parseWorkloadSpiffeId } from './spiffe-id.js';
 
 /** What the guard knows about a verified TLS client certificate. */

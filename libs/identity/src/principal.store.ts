@@ -14,7 +14,7 @@ import type { ShieldPrincipal } from './principal.interface.js';
 // 1.6 µs in the guard benchmark's profile, against a store. What enumerability exposes is what
 // `req.user` (the same principal, for passport code) exposes anyway: a copy of the request
 // (`{ ...req }`) carries the same request's principal, and `JSON.stringify` skips symbol keys.
-const PRINCIPAL: unique symbol = Symbol('shield.principal');
+const PRINCIPAL: unique symbol = Symbol('@inference-shield/identity:principal');
 
 interface Slotted {
   [PRINCIPAL]?: ShieldPrincipal | undefined;

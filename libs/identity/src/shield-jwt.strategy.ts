@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
-import { isShieldError, ShieldError } from '@shield/core';
+import { isShieldError, ShieldError } from '@inference-shield/core';
 import type { Algorithm } from 'jsonwebtoken';
 import { Strategy } from 'passport-jwt';
 import { IDENTITY_OPTIONS, SHIELD_JWT_STRATEGY, TOKEN_VERIFIER } from './identity.constants.js';

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type ExecutionContext } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
-import { isShieldError, ShieldError } from '@shield/core';
+import { isShieldError, ShieldError } from '@inference-shield/core';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 import { AUDIT_SINK, SHIELD_JWT_STRATEGY } from './identity.constants.js';
 import { eventOf } from './identity.guard.js';

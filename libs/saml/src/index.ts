@@ -1,7 +1,7 @@
 /**
- * @shield/saml: SAML 2.0 assertions as a way in (browser SSO and the RFC 7522 bearer grant),
+ * @inference-shield/saml: SAML 2.0 assertions as a way in (browser SSO and the RFC 7522 bearer grant),
  * verified on top of node-saml with the checks it leaves open, and exchanged for short-lived
- * local access tokens that `@shield/identity` accepts as method `saml`.
+ * local access tokens that `@inference-shield/identity` accepts as method `saml`.
  */
 export { SamlModule } from './saml.module.js';
 export { SAML_ASYNC_OPTIONS_TYPE, SAML_OPTIONS_TYPE } from './saml.module-definition.js';

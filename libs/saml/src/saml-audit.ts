@@ -1,8 +1,8 @@
 import { Logger } from '@nestjs/common';
-import type { ShieldErrorCode } from '@shield/core';
+import type { ShieldErrorCode } from '@inference-shield/core';
 
 /**
- * One SAML login or grant decision. The same shape as `@shield/identity`'s `AuditEvent`, so the
+ * One SAML login or grant decision. The same shape as `@inference-shield/identity`'s `AuditEvent`, so the
  * identity module's sink can be passed as is. It names who and where, never what: no assertion,
  * no attribute values, no token.
  */

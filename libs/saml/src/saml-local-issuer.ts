@@ -1,4 +1,4 @@
-import type { IssuerOptions } from '@shield/identity';
+import type { IssuerOptions } from '@inference-shield/identity';
 import type { SamlTokenSigner } from './saml-token.signer.js';
 
 /**

@@ -10,7 +10,7 @@ import {
   describeValue,
   parseHttpsUrl,
   readBoundedFile,
-} from '@shield/core';
+} from '@inference-shield/core';
 import type { SamlAuditSink } from './saml-audit.js';
 import type {
   ResolvedSamlIdentityProvider,

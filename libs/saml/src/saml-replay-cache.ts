@@ -1,4 +1,4 @@
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core';
 
 /**
  * Remembers every assertion ID accepted, until the assertion expires, so each is accepted once

@@ -35,9 +35,9 @@ export const ACCEPTED_DIGEST_ALGORITHMS: ReadonlySet<string> = new Set([
 ]);
 
 /** Injection token of the resolved, frozen SAML options. */
-export const SAML_OPTIONS: unique symbol = Symbol('SHIELD_SAML_OPTIONS');
+export const SAML_OPTIONS: unique symbol = Symbol.for('@inference-shield/saml:options');
 /** Injection token of the SAML module's audit sink. */
-export const SAML_AUDIT_SINK: unique symbol = Symbol('SHIELD_SAML_AUDIT_SINK');
+export const SAML_AUDIT_SINK: unique symbol = Symbol.for('@inference-shield/saml:audit-sink');
 
 /** Route paths served by `SamlController`. */
 export const SAML_ROUTES = Object.freeze({

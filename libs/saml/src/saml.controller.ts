@@ -10,8 +10,8 @@ import {
   Redirect,
   UseFilters,
 } from '@nestjs/common';
-import { ShieldError, ShieldExceptionFilter } from '@shield/core';
-import { Public } from '@shield/identity';
+import { ShieldError, ShieldExceptionFilter } from '@inference-shield/core';
+import { Public } from '@inference-shield/identity';
 import { OAuthTokenExceptionFilter } from './oauth-token-exception.filter.js';
 import type { SamlJwks } from './saml-token.signer.js';
 import { SamlTokenSigner } from './saml-token.signer.js';

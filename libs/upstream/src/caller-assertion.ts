@@ -7,7 +7,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
-import { isShieldError, readBoundedFile, ShieldError } from '@shield/core';
+import { isShieldError, readBoundedFile, ShieldError } from '@inference-shield/core/internal';
 import type { CallerIdentity, ResolvedCallerAssertionOptions } from './upstream-options.interface.js';
 
 /** The public key set an upstream uses to verify caller assertions (RFC 7517). */

@@ -1,5 +1,5 @@
 /**
- * @shield/upstream: outbound calls to upstream models over verified (m)TLS, and a streaming proxy
+ * `@inference-shield/upstream`: outbound calls to upstream models over verified (m)TLS, and a streaming proxy
  * that forwards a Nest route to an upstream without leaking the caller's credentials.
  */
 export { UpstreamModule } from './upstream.module.js';
@@ -19,11 +19,8 @@ export {
   type ProxyInboundRequest,
   type ProxyOutboundResponse,
 } from './upstream.proxy.js';
-export {
-  UpstreamRegistry,
-  createUpstreamRegistry,
-  tlsVerificationDisabledByEnv,
-} from './upstream.registry.js';
+export { UpstreamRegistry, createUpstreamRegistry } from './upstream.registry.js';
+export { tlsVerificationDisabledByEnv } from './upstream-tls.js';
 export {
   CallerAssertionSigner,
   CALLER_ASSERTION_TYPE,

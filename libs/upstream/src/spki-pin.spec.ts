@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DevCertificateAuthority, type IssuedCertificate } from '@shield/dev-pki';
+import { DevCertificateAuthority, type IssuedCertificate } from '@inference-shield/dev-pki';
 import { buildServerIdentityCheck, spkiPin } from './spki-pin.js';
 
 let dir: string;

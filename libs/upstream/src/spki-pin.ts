@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 
 /**
  * The pin of a public key: base64 SHA-256 of its DER SubjectPublicKeyInfo (RFC 7469 §2.4, the form

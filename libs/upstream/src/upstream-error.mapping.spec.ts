@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { toUpstreamError } from './upstream-error.mapping.js';
 
 function err(code: string, name = 'Error'): Error {

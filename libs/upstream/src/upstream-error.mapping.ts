@@ -1,4 +1,4 @@
-import { isShieldError, ShieldError, type ShieldErrorCode } from '@shield/core';
+import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 
 // OpenSSL verification results (X509_V_ERR_*, as Node names them) for a chain we cannot trust.
 const UNTRUSTED = new Set([

@@ -82,7 +82,7 @@ export interface UpstreamOptions {
   readonly proxy?: UpstreamProxyOptions;
 }
 
-/** The verified caller the proxy asserts to an upstream: structurally a `@shield/identity` principal. */
+/** The verified caller the proxy asserts to an upstream: structurally a `@inference-shield/identity` principal. */
 export interface CallerIdentity {
   readonly subject: string;
   readonly issuer?: string;
@@ -92,7 +92,7 @@ export interface CallerIdentity {
 
 /**
  * Reads the verified caller from an inbound request, as the framework hands it to the handler
- * (Express `req`, Fastify `request`); `principalOf` of `@shield/identity` fits.
+ * (Express `req`, Fastify `request`); `principalOf` of `@inference-shield/identity` fits.
  */
 export type CallerResolver = (req: object) => CallerIdentity | undefined;
 

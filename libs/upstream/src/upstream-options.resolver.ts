@@ -12,7 +12,7 @@ import {
   isShieldError,
   parseHttpsUrl,
   readBoundedFile,
-} from '@shield/core';
+} from '@inference-shield/core/internal';
 import {
   DEFAULT_ASSERTION_HEADER,
   DEFAULT_PASS_THROUGH_STATUSES,

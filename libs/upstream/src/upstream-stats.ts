@@ -1,4 +1,4 @@
-import type { ShieldErrorCode } from '@shield/core';
+import type { ShieldErrorCode } from '@inference-shield/core/internal';
 
 /** A snapshot of one upstream's counters since start-up. */
 export interface UpstreamStats {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isShieldError } from '@shield/core';
+import { isShieldError } from '@inference-shield/core/internal';
 import { resolveUpstreamPath, resolveUpstreamTarget, upstreamRequestTarget } from './upstream-target.js';
 
 const scope = {

@@ -1,4 +1,4 @@
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 
 /** What a request may target: one origin, under one path prefix (ending in `/`). */
 export interface UpstreamScope {

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { buildServerIdentityCheck } from './spki-pin.js';
 import { UPSTREAM_CIPHERS } from './upstream.constants.js';
 import type { UpstreamCounters } from './upstream-stats.js';
@@ -137,4 +137,13 @@ export function buildUpstreamDispatcher(
     },
   });
   return { dispatcher, busy };
+}
+
+/**
+ * True when `NODE_TLS_REJECT_UNAUTHORIZED` asks Node to skip certificate checks. Our clients set
+ * `rejectUnauthorized: true` explicitly, which the variable cannot override; it is reported because
+ * it still weakens every other TLS client of the process.
+ */
+export function tlsVerificationDisabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.NODE_TLS_REJECT_UNAUTHORIZED === '0';
 }

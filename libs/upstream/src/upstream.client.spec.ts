@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isShieldError, type ShieldErrorCode } from '@shield/core';
-import { DevCertificateAuthority } from '@shield/dev-pki';
+import { isShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
+import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { UpstreamClient } from './upstream.client.js';
 import { resolveUpstreamOptions } from './upstream-options.resolver.js';
 

@@ -15,7 +15,7 @@ import {
   TlsBundleWatcher,
   type LoadedTlsBundle,
   type ShieldErrorCode,
-} from '@shield/core';
+} from '@inference-shield/core/internal';
 import { toUpstreamError } from './upstream-error.mapping.js';
 import { UpstreamCounters, type UpstreamStats } from './upstream-stats.js';
 import { resolveUpstreamTarget, upstreamRequestTarget } from './upstream-target.js';

@@ -1,18 +1,18 @@
 /** Resolved module options (`ResolvedUpstreamModuleOptions`). */
-export const UPSTREAM_OPTIONS = Symbol('shield.upstream.options');
+export const UPSTREAM_OPTIONS = Symbol.for('@inference-shield/upstream:options');
 /** The `UpstreamRegistry` holding every client, created at start-up. */
-export const UPSTREAM_REGISTRY = Symbol('shield.upstream.registry');
+export const UPSTREAM_REGISTRY = Symbol.for('@inference-shield/upstream:registry');
 /** Names declared to `forRootAsync` (the factory's upstreams must match them). */
-export const UPSTREAM_DECLARED_NAMES = Symbol('shield.upstream.declared-names');
+export const UPSTREAM_DECLARED_NAMES = Symbol.for('@inference-shield/upstream:declared-names');
 
 /** The injection token of the `UpstreamClient` named `name`. */
 export function upstreamClientToken(name: string): string {
-  return `shield.upstream.client:${name}`;
+  return `@inference-shield/upstream:client:${name}`;
 }
 
 /** The injection token of the `UpstreamProxy` named `name`. */
 export function upstreamProxyToken(name: string): string {
-  return `shield.upstream.proxy:${name}`;
+  return `@inference-shield/upstream:proxy:${name}`;
 }
 
 /** Upstream names become injection tokens and log labels: keep them short and plain. */

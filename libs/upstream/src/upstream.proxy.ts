@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { Logger } from '@nestjs/common';
-import { isShieldError, ShieldError, toHttpResponse } from '@shield/core';
+import { isShieldError, ShieldError, toHttpResponse } from '@inference-shield/core/internal';
 import {
   HOP_BY_HOP_HEADERS,
   NEVER_FORWARDED_REQUEST_HEADERS,

@@ -1,20 +1,12 @@
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { CallerAssertionSigner, type CallerAssertionJwks } from './caller-assertion.js';
 import { UpstreamClient } from './upstream.client.js';
 import { UpstreamProxy } from './upstream.proxy.js';
 import type { UpstreamStats } from './upstream-stats.js';
 import type { ResolvedUpstreamModuleOptions, UpstreamModuleOptions } from './upstream-options.interface.js';
 import { resolveUpstreamModuleOptions } from './upstream-options.resolver.js';
-
-/**
- * True when `NODE_TLS_REJECT_UNAUTHORIZED` asks Node to skip certificate checks. Our clients set
- * `rejectUnauthorized: true` explicitly, which the variable cannot override; it is reported because
- * it still weakens every other TLS client of the process.
- */
-export function tlsVerificationDisabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.NODE_TLS_REJECT_UNAUTHORIZED === '0';
-}
+import { tlsVerificationDisabledByEnv } from './upstream-tls.js';
 
 /** Every upstream client and proxy of the app, created at start-up and closed at shutdown. */
 export class UpstreamRegistry implements OnApplicationShutdown {

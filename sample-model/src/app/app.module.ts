@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Module, type DynamicModule } from '@nestjs/common';
-import { IdentityModule, principalOf } from '@shield/identity';
-import { UpstreamModule } from '@shield/upstream';
+import { IdentityModule, principalOf } from '@inference-shield/identity';
+import { UpstreamModule } from '@inference-shield/upstream';
 import { ChatController } from '../chat/chat.controller.js';
 import { CHAT_OPTIONS, LLM_UPSTREAM } from '../chat/chat.constants.js';
 import { SampleModelModule } from '../inference/sample-model.module.js';

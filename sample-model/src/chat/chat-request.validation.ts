@@ -1,4 +1,4 @@
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core';
 
 /** What the sample forwards of an OpenAI chat request: a bounded, known subset. */
 export interface ChatRequest {

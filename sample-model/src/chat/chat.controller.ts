@@ -2,9 +2,9 @@ import { once } from 'node:events';
 import { Body, Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import OpenAI from 'openai';
-import { isShieldError, ShieldError } from '@shield/core';
-import { RequireScopes } from '@shield/identity';
-import { InjectUpstreamRegistry, type UpstreamRegistry } from '@shield/upstream';
+import { isShieldError, ShieldError } from '@inference-shield/core';
+import { RequireScopes } from '@inference-shield/identity';
+import { InjectUpstreamRegistry, type UpstreamRegistry } from '@inference-shield/upstream';
 import { validateChatRequest } from './chat-request.validation.js';
 import { CHAT_OPTIONS, LLM_UPSTREAM, type ChatOptions } from './chat.constants.js';
 

@@ -1,4 +1,4 @@
-import { isShieldError } from '@shield/core';
+import { isShieldError } from '@inference-shield/core';
 import { describe, expect, it } from 'vitest';
 import { validateInferRequest } from './infer-request.validation.js';
 import type { InferLimits, V2ModelMetadata } from './v2-protocol.interface.js';

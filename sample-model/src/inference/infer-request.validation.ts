@@ -1,4 +1,4 @@
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core';
 import type {
   InferLimits,
   V2ModelMetadata,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Module, type INestApplication, type LoggerService } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
-import { ShieldExceptionFilter } from '@shield/core';
+import { ShieldExceptionFilter } from '@inference-shield/core';
 import onnxProto from 'onnx-proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from './model-registry.service.js';

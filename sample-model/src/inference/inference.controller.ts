@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ShieldError } from '@shield/core';
-import { Allow, Authenticated, mtls, oidc, Public } from '@shield/identity';
+import { ShieldError } from '@inference-shield/core';
+import { Allow, Authenticated, mtls, oidc, Public } from '@inference-shield/identity';
 import { ModelRegistry } from './model-registry.service.js';
 import type { V2InferResponse, V2ModelMetadata } from './v2-protocol.interface.js';
 

@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import { validateInferRequest } from './infer-request.validation.js';
 import type { ResolvedSampleModelOptions } from './sample-model-options.interface.js';

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { assertInteger, assertKnownKeys, assertString, describeValue } from '@shield/core';
+import { assertInteger, assertKnownKeys, assertString, describeValue } from '@inference-shield/core';
 import { findDefaultModelsDir } from '../model-paths.js';
 import type { ResolvedSampleModelOptions } from './sample-model-options.interface.js';
 

@@ -1,6 +1,6 @@
 import { Controller, Get, Module, Query, Req } from '@nestjs/common';
-import { peerCertificateOf, peerX509CertificateOf } from '@shield/https';
-import { spiffeIdOf, subjectAltNames } from '@shield/core';
+import { peerCertificateOf, peerX509CertificateOf } from '@inference-shield/https';
+import { spiffeIdOf, subjectAltNames } from '@inference-shield/core';
 
 /** Counts handler runs, so a test can prove that a refused request never reached one. */
 export const attackCalls = { count: 0 };

@@ -3,9 +3,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isShieldError, loadTlsBundle } from '@shield/core';
-import { DevCertificateAuthority, type IssuedCertificate, type TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import { isShieldError, loadTlsBundle } from '@inference-shield/core';
+import { DevCertificateAuthority, type IssuedCertificate, type TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { handshake, testPki } from '../../https/support/clients.js';
 import { AttackAppModule } from './attack.app.js';
 

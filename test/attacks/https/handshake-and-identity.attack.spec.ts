@@ -7,8 +7,8 @@ import {
 } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IssuedCertificate, TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import type { IssuedCertificate, TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { httpsCall, rawTcp, testPki } from '../../https/support/clients.js';
 import { attackCalls, AttackAppModule, type AttackPeerAnswer } from './attack.app.js';
 

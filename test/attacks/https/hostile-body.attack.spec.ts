@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isShieldErrorCode } from '@shield/core';
-import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsAdapterChoice, type HttpsApp } from '@shield/https';
+import { isShieldErrorCode } from '@inference-shield/core';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsAdapterChoice, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from '../../https/fixtures/hello.app.js';
 import { httpsCall, testPki } from '../../https/support/clients.js';
 

@@ -2,9 +2,9 @@ import 'reflect-metadata';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isShieldError, type ShieldError } from '@shield/core';
-import type { TestPki } from '@shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@shield/https';
+import { isShieldError, type ShieldError } from '@inference-shield/core';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { httpsCall, run, testPki } from '../../https/support/clients.js';
 import { AttackAppModule } from './attack.app.js';
 

@@ -18,8 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller, Get, Module, type Type } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPki, type IssuedCertificate, type TestPki } from '@shield/dev-pki';
-import { Allow, AllowSpiffe, IdentityModule, mtls } from '@shield/identity';
+import { createTestPki, type IssuedCertificate, type TestPki } from '@inference-shield/dev-pki';
+import { Allow, AllowSpiffe, IdentityModule, mtls } from '@inference-shield/identity';
 import { callOnce, startApp } from './attack-kit.js';
 
 /** Meant as `spiffe://shield.local/ns/prod/gateway`, with the workload path lost. */

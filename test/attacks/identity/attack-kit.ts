@@ -2,7 +2,7 @@
  * What the identity attack specs share: a dev PKI, an ES256 issuer key that signs honest tokens,
  * a Nest app on real HTTPS (loopback, port 0, optional mTLS as a Shield server would set it), and
  * a raw HTTP/1.1-over-TLS client that writes header lines byte for byte and can keep one
- * connection for several requests. Only public entries (`@shield/*`) are imported.
+ * connection for several requests. Only public entries (`@inference-shield/*`) are imported.
  */
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +11,7 @@ import type { ServerOptions } from 'node:https';
 import type { INestApplication, NestApplicationOptions, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { TestingModule } from '@nestjs/testing';
-import type { IssuedCertificate, TestPki } from '@shield/dev-pki';
+import type { IssuedCertificate, TestPki } from '@inference-shield/dev-pki';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
 
 export const ISSUER = 'https://idp.attack.test';

@@ -30,8 +30,8 @@ import { fetch as undiciFetch, Response } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { isShieldError } from '@shield/core';
-import { createTestPki, type TestPki } from '@shield/dev-pki';
+import { isShieldError } from '@inference-shield/core';
+import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
 import {
   IDENTITY_OPTIONS,
   IdentityModule,
@@ -43,7 +43,7 @@ import {
   type JwksFetch,
   type ResolvedIdentityOptions,
   type ShieldPrincipal,
-} from '@shield/identity';
+} from '@inference-shield/identity';
 import type { JWK } from 'jose';
 import {
   AUDIENCE,

@@ -21,15 +21,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller, Get, Module } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPki, type TestPki } from '@shield/dev-pki';
-import {
-  IdentityModule,
-  Principal,
-  RequireScopes,
-  ShieldPassportModule,
-  UsePassport,
-  type ShieldPrincipal,
-} from '@shield/identity';
+import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
+import { IdentityModule, Principal, RequireScopes, type ShieldPrincipal } from '@inference-shield/identity';
+import { ShieldPassportModule, UsePassport } from '@inference-shield/identity/passport';
 import {
   AUDIENCE,
   callOnce,

@@ -21,8 +21,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller, Get, Module } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestPki, type DevClientOptions, type TestPki } from '@shield/dev-pki';
-import { Allow, AllowSpiffe, IdentityModule, mtls, Principal, type ShieldPrincipal } from '@shield/identity';
+import { createTestPki, type DevClientOptions, type TestPki } from '@inference-shield/dev-pki';
+import {
+  Allow,
+  AllowSpiffe,
+  IdentityModule,
+  mtls,
+  Principal,
+  type ShieldPrincipal,
+} from '@inference-shield/identity';
 import { callOnce, startApp, type RunningApp } from './attack-kit.js';
 
 const GW = 'spiffe://shield.local/ns/prod/gw';

@@ -6,7 +6,7 @@
  */
 import { inflateRawSync } from 'node:zlib';
 import { Module, type LoggerService, type Type } from '@nestjs/common';
-import { SAML2_BEARER_GRANT_TYPE, SamlModule, type SamlModuleOptions } from '@shield/saml';
+import { SAML2_BEARER_GRANT_TYPE, SamlModule, type SamlModuleOptions } from '@inference-shield/saml';
 import { DOMParser } from '@xmldom/xmldom';
 import {
   call,

@@ -7,13 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { IEntryNestModule } from '@nestjs/core';
-import { createTestPki, type TestPki } from '@shield/dev-pki';
+import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
 import {
   createHttpsApp,
   type HttpsAdapterChoice,
   type HttpsApp,
   type HttpsBootstrapOptions,
-} from '@shield/https';
+} from '@inference-shield/https';
 
 /** A fresh test PKI in its own temp folder. */
 export async function testPki(prefix: string): Promise<TestPki> {

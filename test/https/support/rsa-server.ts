@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TestPki } from '@shield/dev-pki';
+import type { TestPki } from '@inference-shield/dev-pki';
 import { run } from './clients.js';
 
 /**

@@ -3,7 +3,7 @@
  * keep every line, and a search for any token (or any 16-character piece of its signature).
  */
 import type { LoggerService } from '@nestjs/common';
-import type { AuditEvent, AuditSink } from '@shield/identity';
+import type { AuditEvent, AuditSink } from '@inference-shield/identity';
 import { signatureOf } from './token-forge.js';
 
 /** Every line Nest's `Logger` is given, at every level (debug and verbose included). */

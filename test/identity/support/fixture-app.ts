@@ -13,11 +13,10 @@ import {
   Principal,
   Public,
   RequireScopes,
-  ShieldPassportModule,
-  UsePassport,
   type IdentityModuleOptions,
   type ShieldPrincipal,
-} from '@shield/identity';
+} from '@inference-shield/identity';
+import { ShieldPassportModule, UsePassport } from '@inference-shield/identity/passport';
 
 /** What the fixture routes answer: the facts of the principal a test checks (no claims dump). */
 export interface PrincipalAnswer {

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTestPki, type IssuedCertificate, type TestPki } from '@shield/dev-pki';
+import { createTestPki, type IssuedCertificate, type TestPki } from '@inference-shield/dev-pki';
 
 /** The SPIFFE ID `demo-workload-mtls` must present at the IdP (apps/dev-idp/clients.json). */
 export const DEMO_WORKLOAD_SPIFFE_ID = 'spiffe://shield.local/demo';

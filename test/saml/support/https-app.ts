@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { INestApplication, LoggerService, NestApplicationOptions, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DevCertificateAuthority } from '@shield/dev-pki';
+import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 
 export interface ServerPki {
   readonly caPem: string;

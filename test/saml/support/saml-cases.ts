@@ -3,7 +3,7 @@
  * and the HTTP spec (ACS and token endpoint): each builds a hostile message from a real signed
  * one, at test time, and names the code it must be refused with.
  */
-import type { ShieldErrorCode } from '@shield/core';
+import type { ShieldErrorCode } from '@inference-shield/core';
 import {
   addSecondAssertion,
   changeDestinationAfterSigning,

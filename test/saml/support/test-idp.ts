@@ -3,7 +3,7 @@
  * built as an IdP builds them and signed with xml-crypto (enveloped, exclusive c14n, RSA-SHA256),
  * as ADFS, Okta, Entra ID and Shibboleth do.
  *
- * Why not the dev PKI for the signing key: `@shield/dev-pki` issues ECDSA P-256 keys, and
+ * Why not the dev PKI for the signing key: `@inference-shield/dev-pki` issues ECDSA P-256 keys, and
  * xml-crypto (hence node-saml) verifies RSA XML signatures only. Every real SAML IdP signs with
  * RSA; their signing certificates are usually self-signed and pinned, as here.
  */

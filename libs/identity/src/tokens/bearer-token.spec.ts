@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isShieldError } from '@shield/core';
+import { isShieldError } from '@inference-shield/core';
 import { extractBearerToken, rawHeadersOf, repeatsAuthorization } from './bearer-token.js';
 
 function codeOf(fn: () => unknown): string {

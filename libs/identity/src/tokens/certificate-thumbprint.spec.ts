@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DevCertificateAuthority } from '@shield/dev-pki';
+import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
 
 describe('certificateThumbprint (RFC 8705 §3.1)', () => {

@@ -1,5 +1,5 @@
 /**
- * Access-token verification for `@shield/identity`: options, the verifier, the bearer-header
+ * Access-token verification for `@inference-shield/identity`: options, the verifier, the bearer-header
  * reader and the RFC 8705 thumbprint. Re-exported by the library entry.
  */
 export type {

@@ -1,6 +1,6 @@
 import { createPublicKey, createSecretKey, KeyObject, type JsonWebKey, type webcrypto } from 'node:crypto';
 import type { Agent } from 'undici';
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core';
 import { createLocalJWKSet, type JWK } from 'jose';
 
 type CryptoKey = webcrypto.CryptoKey;

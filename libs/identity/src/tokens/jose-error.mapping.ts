@@ -1,4 +1,4 @@
-import { isShieldError, ShieldError, type ShieldErrorCode } from '@shield/core';
+import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core';
 
 /**
  * Turns whatever jose threw while verifying an untrusted token into a typed refusal. jose's

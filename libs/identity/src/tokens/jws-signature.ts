@@ -1,4 +1,4 @@
-import { ShieldError } from '@shield/core';
+import { ShieldError } from '@inference-shield/core';
 import { compactVerify } from 'jose';
 import { translateJoseError } from './jose-error.mapping.js';
 import { inspectCompactJws, type InspectedJws, type JwsHeader } from './jws-inspect.js';

@@ -10,7 +10,7 @@ import {
   deepFreeze,
   describeValue,
   parseHttpsUrl,
-} from '@shield/core';
+} from '@inference-shield/core';
 import type { JWK } from 'jose';
 import { isSymmetricAlgorithm, SUPPORTED_ALGORITHMS } from './jws-inspect.js';
 import type {

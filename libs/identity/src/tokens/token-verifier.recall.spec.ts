@@ -6,8 +6,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isShieldError } from '@shield/core';
-import { DevCertificateAuthority } from '@shield/dev-pki';
+import { isShieldError } from '@inference-shield/core';
+import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { certificateThumbprint } from './certificate-thumbprint.js';
 import { claimsAt, signToken, testKey, type TestKey } from './test-tokens.js';
 import { TokenVerifier, type VerifyContext } from './token-verifier.js';

@@ -5,8 +5,8 @@
  */
 import { generateKeyPairSync, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CATALOGUE, isShieldError, type ShieldErrorCode } from '@shield/core';
-import { DevCertificateAuthority } from '@shield/dev-pki';
+import { ERROR_CATALOGUE, isShieldError, type ShieldErrorCode } from '@inference-shield/core';
+import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { CompactEncrypt, generateKeyPair, type JWK } from 'jose';
 import { certificateThumbprint } from './certificate-thumbprint.js';
 import { b64, claimsAt, forgeToken, signInput, signToken, testKey, type TestKey } from './test-tokens.js';

@@ -1,6 +1,6 @@
 import { timingSafeEqual, type KeyObject, type X509Certificate } from 'node:crypto';
 import { fetch as undiciFetch } from 'undici';
-import { deepFreeze, ShieldError } from '@shield/core';
+import { deepFreeze, ShieldError } from '@inference-shield/core';
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';

@@ -1,0 +1,10 @@
+// Each package builds its CommonJS dialect into dist/cjs. The package itself is "type": "module",
+// so Node (and TypeScript) would read those files as ESM: a package.json there says otherwise.
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const libs = new URL('../libs/', import.meta.url).pathname;
+for (const name of readdirSync(libs)) {
+  const cjs = join(libs, name, 'dist', 'cjs');
+  if (existsSync(cjs)) writeFileSync(join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
+}
