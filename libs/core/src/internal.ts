@@ -42,3 +42,4 @@ export {
 } from './certificate.inspect.js';
 export { TlsBundleWatcher, type TlsBundleWatcherOptions } from './bundle.watcher.js';
 export { tlsSocketOf } from './tls-socket.js';
+export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES, cipherString, type Tls12Cipher } from './tls-suites.js';

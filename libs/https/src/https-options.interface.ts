@@ -1,17 +1,12 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import type { ShieldError } from '@inference-shield/core';
+import type { Tls12Cipher } from '@inference-shield/core/internal';
 
 /** TLS versions the bootstrap accepts as a minimum; anything older is refused at start-up. */
 export type HttpsMinVersion = 'TLSv1.2' | 'TLSv1.3';
 
 /** TLS 1.2 cipher suites the bootstrap may offer: ECDHE key exchange with an AEAD cipher only. */
-export type HttpsTls12Cipher =
-  | 'ECDHE-ECDSA-AES128-GCM-SHA256'
-  | 'ECDHE-RSA-AES128-GCM-SHA256'
-  | 'ECDHE-ECDSA-AES256-GCM-SHA384'
-  | 'ECDHE-RSA-AES256-GCM-SHA384'
-  | 'ECDHE-ECDSA-CHACHA20-POLY1305'
-  | 'ECDHE-RSA-CHACHA20-POLY1305';
+export type HttpsTls12Cipher = Tls12Cipher;
 
 /** The server identity and the TLS policy. */
 export interface HttpsTlsOptions {
