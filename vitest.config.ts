@@ -1,30 +1,38 @@
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { defineConfig, type Plugin } from 'vitest/config';
 
 // Tests run against the packages' TypeScript sources, resolved by package name and subpath as the
 // packages' `exports` maps them (the build maps the same names to dist/).
 const libs = fileURLToPath(new URL('./libs', import.meta.url));
-const SUBPATHS: Record<string, string> = {
+const ENTRIES: Record<string, string> = {
+  core: 'index',
   'core/internal': 'internal',
+  'dev-pki': 'index',
+  https: 'index',
+  identity: 'index',
   'identity/passport': 'passport',
+  saml: 'index',
+  upstream: 'index',
   'upstream/client': 'client',
 };
+const PREFIX = '@inference-shield/';
+
+function packageSources(): Plugin {
+  return {
+    name: 'inference-shield-package-sources',
+    enforce: 'pre',
+    resolveId(source) {
+      if (!source.startsWith(PREFIX)) return null;
+      const entry = source.slice(PREFIX.length);
+      const file = ENTRIES[entry];
+      if (file === undefined) return null;
+      return `${libs}/${entry.split('/')[0]}/src/${file}.ts`;
+    },
+  };
+}
 
 export default defineConfig({
-  resolve: {
-    alias: [
-      {
-        find: /^@inference-shield\/([a-z-]+)(?:\/([a-z-]+))?$/,
-        replacement: '$1\u0000$2',
-        customResolver(source: string) {
-          const [name, sub] = source.split('\u0000') as [string, string];
-          const file = sub ? SUBPATHS[`${name}/${sub}`] : 'index';
-          if (file === undefined) return null;
-          return `${libs}/${name}/src/${file}.ts`;
-        },
-      },
-    ],
-  },
+  plugins: [packageSources()],
   test: {
     include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts', 'sample-model/**/*.spec.ts', 'test/**/*.spec.ts'],
     exclude: ['**/node_modules/**', '**/dist/**'],

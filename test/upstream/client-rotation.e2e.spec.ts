@@ -50,7 +50,7 @@ beforeAll(async () => {
     upstreams: {
       rot: {
         baseUrl: `https://localhost:${server.port}/v1`,
-        ca: pki.ca.cert,
+        ca: { file: pki.ca.cert },
         clientCertificate: { cert: join(pki.dir, 'rot.pem'), key: join(pki.dir, 'rot-key.pem') },
       },
     },

@@ -35,7 +35,7 @@ beforeAll(async () => {
   slow = await createLlmStandin({ ...serverFiles, port: 0, apiKeys: [API_KEY], tokenDelayMs: 20 });
   const upstream = (url: string) => ({
     baseUrl: `${url}/v1`,
-    ca: pki.ca.cert,
+    ca: { file: pki.ca.cert },
     clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
     apiKey: { file: keyFile },
   });
@@ -150,7 +150,7 @@ describe('OpenAI SDK through UpstreamClient.fetch', () => {
       upstreams: {
         bad: {
           baseUrl: `https://localhost:${standin.port}/v1`,
-          ca: pki.otherCa.ca.cert,
+          ca: { file: pki.otherCa.ca.cert },
           clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
         },
       },
@@ -212,7 +212,7 @@ describe('OpenAI SDK through UpstreamClient.fetch', () => {
       upstreams: {
         llm: {
           baseUrl: `${standin.url}/v1`,
-          ca: pki.ca.cert,
+          ca: { file: pki.ca.cert },
           clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
           apiKey: { file: join(pki.dir, 'llm-api-key') },
         },

@@ -48,7 +48,7 @@ async function client(port: number, extra: Partial<UpstreamOptions> = {}, host =
     upstreams: {
       t: {
         baseUrl: `https://${host}:${port}/v1`,
-        ca: pki.ca.cert,
+        ca: { file: pki.ca.cert },
         clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
         timeouts: { connectMs: 3000, headersMs: 3000, bodyIdleMs: 3000 },
         ...extra,
@@ -397,7 +397,7 @@ describe('timeouts and stalls', () => {
       upstreams: {
         t: {
           baseUrl: `https://localhost:${server.port}/v1`,
-          ca: pki.ca.cert,
+          ca: { file: pki.ca.cert },
           timeouts: { bodyIdleMs: 600_000 },
         },
       },
@@ -482,7 +482,7 @@ describe('start-up refusals', () => {
   it('a missing CA file stops start-up naming the file', async () => {
     await expect(
       createUpstreamRegistry({
-        upstreams: { t: { baseUrl: 'https://localhost:1/v1', ca: '/nonexistent/ca.pem' } },
+        upstreams: { t: { baseUrl: 'https://localhost:1/v1', ca: { file: '/nonexistent/ca.pem' } } },
       }),
     ).rejects.toMatchObject({
       code: 'ERR_CERT_FILE_UNREADABLE',

@@ -57,7 +57,7 @@ beforeAll(async () => {
         upstreams: {
           llm: {
             baseUrl: `${standin.url}/v1`,
-            ca: pki.ca.cert,
+            ca: { file: pki.ca.cert },
             clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
             apiKey: { file: keyFile },
             proxy: { maxRequestBodyBytes: 64 * 1024 },

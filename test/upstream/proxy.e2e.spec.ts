@@ -171,7 +171,7 @@ beforeAll(async () => {
   );
   const upstream = (url: string) => ({
     baseUrl: `${url}/v1`,
-    ca: pki.ca.cert,
+    ca: { file: pki.ca.cert },
     clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
     apiKey: { file: keyFile },
     proxy: { assertCaller: true, maxRequestBodyBytes: 64 * 1024, requestHeaders: ['x-hop-test'] },
@@ -510,7 +510,7 @@ describe('start-up and logs', () => {
           upstreams: {
             u: {
               baseUrl: `${standin.url}/v1`,
-              ca: pki.ca.cert,
+              ca: { file: pki.ca.cert },
               clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
               apiKey: { file: join(pki.dir, 'upstream-key') },
             },

@@ -403,6 +403,22 @@ export function loadCaBundle(path: string): Buffer {
   return data;
 }
 
+/**
+ * A CA bundle given as PEM text in the options rather than as a file: the same strict checks as
+ * {@link loadCaBundle} (well-formed CERTIFICATE blocks only, each parsed, 1 MiB at most). `field`
+ * names the option in errors.
+ */
+export function parseCaPem(pem: string | Buffer, field: string): Buffer {
+  const data = typeof pem === 'string' ? Buffer.from(pem, 'utf8') : pem;
+  if (data.length > MAX_PEM_BYTES) {
+    throw new ShieldError('ERR_CERT_INVALID', {
+      message: `CA "${field}" is ${data.length} bytes, more than the ${MAX_PEM_BYTES} allowed`,
+    });
+  }
+  parseCertificates(data, `"${field}"`, 'CA');
+  return data;
+}
+
 /** OpenSSL's reason for a refusal ("ee key too small"): a fixed phrase, never key material. */
 function openSslReason(err: unknown): string {
   const reason = (err as { reason?: unknown } | null)?.reason;

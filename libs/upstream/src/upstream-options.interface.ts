@@ -1,3 +1,4 @@
+import type { CaSource } from '@inference-shield/core/internal';
 /** Where an upstream API key is read from at start-up. The value itself never appears in options. */
 export type UpstreamSecretSource = { readonly env: string } | { readonly file: string };
 
@@ -33,8 +34,8 @@ export interface UpstreamPoolOptions {
 export interface UpstreamEgressProxyOptions {
   /** `http://proxy:3128` or `https://proxy:3129` (no credentials in the URL). */
   readonly url: string;
-  /** CA file for an `https:` proxy; default: Node's public roots. */
-  readonly ca?: string;
+  /** CAs trusted for an `https:` proxy (`{ file }` or `{ pem }`); default: Node's public roots. */
+  readonly ca?: CaSource;
 }
 
 /** How the proxy forwards one upstream (see `UpstreamProxy`). */
@@ -58,8 +59,11 @@ export interface UpstreamProxyOptions {
 export interface UpstreamOptions {
   /** `https:` URL; requests may only go to this origin and below this path. */
   readonly baseUrl: string;
-  /** PEM file of the CAs trusted for this upstream; default: Node's public roots. */
-  readonly ca?: string;
+  /**
+   * The CAs trusted for this upstream: a PEM file (`{ file }`, watched for rotation with the client
+   * certificate) or PEM text (`{ pem }`); default: Node's public roots.
+   */
+  readonly ca?: CaSource;
   /** Client certificate for mTLS. */
   readonly clientCertificate?: UpstreamClientCertificateOptions;
   /** TLS SNI and the name checked in the certificate; default: the host of `baseUrl`. */
@@ -126,7 +130,7 @@ export interface ResolvedUpstreamOptions {
   readonly origin: string;
   /** The path prefix every request must stay under, ending in `/`. */
   readonly pathPrefix: string;
-  readonly ca?: string;
+  readonly ca?: CaSource;
   readonly clientCertificate?: Required<UpstreamClientCertificateOptions>;
   readonly servername?: string;
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
@@ -134,7 +138,7 @@ export interface ResolvedUpstreamOptions {
   readonly pins: readonly string[];
   readonly timeouts: Required<UpstreamTimeoutOptions>;
   readonly pool: Required<UpstreamPoolOptions>;
-  readonly egressProxy?: { readonly url: string; readonly ca?: string };
+  readonly egressProxy?: { readonly url: string; readonly ca?: CaSource };
   /** Name (lowercase) and value of the credential header; the value is never logged. */
   readonly credential?: { readonly header: string; readonly value: string };
   readonly proxy: ResolvedUpstreamProxyOptions;

@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import {
   assertBoolean,
+  assertCaSource,
+  copyCaSource,
+  type CaSource,
   assertInteger,
   assertKnownKeys,
   assertObject,
@@ -139,8 +142,8 @@ export function resolveUpstreamOptions(
   };
 
   if (o.ca !== undefined) {
-    assertString(f('ca'), o.ca);
-    out.ca = o.ca;
+    assertCaSource(f('ca'), o.ca);
+    out.ca = copyCaSource(o.ca);
   }
   if (o.clientCertificate !== undefined) {
     const c = o.clientCertificate;
@@ -185,12 +188,12 @@ export function resolveUpstreamOptions(
     if (proxyUrl.pathname !== '/' || proxyUrl.search || proxyUrl.hash) {
       throw new TypeError(`"${f('egressProxy.url')}" must be an origin (no path, query or fragment)`);
     }
-    const resolved: { url: string; ca?: string } = { url: proxyUrl.origin };
+    const resolved: { url: string; ca?: CaSource } = { url: proxyUrl.origin };
     if (p.ca !== undefined) {
-      assertString(f('egressProxy.ca'), p.ca);
+      assertCaSource(f('egressProxy.ca'), p.ca);
       if (proxyUrl.protocol !== 'https:')
         throw new TypeError(`"${f('egressProxy.ca')}" is only used with an https: proxy`);
-      resolved.ca = p.ca;
+      resolved.ca = copyCaSource(p.ca);
     }
     out.egressProxy = resolved;
   }

@@ -9,7 +9,7 @@ import {
   type RequestInit as UndiciRequestInit,
 } from 'undici';
 import {
-  loadCaBundle,
+  loadCaSource,
   loadTlsBundle,
   ShieldError,
   TlsBundleWatcher,
@@ -116,30 +116,38 @@ export class UpstreamClient {
     options: ResolvedUpstreamOptions,
     hooks: UpstreamClientHooks = {},
   ): Promise<UpstreamClient> {
-    const proxyCa = options.egressProxy?.ca !== undefined ? loadCaBundle(options.egressProxy.ca) : undefined;
+    const proxyCa =
+      options.egressProxy?.ca !== undefined
+        ? loadCaSource(`upstreams.${options.name}.egressProxy.ca`, options.egressProxy.ca)
+        : undefined;
+    const ca = options.ca;
     const cc = options.clientCertificate;
     if (cc === undefined) {
-      const material = options.ca !== undefined ? { ca: loadCaBundle(options.ca) } : {};
+      const material = ca !== undefined ? { ca: loadCaSource(`upstreams.${options.name}.ca`, ca) } : {};
       return new UpstreamClient(options, material, proxyCa, undefined);
     }
+    // A CA file is watched with the client certificate; PEM text given in the options is loaded
+    // once and joins every bundle the watcher delivers.
     const files =
-      options.ca !== undefined
-        ? { cert: cc.cert, key: cc.key, ca: options.ca }
+      ca !== undefined && 'file' in ca
+        ? { cert: cc.cert, key: cc.key, ca: ca.file }
         : { cert: cc.cert, key: cc.key };
+    const staticCa =
+      ca !== undefined && 'pem' in ca ? loadCaSource(`upstreams.${options.name}.ca`, ca) : undefined;
     // The watcher is created before the client it feeds: reloads reach the client through this box.
     const box: { client?: UpstreamClient } = {};
     const watcher = cc.watch
       ? new TlsBundleWatcher(files, {
           usage: 'client',
           onReload: (bundle) => {
-            box.client?.rotate(bundle);
+            box.client?.rotate(materialOf(bundle, staticCa));
             hooks.onCertificateReload?.(bundle);
           },
           onError: (err) => hooks.onCertificateError?.(err),
         })
       : undefined;
     const bundle = watcher !== undefined ? watcher.start() : loadTlsBundle(files, { usage: 'client' });
-    box.client = new UpstreamClient(options, materialOf(bundle), proxyCa, watcher);
+    box.client = new UpstreamClient(options, materialOf(bundle, staticCa), proxyCa, watcher);
     return box.client;
   }
 
@@ -264,10 +272,10 @@ export class UpstreamClient {
   }
 
   /** A new client certificate: new connections use it; the old pool finishes its requests, then closes. */
-  private rotate(bundle: LoadedTlsBundle): void {
+  private rotate(material: UpstreamTlsMaterial): void {
     if (this.closed) return;
     const previous = this.pool;
-    this.pool = buildUpstreamDispatcher(this.options, materialOf(bundle), this.counters, this.proxyCa);
+    this.pool = buildUpstreamDispatcher(this.options, material, this.counters, this.proxyCa);
     this.counters.certificateReloads++;
     this.retiring.add(previous);
     // No deadline: a long generation may stream for minutes (each chunk within bodyIdleMs).
@@ -314,9 +322,10 @@ export class UpstreamClient {
   }
 }
 
-function materialOf(bundle: LoadedTlsBundle): UpstreamTlsMaterial {
+function materialOf(bundle: LoadedTlsBundle, staticCa: Buffer | undefined): UpstreamTlsMaterial {
   const m: { ca?: Buffer; cert: Buffer; key: Buffer } = { cert: bundle.cert, key: bundle.key };
-  if (bundle.ca !== undefined) m.ca = bundle.ca;
+  const ca = bundle.ca ?? staticCa;
+  if (ca !== undefined) m.ca = ca;
   return m;
 }
 

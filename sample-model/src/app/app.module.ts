@@ -39,7 +39,7 @@ export class AppModule {
           upstreams: {
             [LLM_UPSTREAM]: {
               baseUrl: config.llm.baseUrl,
-              ca: config.llm.ca,
+              ca: { file: config.llm.ca },
               clientCertificate: { cert: config.llm.clientCert, key: config.llm.clientKey, watch: true },
               apiKey: { file: config.llm.apiKeyFile },
             },
