@@ -1,18 +1,55 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { Socket as NetSocket, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import { toHttpResponse, ShieldError } from '@inference-shield/core';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** Per connection: responses not yet done, when the last one ended, and the idle deadline's timer. */
+/**
+ * Per connection: responses not yet done, when the last one ended, and the idle deadline's timer;
+ * and, for the request whose body is arriving (bodies arrive one at a time, in order, even when
+ * requests are pipelined), its body bytes so far, its response, and whether it was refused.
+ */
 interface IdleState {
   inFlight: number;
   idleSince: number;
   timer: NodeJS.Timeout | undefined;
   readonly socket: Socket;
   readonly limitMs: number;
+  bodyBytes: number;
+  bodyResponse: ServerResponse | undefined;
+  bodyRefused: boolean;
+}
+
+/** How long a refused connection may take to read its answer before it is destroyed. */
+const REFUSAL_LINGER_MS = 1000;
+
+/**
+ * RFC 9112 §3.2 / RFC 9110 §7.2: `uri-host [ ":" port ]`, an IP literal in brackets or a reg-name
+ * (empty allowed: a request whose target has no authority sends an empty Host).
+ */
+const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[\w.~!$&'()*+,;=%-]*)(?::[0-9]{0,5})?$/;
+
+/** What a request is refused for before any handler runs, if anything. */
+function framingFault(req: IncomingMessage): boolean {
+  // Node keeps only the first of two Host lines in `headers`; the raw list has them all.
+  let hosts = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') hosts += 1;
+  }
+  const http11 = req.httpVersionMajor === 1 && req.httpVersionMinor === 1;
+  // RFC 9112 §3.2: no Host on HTTP/1.1, more than one Host, or an invalid one: 400.
+  if (hosts > 1 || (hosts === 0 && http11)) return true;
+  if (hosts === 1 && !HOST_VALUE.test(req.headers.host ?? '')) return true;
+  // RFC 9112 §6.1: HTTP/1.0 with Transfer-Encoding has faulty framing (a smuggling shape): the
+  // message must not be trusted, and the connection is closed.
+  return (
+    req.httpVersionMajor === 1 && req.httpVersionMinor === 0 && req.headers['transfer-encoding'] !== undefined
+  );
 }
 
 /** Node frees `socket.parser` when it hands the socket to an `upgrade`/`connect` listener. */
@@ -78,10 +115,18 @@ export function securityHeaders(options: ResolvedHttpsOptions): readonly (readon
 /**
  * Wraps the framework's request listener (Express app or Fastify handler) so that, before it runs:
  * the security headers are set on the response (the handler may still override `Cache-Control`);
- * a request that announces a body larger than the limit gets `413` and never reaches a handler
- * (the adapters' body parsers enforce the same limit on chunked bodies); a request carrying
+ * a request with no `Host` (HTTP/1.1), several, or an invalid one, or an HTTP/1.0 request with
+ * `Transfer-Encoding`, gets a coded `400` and the connection is closed; a request that announces a
+ * body larger than the limit gets `413` and never reaches a handler; a request carrying
  * `Expect: 100-continue` is only told to continue when its announced size fits (any other
  * expectation gets Node's `417`, without reaching a handler).
+ *
+ * Body bytes are counted as they arrive, whatever reads them (a body parser, a handler, or Node
+ * discarding a body nobody read) and however they are framed: once a body passes the limit it gets
+ * `413` (when no answer has started) and the connection is closed, with at most one more read of
+ * the socket (64 KiB) taken in. Body parsers refuse too late for this: body-parser reads a refused
+ * body to its end, so a chunked stream that never ended held the connection until the request
+ * timeout.
  */
 export function installRequestGate(server: TlsServer, options: ResolvedHttpsOptions): RequestGate {
   const listeners = server.listeners('request');
@@ -96,6 +141,10 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
   const maxBody = options.limits.maxBodyBytes;
   const tooLarge = toHttpResponse(new ShieldError('ERR_BODY_TOO_LARGE'));
   const tooLargeBody = JSON.stringify(tooLarge.body);
+  const badRequest = toHttpResponse(new ShieldError('ERR_BAD_REQUEST'));
+  const badRequestBody = JSON.stringify(badRequest.body);
+  // Node would answer a missing Host itself: a bare 400, without our code or headers.
+  (server as unknown as { requireHostHeader: boolean }).requireHostHeader = false;
   // Time a kept-alive connection gets to start its next request (keepAliveMs) and send its head
   // (headersMs), plus one checking interval so Node's own 408 comes first when it applies.
   const idleLimitMs =
@@ -130,7 +179,7 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
    * while a request is in flight, is absolute: stray bytes do not extend it. One timer per
    * connection, re-armed rather than re-created.
    */
-  function trackIdle(req: IncomingMessage, res: ServerResponse): void {
+  function trackIdle(req: IncomingMessage, res: ServerResponse): IdleState {
     const socket = req.socket;
     let state = idle.get(socket);
     if (state === undefined) {
@@ -140,6 +189,9 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
         timer: undefined,
         socket,
         limitMs: idleLimitMs,
+        bodyBytes: 0,
+        bodyResponse: undefined,
+        bodyRefused: false,
       };
       idle.set(socket, created);
       socket.once('close', () => clearTimeout(created.timer));
@@ -147,28 +199,104 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
     }
     state.inFlight += 1;
     res.on('close', onResponseClose);
+    return state;
   }
 
-  function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
-    res.statusCode = tooLarge.status;
+  /** Answer a refusal and close: the rest of the request is not read. */
+  function refuse(
+    res: ServerResponse,
+    answer: { status: number; headers: Readonly<Record<string, string>> },
+    body: string,
+  ): void {
+    res.statusCode = answer.status;
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Content-Length', Buffer.byteLength(tooLargeBody));
-    // Close rather than read a body we already refused; the client learns why from the 413.
+    res.setHeader('Content-Length', Buffer.byteLength(body));
+    // Close rather than read a body we refused; the client learns why from the answer.
     res.setHeader('Connection', 'close');
-    for (const [name, value] of Object.entries(tooLarge.headers)) res.setHeader(name, value);
-    res.end(tooLargeBody);
-    req.resume();
+    for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+    res.end(body);
+  }
+
+  /**
+   * Stands in for `req.push`, which Node's parser calls with each piece of body it decodes (after
+   * chunked framing is removed): the bytes are counted here, before any reader sees them.
+   */
+  function countedPush(this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    const state = idle.get(this.socket);
+    if (state === undefined) return Readable.prototype.push.call(this, chunk, encoding);
+    // A refused body never ends normally (its end may be in the same read as the chunk past the
+    // limit): a parser must not act on part of it.
+    if (state.bodyRefused) return false;
+    if (chunk === null) return Readable.prototype.push.call(this, chunk);
+    state.bodyBytes += (chunk as Buffer).length;
+    if (state.bodyBytes <= maxBody) return Readable.prototype.push.call(this, chunk, encoding);
+    state.bodyRefused = true;
+    refuseOverflow(this, state);
+    // False makes Node's parser stop reading the socket.
+    return false;
+  }
+
+  /**
+   * Stands in for Node's `req._dump` (a body nobody read, after the answer): Node's own marks the
+   * request so that its parser drops the rest of the body without calling `push`, uncounted, for as
+   * long as the body lasts. This one discards it through `push`, so the limit still applies.
+   */
+  function countedDump(this: IncomingMessage): void {
+    if (idle.get(this.socket)?.bodyRefused === true) return;
+    this.removeAllListeners('data');
+    this.resume();
+  }
+
+  /**
+   * A body passed the limit: `413` if nothing was answered yet, and the connection is closed. Whoever
+   * was reading the body gets an error once the answer is out, never the end of the body.
+   */
+  function refuseOverflow(req: IncomingMessage, state: IdleState): void {
+    const res = state.bodyResponse;
+    const socket = state.socket;
+    const abandon = (): void => {
+      req.destroy(new ShieldError('ERR_BODY_TOO_LARGE'));
+      socket.destroy();
+    };
+    if (res !== undefined && !res.headersSent && !res.writableEnded) {
+      // Node ends the connection once this is written (Connection: close).
+      refuse(res, tooLarge, tooLargeBody);
+      res.once('close', abandon);
+    } else if (res === undefined || res.writableFinished) {
+      // Answered already (a route that did not read the body): end after the answer.
+      socket.end();
+    } else {
+      // An answer is under way and cannot be completed honestly.
+      abandon();
+    }
+    // An answer queued behind a pipelined one, or a client that does not close.
+    setTimeout(abandon, REFUSAL_LINGER_MS).unref();
   }
 
   function gate(req: IncomingMessage, res: ServerResponse): boolean {
-    trackIdle(req, res);
+    const state = trackIdle(req, res);
     for (const [name, value] of headers) res.setHeader(name, value);
     if (closing) res.setHeader('Connection', 'close');
+    if (framingFault(req)) {
+      state.bodyRefused = true;
+      refuse(res, badRequest, badRequestBody);
+      return false;
+    }
     const length = req.headers['content-length'];
     // Node's parser has already refused a non-numeric or repeated Content-Length.
     if (length !== undefined && Number(length) > maxBody) {
-      refuseTooLarge(req, res);
+      state.bodyRefused = true;
+      refuse(res, tooLarge, tooLargeBody);
       return false;
+    }
+    if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+      // This request's body is the one arriving now (bodies arrive in order).
+      state.bodyBytes = 0;
+      state.bodyResponse = res;
+      state.bodyRefused = false;
+      const counted = req as IncomingMessage & { _dump(): void };
+      counted.push = countedPush;
+      counted._dump = countedDump;
     }
     return true;
   }
