@@ -74,6 +74,33 @@ describe('token CLI (npm run -s token)', () => {
     });
   });
 
+  it('finds the IdP on SHIELD_IDP_PORT and the CA in SHIELD_PKI_DIR (ports moved, as npm start allows)', async () => {
+    const out = await run(['--scope', 'models:infer'], {
+      SHIELD_IDP_PORT: String(idp.port),
+      SHIELD_PKI_DIR: pkiDir,
+    });
+    expect(out).toMatchObject({ code: 0, stderr: '' });
+    expect(decodeJwt(out.stdout.trim())).toMatchObject({ iss: idp.issuer, scope: 'models:infer' });
+  });
+
+  it('prefers --issuer and SHIELD_IDP_ISSUER over SHIELD_IDP_PORT', async () => {
+    const out = await run(['--scope', 'models:infer', '--pki-dir', pkiDir], {
+      SHIELD_IDP_ISSUER: idp.issuer,
+      SHIELD_IDP_PORT: new URL(closedIssuer).port,
+    });
+    expect(out.code).toBe(0);
+    expect(decodeJwt(out.stdout.trim()).iss).toBe(idp.issuer);
+  });
+
+  it.each([['0'], ['65536'], ['84x3'], ['-1']])(
+    'exits 2 on SHIELD_IDP_PORT=%s, naming the variable, with nothing on stdout',
+    async (port) => {
+      const out = await run(['--scope', 'models:infer', '--pki-dir', pkiDir], { SHIELD_IDP_PORT: port });
+      expect(out).toMatchObject({ code: 2, stdout: '' });
+      expect(out.stderr).toContain('SHIELD_IDP_PORT must be a port number');
+    },
+  );
+
   it('gets a certificate-bound token for an mTLS client with --cert/--key', async () => {
     const cert = pki.clientCert('demo');
     const out = await run([

@@ -1,5 +1,5 @@
 /**
- * `npm run -s token -- --scope "models:infer llm:chat"`: print an access token from the running
+ * `shield-token --scope "models:infer llm:chat"` (`npm run -s token -- ...` here): print an access token from the running
  * dev IdP, and nothing else, on stdout, so `TOKEN=$(npm run -s token -- --scope models:infer)`
  * works. Every message goes to stderr; a failure exits non-zero with nothing on stdout.
  *
@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDevIdpClientsFile } from './clients-config.js';
-import { defaultClientsFile } from './dev-idp.options.js';
+import { DEFAULT_DEV_IDP_PORT, defaultClientsFile } from './dev-idp.options.js';
 import {
   DevIdpTokenError,
   DevIdpUnreachableError,
@@ -25,14 +25,16 @@ export interface CommandIo {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-const USAGE = `usage: npm run -s token -- --scope "models:infer llm:chat" [options]
+const USAGE = `usage: shield-token --scope "models:infer llm:chat" [options]
+       (in this repository: npm run -s token -- --scope ...)
 
   --scope <scopes>       space-separated scopes (required)
   --client <id>          client from the clients file (default demo-service)
   --resource <uri>       RFC 8707 resource / audience (default: the IdP's default resource)
-  --issuer <url>         dev IdP issuer (default $SHIELD_IDP_ISSUER or https://localhost:9443)
-  --pki-dir <dir>        dev PKI folder holding ca.pem (default .shield/pki)
-  --clients-file <file>  clients file (default apps/dev-idp/clients.json)
+  --issuer <url>         dev IdP issuer (default $SHIELD_IDP_ISSUER, else
+                         https://localhost:$SHIELD_IDP_PORT, else https://localhost:9443)
+  --pki-dir <dir>        dev PKI folder holding ca.pem (default $SHIELD_PKI_DIR or .shield/pki)
+  --clients-file <file>  clients file (default $SHIELD_IDP_CLIENTS_FILE or the package's clients.json)
   --cert <file>          client certificate (PEM) for mTLS clients / bound tokens
   --key <file>           its private key (PEM)
 `;
@@ -50,7 +52,7 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
         client: { type: 'string', default: 'demo-service' },
         resource: { type: 'string' },
         issuer: { type: 'string' },
-        'pki-dir': { type: 'string', default: '.shield/pki' },
+        'pki-dir': { type: 'string' },
         'clients-file': { type: 'string' },
         cert: { type: 'string' },
         key: { type: 'string' },
@@ -74,7 +76,24 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
     return 2;
   }
 
-  const issuer = (values.issuer ?? io.env.SHIELD_IDP_ISSUER ?? 'https://localhost:9443').replace(/\/$/, '');
+  const env = (name: string): string | undefined => {
+    const value = io.env[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+  // The same variable moves the IdP (npm start, shield-idp) and this command, so the banner's
+  // TOKEN=$(npm run -s token ...) works on moved ports.
+  let issuer = values.issuer ?? env('SHIELD_IDP_ISSUER');
+  if (issuer === undefined) {
+    const port = env('SHIELD_IDP_PORT') ?? String(DEFAULT_DEV_IDP_PORT);
+    if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65_535) {
+      io.stderr(
+        `token: SHIELD_IDP_PORT must be a port number from 1 to 65535, got ${JSON.stringify(port)}\n`,
+      );
+      return 2;
+    }
+    issuer = `https://localhost:${port}`;
+  }
+  issuer = issuer.replace(/\/$/, '');
   const issuerUrl = URL.parse(issuer);
   if (issuerUrl?.protocol !== 'https:') {
     io.stderr(`token: --issuer must be an https: URL, got ${JSON.stringify(issuer)}\n`);
@@ -82,7 +101,9 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
   }
 
   try {
-    const clients = loadDevIdpClientsFile(resolve(values['clients-file'] ?? defaultClientsFile()));
+    const clients = loadDevIdpClientsFile(
+      resolve(values['clients-file'] ?? env('SHIELD_IDP_CLIENTS_FILE') ?? defaultClientsFile()),
+    );
     const client = clients.clients.find((c) => c.clientId === values.client);
     if (!client) {
       io.stderr(
@@ -90,12 +111,14 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
       );
       return 2;
     }
-    const caFile = join(values['pki-dir'], 'ca.pem');
+    const caFile = join(values['pki-dir'] ?? env('SHIELD_PKI_DIR') ?? '.shield/pki', 'ca.pem');
     let ca: Buffer;
     try {
       ca = readFileSync(caFile);
     } catch {
-      io.stderr(`token: cannot read the dev CA ${caFile}; run npm run pki (or start the IdP once) first\n`);
+      io.stderr(
+        `token: cannot read the dev CA ${caFile}; run shield-pki init (or start the IdP once) first\n`,
+      );
       return 1;
     }
     const clientCertificate =
