@@ -69,3 +69,41 @@ describe('pki CLI', () => {
     expect(second.out.match(/kept/g)).toHaveLength(5);
   });
 });
+
+describe('pki CLI: test-pki (bad material on demand)', () => {
+  it('writes the good and bad test certificates and lists them, no key material on stdout', async () => {
+    const dir = join(root, 'test-set');
+    const r = await run('test-pki', '--dir', dir);
+    expect(r).toMatchObject({ code: 0, err: '' });
+    for (const name of [
+      'expired.server',
+      'revoked.client',
+      'otherCa.client',
+      'wrongEku.client',
+      'identities.twoSpiffe',
+    ]) {
+      expect(r.out).toMatch(new RegExp(`\\b${name.replace('.', '\\.')}\\s`));
+    }
+    for (const file of ['ca.pem', 'ca.crl.pem', 'expired-server.pem', 'revoked-client-key.pem']) {
+      expect(existsSync(join(dir, file))).toBe(true);
+    }
+    expect(r.out).not.toContain('PRIVATE KEY');
+  });
+
+  it('refuses to write into a dev PKI folder (its ca.pem would replace the dev CA)', async () => {
+    const dir = join(root, 'dev-pki-folder');
+    expect((await run('init', '--dir', dir)).code).toBe(0);
+    const r = await run('test-pki', '--dir', dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('holds a dev PKI');
+  });
+
+  it.each([
+    ['an unknown flag', ['test-pki', '--client', 'x']],
+    ['--dir without a value', ['test-pki', '--dir']],
+  ])('exits 2 with usage on %s', async (_label, argv) => {
+    const r = await run(...argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('Usage:');
+  });
+});

@@ -1,5 +1,7 @@
-import { relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { DEFAULT_PKI_DIR, initDevPki } from './dev-pki.init.js';
+import { createTestPki } from './test-pki.js';
 
 /** Where the CLI writes; injectable so the CLI is tested in-process. */
 export interface CliIo {
@@ -9,7 +11,12 @@ export interface CliIo {
   cwd?: string;
 }
 
+/** Where `test-pki` writes by default: beside the dev PKI, never into it. */
+const DEFAULT_TEST_PKI_DIR = '.shield/test-pki';
+
 const USAGE = `Usage: npm run pki -- init [--dir <dir>] [--client <name> ...] [--trust-domain <domain>]
+       npm run pki -- test-pki [--dir <dir>]
+       (installed: npx shield-pki init ..., npx shield-pki test-pki ...)
 
 Create or refresh the development PKI (never for production):
   <dir>/ca.pem, ca-key.pem          the dev CA (ECDSA P-256, 10 years)
@@ -24,6 +31,11 @@ Options:
   -h, --help               this text
 
 Valid material is kept; missing, invalid or soon-expiring material is re-created.
+
+test-pki: good and bad material for tests, all new on every run (never for a running service):
+  a CA and its CRL, a valid server and client, and expired, not-yet-valid, wrong-EKU, revoked,
+  other-CA, mismatched-key, wrong-host and odd-SPIFFE-ID certificates (createTestPki in code).
+  --dir <dir>              default ${DEFAULT_TEST_PKI_DIR}
 `;
 
 interface InitArgs {
@@ -32,12 +44,37 @@ interface InitArgs {
   trustDomain?: string;
 }
 
-type Parsed = { kind: 'help' } | { kind: 'init'; args: InitArgs } | { kind: 'error'; message: string };
+type Parsed =
+  | { kind: 'help' }
+  | { kind: 'init'; args: InitArgs }
+  | { kind: 'test-pki'; dir: string }
+  | { kind: 'error'; message: string };
+
+function parseTestPki(rest: readonly string[]): Parsed {
+  let dir = DEFAULT_TEST_PKI_DIR;
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i] ?? '';
+    const value = arg.startsWith('--dir=')
+      ? arg.slice('--dir='.length)
+      : arg === '--dir'
+        ? rest[++i]
+        : undefined;
+    if (arg !== '--dir' && !arg.startsWith('--dir=')) {
+      return { kind: 'error', message: `unknown argument ${JSON.stringify(arg)}` };
+    }
+    if (value === undefined || value === '' || value.startsWith('--')) {
+      return { kind: 'error', message: '--dir needs a value' };
+    }
+    dir = value;
+  }
+  return { kind: 'test-pki', dir };
+}
 
 function parse(argv: readonly string[]): Parsed {
   if (argv.some((a) => a === '--help' || a === '-h')) return { kind: 'help' };
   const [command, ...rest] = argv;
   if (command === undefined) return { kind: 'error', message: 'missing command' };
+  if (command === 'test-pki') return parseTestPki(rest);
   if (command !== 'init') return { kind: 'error', message: `unknown command ${JSON.stringify(command)}` };
   const args: InitArgs = { clients: [] };
   for (let i = 0; i < rest.length; i++) {
@@ -80,6 +117,12 @@ export async function runDevPkiCli(argv: readonly string[], io: CliIo): Promise<
     io.err(`pki: ${parsed.message}\n\n${USAGE}`);
     return 2;
   }
+  const base = io.cwd ?? process.cwd();
+  const show = (p: string): string => {
+    const r = relative(base, p);
+    return r.startsWith('..') ? p : r;
+  };
+  if (parsed.kind === 'test-pki') return writeTestPki(parsed.dir, io, show);
   const { dir, clients, trustDomain } = parsed.args;
   try {
     const result = await initDevPki({
@@ -87,11 +130,6 @@ export async function runDevPkiCli(argv: readonly string[], io: CliIo): Promise<
       ...(clients.length > 0 ? { clients } : {}),
       ...(trustDomain !== undefined ? { trustDomain } : {}),
     });
-    const base = io.cwd ?? process.cwd();
-    const show = (p: string): string => {
-      const r = relative(base, p);
-      return r.startsWith('..') ? p : r;
-    };
     io.out(`dev PKI in ${show(result.dir)} (trust domain ${result.trustDomain})\n`);
     for (const entry of result.report) {
       const reason = entry.reason !== undefined ? ` (${entry.reason})` : '';
@@ -101,6 +139,38 @@ export async function runDevPkiCli(argv: readonly string[], io: CliIo): Promise<
     return 0;
   } catch (err) {
     // Our own errors name the option or file; nothing here can hold key material.
+    io.err(`pki: ${err instanceof Error ? err.message : String(err)}\n`);
+    return err instanceof TypeError ? 2 : 1;
+  }
+}
+
+/** Every certificate of a test PKI, by its name in {@link createTestPki}'s result (`expired.server`). */
+function certificatesOf(node: object, prefix = ''): [name: string, cert: string][] {
+  const found: [string, string][] = [];
+  for (const [key, value] of Object.entries(node)) {
+    if (value === null || typeof value !== 'object' || key === 'authority') continue;
+    const name = prefix === '' ? key : `${prefix}.${key}`;
+    const cert = (value as { cert?: unknown }).cert;
+    if (typeof cert === 'string') found.push([name, cert]);
+    else found.push(...certificatesOf(value as object, name));
+  }
+  return found;
+}
+
+async function writeTestPki(dir: string, io: CliIo, show: (p: string) => string): Promise<number> {
+  // Its CA is written as ca.pem too: never over a dev PKI that services trust.
+  if (existsSync(join(dir, 'localhost.pem'))) {
+    io.err(`pki: ${dir} holds a dev PKI (localhost.pem); give test-pki a folder of its own\n`);
+    return 2;
+  }
+  try {
+    const pki = await createTestPki(dir);
+    io.out(
+      `test PKI in ${show(pki.dir)} (test material only; keys beside each certificate as <name>-key.pem)\n`,
+    );
+    for (const [name, cert] of certificatesOf(pki)) io.out(`  ${name.padEnd(28)} ${show(cert)}\n`);
+    return 0;
+  } catch (err) {
     io.err(`pki: ${err instanceof Error ? err.message : String(err)}\n`);
     return err instanceof TypeError ? 2 : 1;
   }
