@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadTlsBundle } from '@inference-shield/core';
+import { DEV_TLS_POLICY, refusePlaintext } from './dev-tls.policy.js';
 import {
   complete,
   countInputTokens,
@@ -150,7 +151,10 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       // A hosted LLM's mTLS endpoint: no verified client certificate, no handshake.
       requestCert: true,
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
+      // Our own policy, not Node's defaults (which offer CBC suites, so Lucky13 was reported, and
+      // let a client renegotiate): TLS 1.2+, ECDHE with AEAD suites only, no renegotiation.
+      ...DEV_TLS_POLICY,
+      handshakeTimeout: 10_000,
       headersTimeout: 10_000,
       requestTimeout: 60_000,
       keepAliveTimeout: 30_000,
@@ -175,6 +179,8 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       });
     },
   );
+  // Plain HTTP to the TLS port gets the bootstrap's coded 400 instead of a closed socket.
+  const gate = refusePlaintext(server, 10_000);
   server.on('secureConnection', () => stats.handshakes++);
   // A refused handshake (no or bad client certificate) is the expected outcome, not a crash.
   server.on('tlsClientError', () => undefined);
@@ -447,6 +453,7 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        gate.destroyAll();
       }),
   };
 }
