@@ -45,6 +45,12 @@ export interface DevIdpClient {
   /** Only for `client_secret_*`. A dev secret, committed on purpose: never reuse it anywhere else. */
   readonly clientSecret?: string;
   readonly scopes: readonly string[];
+  /**
+   * The resources (audiences) it may ask tokens for, by identifier; every resource when the file
+   * does not say. A token's scopes are always the requested ones that both the client and the
+   * resource list.
+   */
+  readonly resources?: readonly string[];
   /** RFC 8705 3: tokens carry `cnf.x5t#S256` of the certificate presented at the token endpoint. */
   readonly certificateBoundAccessTokens: boolean;
   /** Only for `tls_client_auth`: the URI SAN (e.g. a SPIFFE ID) the CA-issued certificate must carry. */
@@ -68,6 +74,7 @@ const CLIENT_KEYS = [
   'auth',
   'clientSecret',
   'scopes',
+  'resources',
   'certificateBoundAccessTokens',
   'tlsClientAuthSanUri',
   'selfSignedCertificateFile',
@@ -105,6 +112,7 @@ function parseClient(
   field: string,
   value: unknown,
   knownScopes: ReadonlySet<string>,
+  resourceScopes: ReadonlyMap<string, ReadonlySet<string>>,
   baseDir: string,
 ): DevIdpClient {
   assertKnownKeys(field, value, CLIENT_KEYS);
@@ -127,6 +135,22 @@ function parseClient(
   const client: {
     -readonly [K in keyof DevIdpClient]: DevIdpClient[K];
   } = { clientId, auth, scopes, certificateBoundAccessTokens: bound };
+  if (value.resources !== undefined) {
+    assertStringArray(`${field}.resources`, value.resources, { nonEmpty: true });
+    for (const resource of value.resources) {
+      if (!resourceScopes.has(resource)) {
+        throw new TypeError(
+          `"${field}.resources" has ${JSON.stringify(resource)}, which is not a resource's identifier`,
+        );
+      }
+    }
+    // A client that may reach no resource holding one of its scopes is a typo, not a policy.
+    const reachable = new Set(value.resources);
+    if (!scopes.every((scope) => [...reachable].some((r) => resourceScopes.get(r)?.has(scope)))) {
+      throw new TypeError(`"${field}.scopes" has a scope none of "${field}.resources" defines`);
+    }
+    client.resources = [...reachable];
+  }
 
   const onlyFor = (key: string, method: DevIdpAuthMethod | 'client_secret_*', present: boolean): void => {
     if (value[key] !== undefined && !present) {
@@ -207,7 +231,10 @@ export function parseDevIdpClientsConfig(
     throw new TypeError(`"${source}.clients" must be a non-empty array, got ${describeValue(raw.clients)}`);
   }
   const knownScopes = new Set(resources.flatMap((r) => r.scopes));
-  const clients = raw.clients.map((c, i) => parseClient(`${source}.clients[${i}]`, c, knownScopes, baseDir));
+  const resourceScopes = new Map(resources.map((r) => [r.identifier, new Set(r.scopes)]));
+  const clients = raw.clients.map((c, i) =>
+    parseClient(`${source}.clients[${i}]`, c, knownScopes, resourceScopes, baseDir),
+  );
   const clientIds = new Set<string>();
   for (const c of clients) {
     if (clientIds.has(c.clientId)) throw new TypeError(`"${source}.clients" lists ${c.clientId} twice`);

@@ -558,3 +558,145 @@ describe('dev IdP: lifecycle and start-up checks', () => {
     await expect(startDevIdp({ pkiDir, keysFile, ...(opts as object) })).rejects.toThrow(message);
   });
 });
+
+describe('dev IdP: several audiences from one clients file', () => {
+  let multi: DevIdp;
+  const MODELS = 'https://models.localhost:8443';
+  const LLM = 'https://llm.localhost:9444';
+  const ADMIN = 'https://admin.localhost:7443';
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(root, 'multi-'));
+    const file = join(dir, 'clients.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        defaultResource: MODELS,
+        resources: [
+          { identifier: MODELS, scopes: ['models:infer', 'models:read'] },
+          { identifier: LLM, scopes: ['llm:chat'], accessTokenTtlSeconds: 60 },
+          { identifier: ADMIN, scopes: ['models:read', 'admin'] },
+        ],
+        clients: [
+          {
+            clientId: 'app',
+            auth: 'client_secret_basic',
+            clientSecret: 'dev-only-app-secret-for-the-multi-audience-test',
+            scopes: ['models:infer', 'models:read', 'llm:chat'],
+            resources: [MODELS, LLM],
+          },
+          {
+            clientId: 'ops',
+            auth: 'client_secret_post',
+            clientSecret: 'dev-only-ops-secret-for-the-multi-audience-test',
+            scopes: ['models:read', 'admin'],
+          },
+        ],
+      }),
+    );
+    multi = await start({ clientsFile: file, keysFile: join(dir, 'jwks.json') });
+  });
+
+  it.each([
+    ['app', 'models:infer', undefined, MODELS, 300],
+    ['app', 'llm:chat', LLM, LLM, 60],
+    ['ops', 'models:read', ADMIN, ADMIN, 300],
+    ['ops', 'admin', ADMIN, ADMIN, 300],
+  ])('%s gets %s for %s: aud %s, lifetime %i s', async (clientId, scope, resource, aud, ttl) => {
+    const token = await multi.getToken({ clientId, scope, ...(resource ? { resource } : {}) });
+    const claims = decodeJwt(token);
+    expect(claims).toMatchObject({ aud, scope, client_id: clientId });
+    expect((claims.exp ?? 0) - (claims.iat ?? 0)).toBe(ttl);
+  });
+
+  it.each([
+    ['a resource the client is not listed for', 'app', 'models:read', ADMIN, 'invalid_target'],
+    ['a scope the resource does not define', 'app', 'llm:chat', MODELS, 'invalid_scope'],
+    ['a scope the client does not hold', 'ops', 'models:infer', MODELS, 'invalid_scope'],
+  ])('refuses %s', async (_name, clientId, scope, resource, error) => {
+    const err = await tokenError(multi.getToken({ clientId, scope, resource }));
+    expect(err.error).toBe(error);
+  });
+
+  it.each([
+    [
+      'a client resource no resource has',
+      (c: { clients: Record<string, unknown>[] }) => (c.clients[0]!.resources = ['https://nowhere.example']),
+      /clients\[0\]\.resources" has "https:\/\/nowhere\.example", which is not a resource's identifier/,
+    ],
+    [
+      'a client scope none of its resources defines',
+      (c: { clients: Record<string, unknown>[] }) => (c.clients[0]!.resources = [LLM]),
+      /clients\[0\]\.scopes" has a scope none of "[^"]*clients\[0\]\.resources" defines/,
+    ],
+  ])('refuses a clients file with %s', async (_name, mutate, message) => {
+    const { parseDevIdpClientsConfig } = await import('./clients-config.js');
+    const config = {
+      defaultResource: MODELS,
+      resources: [
+        { identifier: MODELS, scopes: ['models:infer'] },
+        { identifier: LLM, scopes: ['llm:chat'] },
+      ],
+      clients: [
+        {
+          clientId: 'app',
+          auth: 'client_secret_basic',
+          clientSecret: 'dev-only-app-secret-for-the-multi-audience-test',
+          scopes: ['models:infer'],
+        } as Record<string, unknown>,
+      ],
+    };
+    mutate(config);
+    expect(() => parseDevIdpClientsConfig(config, root)).toThrow(message);
+  });
+});
+
+describe('dev IdP: our TLS policy and plaintext answer on a real socket', () => {
+  /** Run openssl s_client against the IdP; resolves with whether a session was established. */
+  async function handshake(args: string[]): Promise<{ ok: boolean; out: string }> {
+    const { execFile } = await import('node:child_process');
+    return new Promise((resolveRun) => {
+      const child = execFile(
+        'openssl',
+        ['s_client', '-connect', `127.0.0.1:${idp.port}`, '-servername', 'localhost', ...args],
+        { timeout: 10_000 },
+        (err, stdout, stderr) => {
+          const out = `${stdout}\n${stderr}`;
+          resolveRun({ ok: !err && /Cipher is (?!\(NONE\))/.test(out), out });
+        },
+      );
+      child.stdin?.end('Q\n');
+    });
+  }
+
+  it.each([
+    ['a CBC suite (Lucky13)', ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES128-SHA']],
+    ['a CBC-SHA256 suite', ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256']],
+    ['TLS 1.1', ['-tls1_1']],
+  ])('refuses %s', async (_name, args) => {
+    const { ok } = await handshake(args);
+    expect(ok).toBe(false);
+  });
+
+  it('accepts TLS 1.2 with an ECDHE AEAD suite, and TLS 1.3', async () => {
+    expect((await handshake(['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256'])).ok).toBe(true);
+    expect((await handshake(['-tls1_3'])).ok).toBe(true);
+  });
+
+  it("answers plain HTTP with the bootstrap's 400 ERR_HTTP_TO_HTTPS, not an empty reply", async () => {
+    const { connect } = await import('node:net');
+    const answer = await new Promise<string>((resolveAnswer, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: idp.port });
+      let data = '';
+      socket.setTimeout(5000, () => socket.destroy(new Error('no answer')));
+      socket.on('connect', () =>
+        socket.write('GET /.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\n\r\n'),
+      );
+      socket.on('data', (d: Buffer) => (data += d.toString('latin1')));
+      socket.on('close', () => resolveAnswer(data));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(answer).toContain('Connection: close');
+    expect(JSON.parse(answer.split('\r\n\r\n')[1] ?? '')).toMatchObject({ code: 'ERR_HTTP_TO_HTTPS' });
+  });
+});

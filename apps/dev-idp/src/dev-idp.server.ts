@@ -4,18 +4,17 @@
  * clients can authenticate with one and get certificate-bound tokens while discovery and JWKS stay
  * open to everyone.
  */
-import { constants as cryptoConstants } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Agent } from 'undici';
-import { Provider } from 'oidc-provider';
-import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@inference-shield/https';
 import { loadDevIdpClientsFile, type DevIdpClientsConfig } from './clients-config.js';
 import { resolveDevIdpOptions, type DevIdpOptions, type ResolvedDevIdpOptions } from './dev-idp.options.js';
+import { DEV_TLS_POLICY, refusePlaintext } from './dev-tls.policy.js';
 import { loadDevIdpTls } from './dev-idp.tls.js';
 import { answerClientError, ResponsesInFlight } from './oauth-error-response.js';
+import { loadOidcProvider } from './oidc-provider.loader.js';
 import { buildProviderConfiguration } from './provider-config.js';
 import { loadOrCreateKeySet, readKeySet, rotateDevIdpKeys, type DevIdpPrivateJwks } from './signing-keys.js';
 import {
@@ -73,6 +72,12 @@ function withAudience(config: DevIdpClientsConfig, audience: string | undefined)
     resources: config.resources.map((r) =>
       r.identifier === config.defaultResource ? { ...r, identifier: audience } : r,
     ),
+    // A client limited to the renamed resource keeps it under its new name.
+    clients: config.clients.map((c) =>
+      c.resources?.includes(config.defaultResource)
+        ? { ...c, resources: c.resources.map((r) => (r === config.defaultResource ? audience : r)) }
+        : c,
+    ),
   };
 }
 
@@ -99,6 +104,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   const opts: ResolvedDevIdpOptions = resolveDevIdpOptions(options);
   const clients = withAudience(loadDevIdpClientsFile(opts.clientsFile), opts.audience);
   const tls = await loadDevIdpTls(opts.pkiDir);
+  const { Provider, errors } = await loadOidcProvider();
   let keys: DevIdpPrivateJwks = await loadOrCreateKeySet(opts.keysFile);
 
   let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -117,11 +123,8 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       requestCert: true,
       rejectUnauthorized: false,
       // The same TLS policy as @inference-shield/https: TLS 1.2+, ECDHE with AEAD suites only, no renegotiation.
-      minVersion: 'TLSv1.2',
-      ciphers: [...TLS13_CIPHERS, ...TLS12_CIPHERS].join(':'),
-      ecdhCurve: ECDH_CURVES,
-      honorCipherOrder: true,
-      secureOptions: cryptoConstants.SSL_OP_NO_RENEGOTIATION,
+      ...DEV_TLS_POLICY,
+      handshakeTimeout: 10_000,
       headersTimeout: 10_000,
       requestTimeout: 30_000,
       keepAliveTimeout: 5_000,
@@ -138,6 +141,9 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   // A request Node's HTTP parser refuses (broken chunked framing, a body cut short, a bad
   // Content-Length) never reaches oidc-provider: answer it with the RFC 6749 5.2 JSON error, not
   // Node's bare 400.
+  // Plain HTTP to the TLS port gets the bootstrap's coded 400 instead of a closed socket.
+  const gate = refusePlaintext(server, 10_000);
+
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(err, socket, responses.current(socket)),
   );
@@ -146,7 +152,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   const issuer = opts.issuer ?? `https://localhost:${port}`;
 
   const mount = (): void => {
-    const provider = new Provider(issuer, buildProviderConfiguration({ clients, keys }));
+    const provider = new Provider(issuer, buildProviderConfiguration({ clients, keys, errors }));
     handler = provider.callback();
   };
   let agent: Agent | undefined;
@@ -219,6 +225,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
         handler = undefined;
         server.close(() => resolveClose());
         server.closeAllConnections();
+        gate.destroyAll();
       }).then(() => defaultAgent.close());
       return closed;
     },

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Duplex, Readable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { Agent, request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initDevPki } from '@inference-shield/dev-pki';
 import { loadDevIdpClientsFile } from './clients-config.js';
 import { resolveDevIdpOptions } from './dev-idp.options.js';
@@ -366,10 +366,20 @@ describe('answerClientError', () => {
     ['a response half written (an answer would corrupt it)', false, parseError, 'headers sent'],
     ['a connection the client reset', false, reset, undefined],
   ])('%s: answers %s, then closes', (_name, answers, err, state) => {
-    const { socket, written } = sink();
-    answerClientError(err, socket, state === undefined ? undefined : response(state));
-    expect(written.length > 0).toBe(answers);
-    expect(socket.destroyed).toBe(true);
+    vi.useFakeTimers();
+    try {
+      const { socket, written } = sink();
+      answerClientError(err, socket, state === undefined ? undefined : response(state));
+      expect(written.length > 0).toBe(answers);
+      // An answer is ended at once and the socket destroyed after a short linger (so a reset
+      // cannot overtake the answer); no answer means destroyed at once.
+      expect(socket.writableEnded || socket.destroyed).toBe(true);
+      expect(socket.destroyed).toBe(!answers);
+      vi.advanceTimersByTime(1000);
+      expect(socket.destroyed).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -112,7 +112,15 @@ export function answerClientError(
 ): void {
   const midResponse = inFlight !== undefined && inFlight.headersSent && !inFlight.writableEnded;
   if (err.code !== 'ECONNRESET' && socket.writable && !midResponse) {
-    socket.write(clientErrorResponse(err.code));
+    // End, then destroy after a moment, as the bootstrap does: destroying at once, with the rest
+    // of an oversized request still unread, makes the kernel send a reset that can overtake the
+    // answer (the client then sees no status at all).
+    socket.end(clientErrorResponse(err.code));
+    setTimeout(() => socket.destroy(), CLIENT_ERROR_LINGER_MS).unref();
+    return;
   }
   socket.destroy();
 }
+
+/** How long a refused client may take to read the answer before its connection is destroyed. */
+const CLIENT_ERROR_LINGER_MS = 1000;

@@ -6,7 +6,7 @@
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@inference-shield/core';
-import { errors, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ClientMetadata, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import {
   DEV_IDP_AUTH_METHODS,
   type DevIdpClient,
@@ -61,13 +61,18 @@ function clientMetadata(client: DevIdpClient): ClientMetadata {
 export interface ProviderConfigInput {
   readonly clients: DevIdpClientsConfig;
   readonly keys: DevIdpPrivateJwks;
+  /** oidc-provider's error classes (the module is loaded at start-up, see `loadOidcProvider`). */
+  readonly errors: typeof OidcErrors;
 }
 
 /** Build the oidc-provider configuration. Pure apart from a random cookie key (cookies are unused). */
-export function buildProviderConfiguration({ clients, keys }: ProviderConfigInput): Configuration {
+export function buildProviderConfiguration({ clients, keys, errors }: ProviderConfigInput): Configuration {
   const resources = new Map<string, DevIdpResource>(clients.resources.map((r) => [r.identifier, r]));
   const allowedScopes = new Map<string, ReadonlySet<string>>(
     clients.clients.map((c) => [c.clientId, new Set(c.scopes)]),
+  );
+  const allowedResources = new Map<string, ReadonlySet<string> | undefined>(
+    clients.clients.map((c) => [c.clientId, c.resources ? new Set(c.resources) : undefined]),
   );
   const allScopes = [...new Set(clients.resources.flatMap((r) => r.scopes))];
 
@@ -106,6 +111,11 @@ export function buildProviderConfiguration({ clients, keys }: ProviderConfigInpu
         getResourceServerInfo: (ctx, resourceIndicator, client) => {
           const resource = resources.get(resourceIndicator);
           if (!resource) throw new errors.InvalidTarget('unknown resource');
+          // A client limited to some audiences gets no token for another (RFC 8707 2: invalid_target).
+          const audiences = allowedResources.get(client.clientId);
+          if (audiences !== undefined && !audiences.has(resource.identifier)) {
+            throw new errors.InvalidTarget('resource not allowed for this client');
+          }
           const allowed = allowedScopes.get(client.clientId) ?? new Set<string>();
           const requested = typeof ctx.oidc.params?.scope === 'string' ? ctx.oidc.params.scope : '';
           const scopes = requested.split(' ').filter(Boolean);
