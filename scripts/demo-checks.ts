@@ -3,14 +3,14 @@
  * (narrated) and by the end-to-end test of `npm start` (asserted). Real clients only: undici over
  * TLS verified against the dev CA, a raw TCP socket for the plaintext case, the OpenAI SDK for chat.
  */
+import { execFile } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { Agent, fetch as undiciFetch, request } from 'undici';
-import { loadDevIdpClientsFile } from '../apps/dev-idp/src/clients-config.js';
-import { defaultClientsFile } from '../apps/dev-idp/src/dev-idp.options.js';
-import { discoverTokenEndpoint, requestAccessToken } from '../apps/dev-idp/src/token-client.js';
 
 export interface StackEndpoints {
   readonly modelUrl: string;
@@ -24,13 +24,27 @@ export interface DemoStep {
   readonly detail: string;
 }
 
-// The dev IdP's own clients file and parser: the demo uses exactly the clients the IdP serves.
-const CLIENTS = loadDevIdpClientsFile(defaultClientsFile());
+// This file runs from scripts/ (tests) and from dist/scripts/ (npm run demo).
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = basename(dirname(here)) === 'dist' ? resolve(here, '../..') : resolve(here, '..');
+const run = promisify(execFile);
 
-function secretOf(id: string): string {
-  const c = CLIENTS.clients.find((x) => x.clientId === id);
-  if (!c?.clientSecret) throw new Error(`dev client ${id} has no secret in the dev IdP's clients file`);
-  return c.clientSecret;
+/**
+ * A token the way the README and the banner get one: `npm run -s token`, told only the IdP's port
+ * (SHIELD_IDP_PORT) and the PKI folder (SHIELD_PKI_DIR), exactly as after `npm start` on moved ports.
+ */
+async function tokenFromCli(stack: StackEndpoints, clientId: string, scope: string): Promise<string> {
+  const { stdout } = await run('npm', ['run', '-s', 'token', '--', '--scope', scope, '--client', clientId], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      SHIELD_IDP_PORT: new URL(stack.idpUrl).port,
+      SHIELD_PKI_DIR: stack.pkiDir,
+      SHIELD_IDP_ISSUER: '',
+    },
+    timeout: 60_000,
+  });
+  return stdout.trim();
 }
 
 /** Run every check in order; never throws for a failed check (it is reported), only for a broken setup. */
@@ -74,23 +88,13 @@ export async function runDemoChecks(
   };
 
   try {
-    // Discovery checks that the document names this issuer and a token endpoint on its origin.
-    const tokenEndpoint = await discoverTokenEndpoint(stack.idpUrl, tls);
-    const token = async (clientId: string, scope: string) =>
-      requestAccessToken({
-        tokenEndpoint,
-        ca,
-        clientId,
-        authMethod: 'client_secret_basic',
-        clientSecret: secretOf(clientId),
-        scope,
-      });
+    const token = (clientId: string, scope: string) => tokenFromCli(stack, clientId, scope);
 
     const full = await token('demo-service', 'models:infer llm:chat');
     tokens.push(full);
     step(
-      'get an access token from the dev IdP (client_credentials)',
-      full.split('.').length === 3,
+      'get an access token from the dev IdP (npm run -s token, client_credentials)',
+      /^[\w-]+\.[\w-]+\.[\w-]+$/.test(full),
       `a JWT of ${full.length} characters`,
     );
 

@@ -3,8 +3,10 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const libs = new URL('../libs/', import.meta.url).pathname;
-for (const name of readdirSync(libs)) {
-  const cjs = join(libs, name, 'dist', 'cjs');
-  if (existsSync(cjs)) writeFileSync(join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
+for (const folder of ['../libs/', '../apps/']) {
+  const packages = new URL(folder, import.meta.url).pathname;
+  for (const name of readdirSync(packages)) {
+    const cjs = join(packages, name, 'dist', 'cjs');
+    if (existsSync(cjs)) writeFileSync(join(cjs, 'package.json'), '{ "type": "commonjs" }\n');
+  }
 }

@@ -1,14 +1,16 @@
 /**
  * `npm start`: the whole secured sample stack on one machine.
  *
- * Creates the dev PKI if missing, starts the dev OpenID provider, the stand-in hosted LLM and the
+ * `npm start` checks the ports (scripts/ensure-built.mjs --stack-ports) before it builds; this
+ * checks them again, as another process may have taken one meanwhile. Creates the dev PKI if missing, starts the dev OpenID provider, the stand-in hosted LLM and the
  * sample model server as child processes, waits until each answers over HTTPS (verified against
  * the dev CA), prints one banner, and stops everything on Ctrl-C.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { initDevPki } from '@inference-shield/dev-pki';
 
@@ -22,6 +24,15 @@ interface Service {
 }
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
+
+/** The file a package's bin runs, found through the package's own manifest (as npx would). */
+function binOf(pkg: string, bin: string): string {
+  const manifest = fileURLToPath(import.meta.resolve(`${pkg}/package.json`));
+  const { bin: bins } = JSON.parse(readFileSync(manifest, 'utf8')) as { bin?: Record<string, string> };
+  const file = bins?.[bin];
+  if (file === undefined) throw new Error(`${pkg} has no bin ${bin}`);
+  return resolve(dirname(manifest), file);
+}
 const pkiDir = resolve(root, process.env.SHIELD_PKI_DIR ?? '.shield/pki');
 
 function port(name: string, fallback: number): number {
@@ -94,14 +105,14 @@ async function main(): Promise<void> {
   const services: Service[] = [
     {
       name: 'dev OpenID provider',
-      script: 'dist/apps/dev-idp/src/main.js',
+      script: binOf('@inference-shield/dev-idp', 'shield-idp'),
       port: ports.idp,
       readyPath: '/.well-known/openid-configuration',
       env: { SHIELD_IDP_PORT: String(ports.idp), SHIELD_IDP_AUDIENCE: `https://localhost:${ports.model}` },
     },
     {
       name: 'stand-in hosted LLM',
-      script: 'dist/apps/llm-standin/src/main.js',
+      script: binOf('@inference-shield/llm-standin', 'shield-llm-standin'),
       port: ports.llm,
       readyPath: '/v1/models',
       env: { SHIELD_LLM_PORT: String(ports.llm) },
@@ -109,7 +120,7 @@ async function main(): Promise<void> {
     },
     {
       name: 'sample model server',
-      script: 'dist/sample-model/src/main.js',
+      script: resolve(root, 'dist/sample-model/src/main.js'),
       port: ports.model,
       readyPath: '/v2/health/ready',
       env: {
@@ -148,7 +159,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop(0));
 
   for (const svc of services) {
-    const child = spawn(process.execPath, [resolve(root, svc.script)], {
+    const child = spawn(process.execPath, [svc.script], {
       cwd: root,
       env: { ...process.env, ...shared, ...svc.env },
       stdio: ['ignore', 'inherit', 'inherit'],

@@ -252,7 +252,7 @@ async function servePlain(setup) {
  * HTTP listener on the very same request handler: same routes, same answers, same counters.
  */
 async function serveStandin(setup) {
-  const { createLlmStandin } = await fromDist('apps/llm-standin/src/llm-standin.server.js');
+  const { createLlmStandin } = await import('@inference-shield/llm-standin');
   const standin = await createLlmStandin({
     port: 0,
     host: '127.0.0.1',
@@ -489,7 +489,7 @@ async function main() {
   }
 
   const { initDevPki } = await lib('dev-pki');
-  const { startDevIdp } = await fromDist('apps/dev-idp/src/index.js');
+  const { startDevIdp } = await import('@inference-shield/dev-idp');
 
   const dir = mkdtempSync(join(tmpdir(), 'shield-sample-bench-'));
   const children = [];

@@ -3,7 +3,7 @@
  * naming it; an unknown key is refused (a typo such as `prot: 0` must not start the IdP on 9443).
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   assertInteger,
@@ -24,7 +24,7 @@ export interface DevIdpOptions {
   pkiDir?: string;
   /** Private JWKS file; created when missing. Default `.shield/idp/jwks.json`. */
   keysFile?: string;
-  /** Clients file. Default `apps/dev-idp/clients.json`. */
+  /** Clients file (format: the package README). Default: the package's own `clients.json`, the sample stack's clients. */
   clientsFile?: string;
   /** Issuer identifier (`iss`), an https origin. Default `https://localhost:<port>`. */
   issuer?: string;
@@ -52,15 +52,34 @@ const KEYS = ['port', 'host', 'pkiDir', 'keysFile', 'clientsFile', 'issuer', 'au
 export const DEFAULT_DEV_IDP_PORT = 9443;
 
 /**
- * The committed clients file. The same module runs from `apps/dev-idp/src` (tests) and from
- * `dist/apps/dev-idp/src` (the built CLIs), and `tsc` does not copy JSON, so both spots are tried.
+ * The folder of this compiled module, in either build: the CommonJS build has `__dirname` and no
+ * `import.meta` (TypeScript refuses it there), the ESM build the reverse. The ESM case reads the
+ * module's own file from V8's structured call sites, which name it exactly (a `file:` URL).
+ */
+function moduleDir(): string {
+  if (typeof __dirname === 'string') return __dirname;
+  const prepare = Error.prepareStackTrace;
+  try {
+    Error.prepareStackTrace = (_err, sites) => sites;
+    const sites = new Error().stack as unknown as readonly NodeJS.CallSite[] | undefined;
+    const file = sites?.[0]?.getFileName();
+    if (file === undefined || file === null) return process.cwd();
+    return dirname(file.startsWith('file:') ? fileURLToPath(file) : file);
+  } finally {
+    Error.prepareStackTrace = prepare;
+  }
+}
+
+/**
+ * The clients file shipped with the package (`clients.json` at its root: the sample stack's
+ * clients). The module runs from `src/` (tests), `dist/esm/` and `dist/cjs/` (the package and its
+ * bins), and `tsc` does not copy JSON, so both depths are tried.
  */
 export function defaultClientsFile(): string {
-  const candidates = [
-    fileURLToPath(new URL('../clients.json', import.meta.url)),
-    fileURLToPath(new URL('../../../../apps/dev-idp/clients.json', import.meta.url)),
-  ];
-  return candidates.find((file) => existsSync(file)) ?? resolve('apps/dev-idp/clients.json');
+  const here = moduleDir();
+  const fromSrc = resolve(here, '../clients.json');
+  const fromDist = resolve(here, '../../clients.json');
+  return existsSync(fromSrc) ? fromSrc : fromDist;
 }
 
 /** Validate and resolve {@link DevIdpOptions}. */

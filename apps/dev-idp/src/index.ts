@@ -1,10 +1,16 @@
 /**
- * apps/dev-idp: a local OpenID provider (oidc-provider) for development and tests. DEV ONLY.
- * `client_credentials` tokens as RFC 9068 JWTs (`typ: at+jwt`) for one audience, persisted
- * rotating ES256 keys, RFC 8705 mTLS client authentication and certificate-bound tokens.
+ * @inference-shield/dev-idp: a local OpenID provider (oidc-provider) for development and tests.
+ * DEV ONLY. `client_credentials` tokens as RFC 9068 JWTs (`typ: at+jwt`) for the audiences of a
+ * clients file, persisted rotating ES256 keys, RFC 8705 mTLS client authentication and
+ * certificate-bound tokens. Bins: `shield-idp`, `shield-token`, `shield-idp-rotate`.
  */
 export { startDevIdp, type DevIdp, type DevIdpTokenOptions } from './dev-idp.server.js';
-export { resolveDevIdpOptions, DEFAULT_DEV_IDP_PORT, type DevIdpOptions } from './dev-idp.options.js';
+export {
+  resolveDevIdpOptions,
+  defaultClientsFile,
+  DEFAULT_DEV_IDP_PORT,
+  type DevIdpOptions,
+} from './dev-idp.options.js';
 export {
   rotateDevIdpKeys,
   readKeySet,
@@ -23,6 +29,7 @@ export {
 } from './clients-config.js';
 export {
   requestAccessToken,
+  discoverTokenEndpoint,
   DevIdpTokenError,
   DevIdpUnreachableError,
   type ClientCertificate,

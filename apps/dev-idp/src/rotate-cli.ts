@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * Entry point of `npm run idp:rotate [-- --keys-file <file>]`: put a new signing key first in the
  * dev IdP's key set; the previous keys stay so tokens they signed keep verifying. A running IdP

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * Entry point of `npm run -s token -- --scope "..."`: prints only the access token on stdout.
  * See {@link runTokenCommand} for the options.

@@ -1,5 +1,7 @@
+#!/usr/bin/env node
 /**
- * The stand-in hosted LLM as a process: `node dist/apps/llm-standin/src/main.js`.
+ * `shield-llm-standin` (and `npm run llm-standin` in this repository): the stand-in hosted LLM as a
+ * process. DEVELOPMENT ONLY.
  *
  * Environment: SHIELD_PKI_DIR (default `.shield/pki`, created if missing), SHIELD_LLM_PORT (9444),
  * SHIELD_LLM_HOST (127.0.0.1), SHIELD_LLM_TOKEN_DELAY_MS (20), SHIELD_LLM_API_KEY (default: the
@@ -32,7 +34,27 @@ function devApiKey(dir: string): { key: string; source: string } {
   return { key: readFileSync(file, 'utf8').trim(), source: file };
 }
 
+const USAGE = `usage: shield-llm-standin   (DEVELOPMENT ONLY: a stand-in for a hosted LLM API)
+
+OpenAI-compatible over mutual TLS on https://localhost:9444/v1. Configured by environment:
+  SHIELD_PKI_DIR             dev PKI (created when missing); default .shield/pki
+  SHIELD_LLM_PORT            default 9444;  SHIELD_LLM_HOST  default 127.0.0.1
+  SHIELD_LLM_TOKEN_DELAY_MS  pause before each streamed token; default 20
+  SHIELD_LLM_API_KEY         the accepted key; default the key in <pki dir>/llm-api-key (created)
+Clients present a certificate issued by <pki dir>/ca.pem (shield-pki init --client <name>).
+`;
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (args.length > 0) {
+    process.stderr.write(`shield-llm-standin: unknown argument ${JSON.stringify(args[0])}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
   const pki = await initDevPki({ dir: process.env.SHIELD_PKI_DIR ?? '.shield/pki' });
   const { key, source } = devApiKey(pki.dir);
   const standin = await createLlmStandin({
