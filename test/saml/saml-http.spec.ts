@@ -341,6 +341,27 @@ describe('POST /oauth/token (RFC 7522 SAML 2.0 bearer grant)', () => {
     expect(who.body).toMatchObject({ method: 'saml', subject: 'svc-batch', scopes: ['models:infer'] });
   });
 
+  it('answers a scope the assertion does not give with invalid_scope, leaving the assertion unspent', async () => {
+    const assertion = base64url(ctx.idp.grantAssertion({ nameId: 'svc-greedy' }));
+    for (const scope of ['admin', 'models:infer admin']) {
+      const refused = await grant(assertion, { scope });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toEqual({
+        error: 'invalid_scope',
+        error_description: 'The requested scope exceeds what the assertion grants.',
+        code: 'ERR_SAML_SCOPE_INVALID',
+      });
+      expect(refused.headers['cache-control']).toBe('no-store');
+    }
+    // RFC 6749 §5.2: nothing was issued, so the same assertion still works once, with a scope it gives.
+    const ok = await grant(assertion, { scope: 'models:infer' });
+    expect(ok.status).toBe(200);
+    expect(ok.body['scope']).toBe('models:infer');
+    expect((await grant(assertion, { scope: 'models:infer' })).body).toMatchObject({
+      code: 'ERR_SAML_REPLAY',
+    });
+  });
+
   it('refuses a replay', async () => {
     const assertion = base64url(ctx.idp.grantAssertion());
     expect((await grant(assertion)).status).toBe(200);

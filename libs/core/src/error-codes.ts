@@ -63,6 +63,7 @@ export const ERROR_CATALOGUE = {
   ERR_SAML_REPLAY: { status: 401, reason: 'This SAML assertion was already used.' },
   ERR_SAML_GRANT_INVALID: { status: 400, reason: 'The grant request is malformed.' },
   ERR_SAML_GRANT_TYPE_UNSUPPORTED: { status: 400, reason: 'This grant type is not supported here.' },
+  ERR_SAML_SCOPE_INVALID: { status: 400, reason: 'The requested scope exceeds what the assertion grants.' },
 
   // Model serving
   // `exposeDetail`: the error's `detail` names the offending field (never its value) and is sent.

@@ -10,6 +10,7 @@ describe('toOAuthErrorResponse (RFC 6749 §5.2, RFC 7522 §3.1)', () => {
     ['ERR_SAML_DOCTYPE_FORBIDDEN', 400, 'invalid_grant'],
     ['ERR_SAML_GRANT_INVALID', 400, 'invalid_request'],
     ['ERR_SAML_GRANT_TYPE_UNSUPPORTED', 400, 'unsupported_grant_type'],
+    ['ERR_SAML_SCOPE_INVALID', 400, 'invalid_scope'],
     ['ERR_UNSUPPORTED_MEDIA_TYPE', 400, 'invalid_request'],
     ['ERR_BODY_TOO_LARGE', 400, 'invalid_request'],
     ['ERR_NOT_READY', 503, 'temporarily_unavailable'],

@@ -2,7 +2,12 @@ import { codeOf, ERROR_CATALOGUE, type ShieldErrorCode } from '@inference-shield
 
 /** RFC 6749 §5.2 error codes the token endpoint uses. */
 export type OAuthErrorCode =
-  'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'temporarily_unavailable' | 'server_error';
+  | 'invalid_request'
+  | 'invalid_grant'
+  | 'invalid_scope'
+  | 'unsupported_grant_type'
+  | 'temporarily_unavailable'
+  | 'server_error';
 
 /** A token endpoint refusal on the wire. */
 export interface OAuthErrorResponse {
@@ -36,6 +41,7 @@ export function toOAuthErrorResponse(err: unknown): OAuthErrorResponse {
   let error: OAuthErrorCode;
   let status = 400;
   if (code === 'ERR_SAML_GRANT_TYPE_UNSUPPORTED') error = 'unsupported_grant_type';
+  else if (code === 'ERR_SAML_SCOPE_INVALID') error = 'invalid_scope';
   else if (INVALID_REQUEST.has(code)) error = 'invalid_request';
   else if (code.startsWith('ERR_SAML_')) error = 'invalid_grant';
   else if (code === 'ERR_NOT_READY') {

@@ -140,8 +140,15 @@ export class SamlValidator {
   /**
    * RFC 7522 SAML 2.0 bearer assertion grant: validates the base64url `assertion` parameter and
    * returns the principal, or throws a `ShieldError` with an `ERR_SAML_*` code.
+   *
+   * `requestedScopes` (the grant's RFC 6749 §3.3 `scope`) must all be scopes the assertion maps
+   * to, else `ERR_SAML_SCOPE_INVALID`; that check comes before the assertion is spent, so a
+   * client that asked for too much can ask again with the same assertion.
    */
-  async validateSamlBearerAssertion(assertionParam: unknown): Promise<SamlPrincipal> {
+  async validateSamlBearerAssertion(
+    assertionParam: unknown,
+    requestedScopes?: readonly string[],
+  ): Promise<SamlPrincipal> {
     const grant = this.options.grant;
     if (grant === undefined)
       throw new ShieldError('ERR_SAML_GRANT_INVALID', { detail: 'grant not configured' });
@@ -169,8 +176,13 @@ export class SamlValidator {
       });
     }
     const expiresAt = this.expiryOf(assertion);
+    const principal = this.principal(v.idp, assertion, expiresAt);
+    // RFC 6749 §5.2 invalid_scope: refused before the assertion is spent (it was not used).
+    if (requestedScopes !== undefined && requestedScopes.some((s) => !principal.scopes.includes(s))) {
+      throw new ShieldError('ERR_SAML_SCOPE_INVALID');
+    }
     await this.consumeOnce(v.idp, assertion, expiresAt);
-    return this.principal(v.idp, assertion, expiresAt);
+    return principal;
   }
 
   private nodeSamlOptions(idp: ResolvedSamlIdentityProvider): SamlConfig {

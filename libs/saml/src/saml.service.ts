@@ -113,7 +113,8 @@ export class SamlService implements OnModuleInit {
         }
         requested = scope.split(' ');
       }
-      const principal = await this.validator.validateSamlBearerAssertion(assertion);
+      // A scope the assertion does not give is refused (invalid_scope), the assertion left unspent.
+      const principal = await this.validator.validateSamlBearerAssertion(assertion, requested);
       const token = await this.signer.issue(principal, requested);
       this.allow(route, principal, token);
       return token;
