@@ -16,6 +16,7 @@ export const ERROR_CATALOGUE = {
   ERR_HEADERS_TOO_LARGE: { status: 431, reason: 'The request headers are too large.' },
   ERR_INTERNAL: { status: 500, reason: 'Internal error.' },
   ERR_NOT_READY: { status: 503, reason: 'The service is not ready.' },
+  ERR_SHUTTING_DOWN: { status: 503, reason: 'The server is shutting down. Retry on a new connection.' },
 
   // Access tokens (RFC 6750 / RFC 9068 / RFC 8705)
   ERR_TOKEN_MISSING: { status: 401, reason: 'An access token is required in the Authorization header.' },

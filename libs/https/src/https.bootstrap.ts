@@ -353,6 +353,8 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
       });
       await Promise.race([connections.drained(), grace]);
       clearTimeout(timer);
+      // A stream still open ends with an event its client can read, not with a reset.
+      await requests.endEventStreams();
       httpServer.closeAllConnections();
       connections.destroyAll();
     }

@@ -90,10 +90,21 @@ function resetConnection(socket: Socket): void {
   socket.destroy();
 }
 
+/** How long {@link RequestGate.endEventStreams} waits for the final events to be written. */
+const STREAM_END_MS = 1000;
+
+function ignore(): void {}
+
 /** What the bootstrap keeps of the request gate of one server. */
 export interface RequestGate {
   /** From now on every response carries `Connection: close` (graceful shutdown). */
   startClosing(): void;
+  /**
+   * The end of the shutdown grace period: every server-sent event stream still open gets a final
+   * `data: {"error":{"code":"ERR_SHUTTING_DOWN",...}}` event and is ended, so its client reads why
+   * the stream stopped instead of a TCP reset. Resolves once they are written (at most 1 s).
+   */
+  endEventStreams(): Promise<void>;
 }
 
 /** The security headers of every response, computed once from the options. */
@@ -152,10 +163,14 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
     options.timeouts.headersMs +
     options.timeouts.connectionsCheckingIntervalMs;
   const idle = new WeakMap<Socket, IdleState>();
+  // Responses not yet closed: at the end of a graceful shutdown, event streams among them are ended.
+  const open = new Set<ServerResponse>();
+  const shutdownEvent = `data: ${JSON.stringify({ error: toHttpResponse(new ShieldError('ERR_SHUTTING_DOWN')).body })}\n\n`;
   let closing = false;
 
   /** A response of the connection ended: when it was the last one, the idle deadline starts. */
   function onResponseClose(this: ServerResponse): void {
+    open.delete(this);
     const state = idle.get(this.req.socket);
     if (state === undefined) return;
     state.inFlight -= 1;
@@ -198,6 +213,7 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
       state = created;
     }
     state.inFlight += 1;
+    open.add(res);
     res.on('close', onResponseClose);
     return state;
   }
@@ -330,6 +346,27 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
   return {
     startClosing() {
       closing = true;
+    },
+    async endEventStreams() {
+      const ended: Promise<unknown>[] = [];
+      for (const res of open) {
+        if (!res.headersSent || res.writableEnded || res.destroyed) continue;
+        const type = res.getHeader('content-type');
+        if (typeof type !== 'string' || !/^\s*text\/event-stream\s*(?:;|$)/i.test(type)) continue;
+        // The handler may write again before it sees the close: that must not be an uncaught error.
+        res.on('error', ignore);
+        ended.push(new Promise((resolve) => res.once('close', resolve)));
+        res.end(shutdownEvent);
+      }
+      if (ended.length === 0) return;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(ended),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, STREAM_END_MS);
+        }),
+      ]);
+      clearTimeout(timer);
     },
   };
 }

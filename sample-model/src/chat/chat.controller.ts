@@ -41,10 +41,12 @@ export class ChatController {
     const chat = validateChatRequest(body);
     const assertion = await this.upstreams.callerAssertionFor(req, LLM_UPSTREAM);
     const headers = assertion ? { [assertion.header]: assertion.value } : {};
-    // The caller hanging up cancels the upstream generation, which would otherwise keep costing.
+    // The caller hanging up cancels the upstream generation, which would otherwise keep costing; so
+    // does a stream ended by someone else (the HTTPS bootstrap ends open streams at shutdown).
     const abort = new AbortController();
+    let answered = false;
     const onClose = (): void => {
-      if (!res.writableFinished) abort.abort();
+      if (!answered) abort.abort();
     };
     res.once('close', onClose);
     const params = {
@@ -59,6 +61,7 @@ export class ChatController {
           { ...params, stream: false },
           { signal: abort.signal, headers },
         );
+        answered = true;
         res.status(200).json(completion);
         return;
       }
@@ -77,6 +80,7 @@ export class ChatController {
             await once(res, 'drain', { signal: abort.signal });
           }
         }
+        answered = true;
         res.end('data: [DONE]\n\n');
       } catch (err) {
         // Headers are gone: end the stream with an error event carrying only our code.
