@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import { Body, Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Logger, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import OpenAI from 'openai';
-import { isShieldError, ShieldError } from '@inference-shield/core';
+import { ERROR_CATALOGUE, isShieldError, ShieldError } from '@inference-shield/core';
 import { RequireScopes } from '@inference-shield/identity';
 import { InjectUpstreamRegistry, type UpstreamRegistry } from '@inference-shield/upstream';
 import { validateChatRequest } from './chat-request.validation.js';
@@ -16,6 +16,7 @@ import { CHAT_OPTIONS, LLM_UPSTREAM, type ChatOptions } from './chat.constants.j
 @Controller('v1')
 export class ChatController {
   private readonly openai: OpenAI;
+  private readonly logger = new Logger('ChatController');
 
   constructor(
     @InjectUpstreamRegistry() private readonly upstreams: UpstreamRegistry,
@@ -85,15 +86,41 @@ export class ChatController {
       } catch (err) {
         // Headers are gone: end the stream with an error event carrying only our code.
         if (!res.writableEnded && !abort.signal.aborted) {
-          res.end(`data: ${JSON.stringify({ error: { code: upstreamError(err).code } })}\n\n`);
+          const refusal = upstreamError(err);
+          this.logFailure(refusal, err);
+          res.end(`data: ${JSON.stringify({ error: { code: refusal.code } })}\n\n`);
         }
       }
     } catch (err) {
-      throw upstreamError(err);
+      const refusal = upstreamError(err);
+      this.logFailure(refusal, err);
+      throw refusal;
     } finally {
       res.off('close', onClose);
     }
   }
+
+  /**
+   * An upstream failure the caller gets as a 5xx (502, 504) is an operator's problem: one line with
+   * the code, the upstream's name, the class of the error that caused it and the upstream's status,
+   * never a message (the SDK's quotes the upstream's body), the prompt or the output.
+   */
+  private logFailure(refusal: ShieldError, err: unknown): void {
+    if (ERROR_CATALOGUE[refusal.code].status < 500) return;
+    const cause = err instanceof OpenAI.APIError && isShieldError(err.cause) ? err.cause : err;
+    const causeClass = cause === refusal ? className(refusal.cause) : className(cause);
+    const status =
+      err instanceof OpenAI.APIError && typeof err.status === 'number'
+        ? `, upstream status ${err.status}`
+        : '';
+    this.logger.warn(`upstream "${LLM_UPSTREAM}" failed: ${refusal.code} (${causeClass}${status})`);
+  }
+}
+
+/** The class of an error (or the type of a non-error), the only thing logged about it. */
+function className(value: unknown): string {
+  if (value instanceof Error) return value.constructor.name;
+  return value === undefined ? 'no cause' : typeof value;
 }
 
 /** The SDK wraps our typed fetch errors; unwrap them, and map upstream HTTP errors to one code. */
