@@ -47,6 +47,8 @@ export const ERROR_CATALOGUE = {
   ERR_INSUFFICIENT_SCOPE: { status: 403, reason: 'The token lacks a required scope.' },
   ERR_CALLER_NOT_ALLOWED: { status: 403, reason: 'This caller is not allowed on this route.' },
   ERR_CLAIMS_NOT_SATISFIED: { status: 403, reason: 'The caller does not meet this route policy.' },
+  ERR_USER_UNKNOWN: { status: 403, reason: 'The caller is not a user of this service.' },
+  ERR_USER_RESOLUTION_FAILED: { status: 503, reason: 'The caller could not be looked up; try again later.' },
 
   // SAML
   ERR_SAML_MALFORMED: { status: 401, reason: 'The SAML message is malformed.' },

@@ -5,7 +5,7 @@
 export { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from './error-codes.js';
 export { ShieldError, isShieldError, type ShieldErrorDetails } from './shield.error.js';
 export { toHttpResponse, codeOf, type ShieldHttpResponse } from './http-error.mapping.js';
-export { ShieldExceptionFilter } from './shield-exception.filter.js';
+export { ShieldExceptionFilter, ShieldRedactingExceptionFilter } from './shield-exception.filter.js';
 export {
   assertKnownKeys,
   assertObject,

@@ -4,13 +4,12 @@ import { lookup } from 'node:dns/promises';
 import { createServer as createNetServer, isIP, type AddressInfo } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { Logger, type INestApplication, type NestApplicationOptions } from '@nestjs/common';
-import { AbstractHttpAdapter, HttpAdapterHost, NestFactory, type IEntryNestModule } from '@nestjs/core';
+import { AbstractHttpAdapter, NestFactory, type IEntryNestModule } from '@nestjs/core';
 import {
   isShieldError,
   loadTlsBundle,
   ShieldError,
   sameTlsBundle,
-  ShieldExceptionFilter,
   TlsBundleWatcher,
   type LoadedTlsBundle,
   type TlsFiles,
@@ -223,8 +222,9 @@ async function ipv6Available(): Promise<boolean> {
  * and CRL are read and checked (`ShieldError` `ERR_CERT_*` naming the file and the problem): a bad
  * configuration never gets as far as a listening socket. The server then applies the TLS policy
  * (TLS 1.2+, ECDHE+AEAD suites, no renegotiation), answers plain HTTP with a `400`, adds the
- * security headers, enforces size and time limits, reloads certificates without a restart, and
- * registers `ShieldExceptionFilter` globally.
+ * security headers, enforces size and time limits, and reloads certificates without a restart.
+ * Coded refusals thrown inside Nest are answered by `ShieldExceptionFilter`, which `IdentityModule`
+ * registers.
  *
  * @example
  * const https = await createHttpsApp(AppModule, { tls: { cert: 'pki/localhost.pem', key: 'pki/localhost-key.pem' } });
@@ -266,7 +266,7 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
     });
     requests = installRequestGate(httpServer, options);
     installClientErrorHandler(httpServer, securityHeaders(options));
-    app.useGlobalFilters(new ShieldExceptionFilter(app.get(HttpAdapterHost)));
+    // ShieldExceptionFilter is registered in one place, by IdentityModule (APP_FILTER).
   } catch (err) {
     await app.close();
     throw err;
