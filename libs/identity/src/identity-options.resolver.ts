@@ -2,12 +2,21 @@ import {
   assertBoolean,
   assertKnownKeys,
   assertObject,
+  assertOneOf,
+  assertString,
   assertStringArray,
   describeValue,
 } from '@inference-shield/core';
+import type { ShieldPrincipal } from './principal.interface.js';
 import { resolveTokenVerifierOptions } from './tokens/index.js';
 import type { AuditSink } from './audit.interface.js';
-import type { IdentityModuleOptions, ResolvedIdentityOptions } from './identity-options.interface.js';
+import type {
+  IdentityModuleOptions,
+  ResolvedIdentityOptions,
+  ResolvedPathRoutePolicy,
+  ResolvedRoutePolicy,
+} from './identity-options.interface.js';
+import { fragmentsOf, type PolicyDecorator } from './policy.decorator.js';
 import { parseClaimPath } from './claim-path.js';
 import { isTrustDomain } from './spiffe-id.js';
 
@@ -16,7 +25,15 @@ import { isTrustDomain } from './spiffe-id.js';
  * configuration that could never authenticate anyone are `TypeError`s naming the field.
  */
 export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
-  assertKnownKeys('IdentityModule options', raw, ['oidc', 'mtls', 'audit', 'roleClaimPath']);
+  assertKnownKeys('IdentityModule options', raw, [
+    'oidc',
+    'mtls',
+    'audit',
+    'roleClaimPath',
+    'routePolicies',
+    'user',
+    'redactUnknownErrors',
+  ]);
   const options = raw as IdentityModuleOptions & Record<string, unknown>;
   if (options.oidc === undefined && options.mtls === undefined) {
     throw new TypeError(
@@ -68,10 +85,139 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
       ? Object.freeze(['roles'])
       : parseClaimPath('roleClaimPath', options.roleClaimPath);
 
+  let redactUnknownErrors = false;
+  if (options.redactUnknownErrors !== undefined) {
+    assertBoolean('redactUnknownErrors', options.redactUnknownErrors);
+    redactUnknownErrors = options.redactUnknownErrors;
+  }
+
   return Object.freeze({
     oidc,
     mtls,
     audit: Object.freeze({ sink, includePublic }),
     roleClaimPath,
+    routePolicies: resolveRoutePolicies(options.routePolicies),
+    user: resolveUser(options.user),
+    redactUnknownErrors,
+  });
+}
+
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'SEARCH', 'ALL'];
+// A template as Nest route decorators write it; wildcards other than a final `/*` are refused.
+const PATH_TEMPLATE =
+  /^\/?(?:[A-Za-z0-9._~!$&'()+,;=@%-]+|:[A-Za-z_][A-Za-z0-9_]*)?(?:\/(?:[A-Za-z0-9._~!$&'()+,;=@%-]+|:[A-Za-z_][A-Za-z0-9_]*))*(?:\/\*)?$/;
+
+function resolvePolicyList(field: string, value: unknown): ResolvedRoutePolicy['fragments'] {
+  const list: readonly unknown[] = Array.isArray(value) ? value : [value];
+  if (list.length === 0 || list.some((d) => typeof d !== 'function')) {
+    throw new TypeError(
+      `"${field}" must be a policy decorator (Public(), RequireScopes(...), Allow(...)...) or a non-empty array of them, got ${describeValue(value)}`,
+    );
+  }
+  const fragments = fragmentsOf(list as PolicyDecorator[]);
+  if (fragments.length < list.length) {
+    throw new TypeError(`"${field}" holds a function that is not an Inference Shield policy decorator`);
+  }
+  return fragments;
+}
+
+/** `routePolicies`: each entry is by path or by controller, never both; nothing else. */
+function resolveRoutePolicies(raw: unknown): ResolvedIdentityOptions['routePolicies'] {
+  const byPath: ResolvedPathRoutePolicy[] = [];
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- controller classes
+  const byController = new Map<Function, ResolvedRoutePolicy>();
+  if (raw !== undefined) {
+    if (!Array.isArray(raw)) {
+      throw new TypeError(`"routePolicies" must be an array, got ${describeValue(raw)}`);
+    }
+    raw.forEach((entry: unknown, i: number) => {
+      const field = `routePolicies[${i}]`;
+      assertObject(field, entry);
+      if ('controller' in entry) {
+        assertKnownKeys(field, entry, ['controller', 'policy']);
+        const cls = entry['controller'];
+        if (typeof cls !== 'function') {
+          throw new TypeError(`"${field}.controller" must be a controller class, got ${describeValue(cls)}`);
+        }
+        if (byController.has(cls)) {
+          throw new TypeError(`"${field}.controller" names ${cls.name} a second time`);
+        }
+        const label = `${field} (controller ${cls.name})`;
+        byController.set(
+          cls,
+          Object.freeze({ label, fragments: resolvePolicyList(`${field}.policy`, entry['policy']) }),
+        );
+        return;
+      }
+      assertKnownKeys(field, entry, ['method', 'path', 'policy']);
+      let method: string | undefined;
+      if (entry['method'] !== undefined) {
+        const m: unknown =
+          typeof entry['method'] === 'string' ? entry['method'].toUpperCase() : entry['method'];
+        assertOneOf(`${field}.method`, m, HTTP_METHODS);
+        method = m === 'ALL' ? undefined : m;
+      }
+      const path: unknown = entry['path'];
+      assertString(`${field}.path`, path);
+      if (!PATH_TEMPLATE.test(path)) {
+        throw new TypeError(
+          `"${field}.path" must be a route path template such as "/health" or "/v1/models/:model/infer" (a final "/*" for everything below), got ${describeValue(path)}`,
+        );
+      }
+      const prefix = path.endsWith('/*');
+      const normal = `/${(prefix ? path.slice(0, -2) : path).replace(/^\/+|\/+$/g, '')}`;
+      const label = `${field} (${method ?? 'ALL'} ${path})`;
+      byPath.push(
+        Object.freeze({
+          label,
+          method,
+          path: normal,
+          prefix,
+          fragments: resolvePolicyList(`${field}.policy`, entry['policy']),
+        }),
+      );
+    });
+  }
+  return Object.freeze({ byPath: Object.freeze(byPath), byController });
+}
+
+// Properties of a request that code and frameworks rely on: the user's result never replaces them.
+const RESERVED_PROPERTIES = new Set([
+  '__proto__',
+  'constructor',
+  'prototype',
+  'headers',
+  'body',
+  'socket',
+  'raw',
+  'url',
+  'method',
+  'params',
+  'query',
+]);
+
+function resolveUser(raw: unknown): ResolvedIdentityOptions['user'] {
+  if (raw === undefined) return undefined;
+  assertKnownKeys('user', raw, ['resolve', 'property']);
+  const resolve = raw['resolve'];
+  if (typeof resolve !== 'function') {
+    throw new TypeError(
+      `"user.resolve" must be a function (principal, request) => user, got ${describeValue(resolve)}`,
+    );
+  }
+  let property = 'user';
+  if (raw['property'] !== undefined) {
+    const p: unknown = raw['property'];
+    assertString('user.property', p);
+    if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(p) || RESERVED_PROPERTIES.has(p)) {
+      throw new TypeError(
+        `"user.property" must be an identifier that is not a request property frameworks use, got ${describeValue(p)}`,
+      );
+    }
+    property = p;
+  }
+  return Object.freeze({
+    resolve: resolve as (principal: ShieldPrincipal, request: object) => unknown,
+    property,
   });
 }

@@ -11,6 +11,8 @@ import { matchMtls, matchToken } from './policy.matcher.js';
 import { PolicyRegistry } from './policy.registry.js';
 import { peerPrincipalOf, tokenIdentityOf } from './principal.factory.js';
 import { attachPrincipal } from './principal.store.js';
+import { presentsUnverifiedCertificate } from './peer-certificate.js';
+import { resolveUserOf } from './user.resolver.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 import {
   extractBearerToken,
@@ -88,20 +90,64 @@ export class IdentityGuard implements CanActivate {
       if (this.options.audit.includePublic) this.record(eventOf('allow', policy.route));
       return true;
     }
+    // What `switchToHttp().getRequest()` returns, without the three closures it creates per call.
+    const request = context.getArgByIndex<object>(0);
+    // Optional mTLS lets a handshake finish with a certificate that failed verification (another
+    // CA, expired, revoked). Presenting one is a broken credential, refused whatever else comes
+    // with it, a valid token included: never silently ignored.
+    if (presentsUnverifiedCertificate(tlsSocketOf(request))) {
+      return this.refuse({ allow: false, error: new ShieldError('ERR_CLIENT_CERT_INVALID') }, policy.route);
+    }
     // `@UsePassport()` put ShieldPassportGuard on this route; it decides with the same verifier and rules.
     if (policy.kind === 'passport') return true;
 
-    // What `switchToHttp().getRequest()` returns, without the three closures it creates per call.
-    const request = context.getArgByIndex<object>(0);
     const decision = this.decide(policy, request);
     if (decision instanceof Promise) return decision.then((d) => this.conclude(d, policy.route, request));
     return this.conclude(decision, policy.route, request);
   }
 
-  private conclude(decision: Decision, route: string, request: object): true | Promise<never> {
+  /**
+   * The header-only check run before the body is read (see early-refusal.ts): the refusal this
+   * guard would give on the request's headers and TLS connection alone, when it is a 401 (a
+   * missing or invalid credential); `undefined` otherwise (allowed, or refused for another reason,
+   * which the guard then decides as usual). Records nothing: the caller records the refusal it
+   * sends.
+   */
+  async preflight(policy: CompiledPolicy, request: object): Promise<ShieldError | undefined> {
+    if (policy.kind === 'public') return undefined;
+    if (presentsUnverifiedCertificate(tlsSocketOf(request)))
+      return new ShieldError('ERR_CLIENT_CERT_INVALID');
+    // A passport route's compiled policy holds its token requirement: the passport path runs this
+    // same verification first, so what fails here fails there.
+    const decision = await this.decide(policy, request);
+    if (decision.allow || decision.error.status !== 401) return undefined;
+    return decision.error;
+  }
+
+  /** Records the deny event of a refusal sent by the early check (one event per request). */
+  recordRefusal(route: string, error: ShieldError): void {
+    this.record(eventOf('deny', route, undefined, error));
+  }
+
+  private conclude(decision: Decision, route: string, request: object): true | Promise<true> {
     if (!decision.allow) return this.refuse(decision, route);
-    attachPrincipal(request, decision.principal);
+    const user = this.options.user;
+    attachPrincipal(request, decision.principal, user === undefined);
+    if (user !== undefined) return this.resolveUser(user, decision.principal, route, request);
     this.record(eventOf('allow', route, decision.principal));
+    return true;
+  }
+
+  /** The `user.resolve` hook (see user.resolver.ts), then the allow event; or the refusal. */
+  private async resolveUser(
+    user: NonNullable<ResolvedIdentityOptions['user']>,
+    principal: ShieldPrincipal,
+    route: string,
+    request: object,
+  ): Promise<true> {
+    const error = await resolveUserOf(user, principal, request, this.logger);
+    if (error) return this.refuse({ allow: false, error, principal }, route);
+    this.record(eventOf('allow', route, principal));
     return true;
   }
 
@@ -197,9 +243,6 @@ export class IdentityGuard implements CanActivate {
         const mismatch = matchMtls(policy.mtls, peer);
         if (!mismatch) return { allow: true, principal };
         failure ??= { allow: false, error: mismatch, principal };
-      } else if (socket?.getPeerX509Certificate()) {
-        // A certificate the TLS layer did not verify (optional mTLS lets the handshake finish).
-        return failure ?? { allow: false, error: new ShieldError('ERR_CLIENT_CERT_INVALID') };
       }
     }
 

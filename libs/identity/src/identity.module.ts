@@ -1,7 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import { Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
-import { ShieldExceptionFilter } from '@inference-shield/core';
+import { APP_FILTER, APP_GUARD, ApplicationConfig, DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
+import { ShieldExceptionFilter, ShieldRedactingExceptionFilter } from '@inference-shield/core';
+import { earlyCandidates, installExpressEarlyRefusal, installFastifyEarlyRefusal } from './early-refusal.js';
 import type { AuditSink } from './audit.interface.js';
 import { LoggerAuditSink } from './audit.sink.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
@@ -45,33 +46,56 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
     PolicyRegistry,
     IdentityGuard,
     { provide: APP_GUARD, useExisting: IdentityGuard },
-    // Refusals are ShieldErrors; without this filter Nest would answer them with a 500.
-    { provide: APP_FILTER, useClass: ShieldExceptionFilter },
+    // Refusals are ShieldErrors; without this filter Nest would answer them with a 500. The one
+    // place Shield registers its filter: it answers Shield's own errors only, unless the
+    // application opted in to `redactUnknownErrors`.
+    {
+      provide: APP_FILTER,
+      useFactory: (options: ResolvedIdentityOptions, adapterHost: HttpAdapterHost): ShieldExceptionFilter =>
+        options.redactUnknownErrors
+          ? new ShieldRedactingExceptionFilter(adapterHost)
+          : new ShieldExceptionFilter(adapterHost),
+      inject: [IDENTITY_OPTIONS, HttpAdapterHost],
+    },
   ],
   exports: [IDENTITY_OPTIONS, TOKEN_VERIFIER, AUDIT_SINK, PolicyRegistry, IdentityGuard],
 })
 export class IdentityModule extends ConfigurableIdentityModule implements OnModuleInit, OnModuleDestroy {
   private unshape?: () => void;
+  private unearly?: () => void;
 
   constructor(
     @Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier | null,
+    @Inject(IDENTITY_OPTIONS) private readonly options: ResolvedIdentityOptions,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly policies: PolicyRegistry,
+    private readonly guard: IdentityGuard,
+    private readonly config: ApplicationConfig,
   ) {
     super();
   }
 
+  /** Runs after PolicyRegistry's own onModuleInit (Nest calls a module's providers first). */
   onModuleInit(): void {
-    // Express only: Fastify's request objects keep one shape (see request-shape.ts).
     const adapter = this.adapterHost.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
-    if (adapter?.getType() !== 'express') return;
+    const type = adapter?.getType();
+    if (adapter === undefined || (type !== 'express' && type !== 'fastify')) return;
+    const candidates = earlyCandidates(this.policies.routeEntries(), this.config);
+    if (type === 'fastify') {
+      installFastifyEarlyRefusal(adapter.getInstance(), candidates, this.guard);
+      // Fastify's request objects keep one shape (see request-shape.ts).
+      return;
+    }
+    this.unearly = installExpressEarlyRefusal(adapter.getInstance(), candidates, this.guard);
     const server: unknown = adapter.getHttpServer();
     if (server && typeof (server as EventEmitter).prependListener === 'function') {
-      this.unshape = preshapeRequests(server as EventEmitter);
+      this.unshape = preshapeRequests(server as EventEmitter, this.options.user?.property);
     }
   }
 
   async onModuleDestroy(): Promise<void> {
     this.unshape?.();
+    this.unearly?.();
     await this.verifier?.close();
   }
 }

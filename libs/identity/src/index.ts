@@ -7,9 +7,13 @@ export { IdentityModule } from './identity.module.js';
 export { IDENTITY_ASYNC_OPTIONS_TYPE, IDENTITY_OPTIONS_TYPE } from './identity.module-definition.js';
 export type {
   AuditOptions,
+  ControllerRoutePolicy,
   IdentityModuleOptions,
   MtlsOptions,
+  PathRoutePolicy,
   ResolvedIdentityOptions,
+  RoutePolicy,
+  UserOptions,
 } from './identity-options.interface.js';
 export { resolveIdentityOptions } from './identity-options.resolver.js';
 export { AUDIT_SINK, IDENTITY_OPTIONS, SHIELD_JWT_STRATEGY, TOKEN_VERIFIER } from './identity.constants.js';

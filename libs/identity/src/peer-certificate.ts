@@ -49,6 +49,20 @@ export function verifiedPeerOf(socket: TLSSocket | undefined): PeerIdentity | un
 }
 
 /**
+ * True when the client presented a certificate that the TLS layer did not verify (optional mTLS
+ * lets such a handshake finish; `authorizationError` says why). Costs one property read on a
+ * connection that verified its certificate or on a server that asks for none (Node sets
+ * `authorizationError` only when it requested a certificate and verification failed, which
+ * includes "no certificate": then the certificate itself is looked at).
+ */
+export function presentsUnverifiedCertificate(socket: TLSSocket | undefined): boolean {
+  if (socket === undefined || socket.authorized === true || socket.authorizationError === undefined) {
+    return false;
+  }
+  return socket.getPeerX509Certificate() !== undefined;
+}
+
+/**
  * The client certificate of the request, read from the TLS socket only. Headers such as
  * `X-Client-Cert` are never looked at: anyone can send them.
  */

@@ -35,6 +35,8 @@ export interface CompiledPolicy {
   readonly kind: 'public' | 'authenticated' | 'allow' | 'passport';
   /** `GET /path` of the route, for audit events and error messages. */
   readonly route: string;
+  /** Where the policy came from (`decorator on handler`, `options by path, routePolicies[0] (...)`...). */
+  readonly source: string;
   readonly token: readonly CompiledTokenAlternative[];
   readonly mtls: readonly CompiledMtlsAlternative[];
 }
@@ -58,6 +60,7 @@ export function compilePolicy(
   fragments: readonly PolicyFragment[] | undefined,
   route: string,
   options: ResolvedIdentityOptions,
+  source = 'decorator',
 ): CompiledPolicy | undefined {
   if (!fragments || fragments.length === 0) return undefined;
   const kinds = new Set(fragments.map((f) => f.kind));
@@ -69,7 +72,7 @@ export function compilePolicy(
     }
   }
   const only = fragments[0];
-  if (only?.kind === 'public') return Object.freeze({ kind: 'public', route, token: [], mtls: [] });
+  if (only?.kind === 'public') return Object.freeze({ kind: 'public', route, source, token: [], mtls: [] });
   if (only?.kind === 'authenticated') {
     const token: CompiledTokenAlternative[] = options.oidc
       ? [compileToken('oidc', {}, options), compileToken('saml', {}, options)]
@@ -78,6 +81,7 @@ export function compilePolicy(
     return Object.freeze({
       kind: 'authenticated',
       route,
+      source,
       token: Object.freeze(token),
       mtls: Object.freeze(mtls),
     });
@@ -87,6 +91,7 @@ export function compilePolicy(
     return Object.freeze({
       kind: 'passport',
       route,
+      source,
       token: Object.freeze([compileToken('oidc', only.requirement, options)]),
       mtls: Object.freeze([]),
     });
@@ -133,7 +138,13 @@ export function compilePolicy(
     if (alt.method === 'mtls') mtls.push(compileMtls(alt, options));
     else token.push(compileToken(alt.method, alt, options));
   }
-  return Object.freeze({ kind: 'allow', route, token: Object.freeze(token), mtls: Object.freeze(mtls) });
+  return Object.freeze({
+    kind: 'allow',
+    route,
+    source,
+    token: Object.freeze(token),
+    mtls: Object.freeze(mtls),
+  });
 }
 
 function decoratorName(kind: 'public' | 'authenticated' | 'passport'): string {

@@ -160,3 +160,15 @@ export function AllowSpiffe(...ids: string[]): PolicyDecorator {
 export function passportPolicy(requirement: TokenRequirement = {}): PolicyDecorator {
   return addFragment({ kind: 'passport', requirement: copyTokenRequirement(requirement) });
 }
+
+/**
+ * The fragments a list of policy decorators records, in the order written (as if they decorated
+ * one class in that order). Used for the policies given in `IdentityModule` options, so they speak
+ * the decorators' vocabulary and go through the same checks.
+ */
+export function fragmentsOf(decorators: readonly PolicyDecorator[]): readonly PolicyFragment[] {
+  const holder = function policyHolder(): void {};
+  // Decorators apply bottom-up; addFragment prepends, so apply the last first.
+  for (let i = decorators.length - 1; i >= 0; i--) (decorators[i] as ClassDecorator)(holder);
+  return (Reflect.getOwnMetadata(SHIELD_POLICY_METADATA, holder) ?? []) as readonly PolicyFragment[];
+}

@@ -28,12 +28,13 @@ export function addPrincipalSlot(request: object): void {
 
 /**
  * Attaches the verified principal to the request (read back by {@link principalOf} and
- * `@Principal()`), and sets it as `req.user` for code written for passport.
+ * `@Principal()`), and, with `asUser` (no `user.resolve` hook configured), sets it as `req.user`
+ * for code written for passport.
  */
-export function attachPrincipal(request: object, principal: ShieldPrincipal): void {
+export function attachPrincipal(request: object, principal: ShieldPrincipal, asUser = true): void {
   const r = request as Slotted;
   r[PRINCIPAL] = principal;
-  r.user = principal;
+  if (asUser) r.user = principal;
 }
 
 /** Reads the principal the guard attached (`undefined` on `@Public()` routes). */

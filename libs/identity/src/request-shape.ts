@@ -12,13 +12,23 @@ import { addPrincipalSlot } from './principal.store.js';
  * overwrites it instead of adding it. (Fastify's own advice, `decorateRequest`, for the same
  * reason.) `undefined` is what an unauthenticated request reads anyway; nothing is decided here.
  *
+ * With a `user.resolve` hook storing its result elsewhere (`user.property`), that property is added
+ * instead of `user`.
+ *
  * Returns the function that removes the listener.
  */
-export function preshapeRequests(server: EventEmitter): () => void {
-  const shape = (request: { user?: unknown }): void => {
-    if (!('user' in request)) request.user = undefined;
-    addPrincipalSlot(request);
-  };
+export function preshapeRequests(server: EventEmitter, userProperty?: string): () => void {
+  const shape =
+    userProperty === undefined || userProperty === 'user'
+      ? (request: { user?: unknown }): void => {
+          if (!('user' in request)) request.user = undefined;
+          addPrincipalSlot(request);
+        }
+      : (request: Record<string, unknown>): void => {
+          // The `user.resolve` result lands on its own property; `user` is left alone.
+          if (!(userProperty in request)) request[userProperty] = undefined;
+          addPrincipalSlot(request);
+        };
   server.prependListener('request', shape);
   return () => {
     server.off('request', shape);

@@ -1,8 +1,11 @@
-import { Inject, Injectable, type ExecutionContext } from '@nestjs/common';
+import { Inject, Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
-import { isShieldError, ShieldError } from '@inference-shield/core';
+import { isShieldError, ShieldError, tlsSocketOf } from '@inference-shield/core';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
-import { AUDIT_SINK, SHIELD_JWT_STRATEGY } from './identity.constants.js';
+import { AUDIT_SINK, IDENTITY_OPTIONS, SHIELD_JWT_STRATEGY } from './identity.constants.js';
+import type { ResolvedIdentityOptions } from './identity-options.interface.js';
+import { presentsUnverifiedCertificate } from './peer-certificate.js';
+import { resolveUserOf } from './user.resolver.js';
 import { eventOf } from './identity.guard.js';
 import { matchToken } from './policy.matcher.js';
 import { PolicyRegistry } from './policy.registry.js';
@@ -21,11 +24,14 @@ type Handler = (...args: never[]) => unknown;
  */
 @Injectable()
 export class ShieldPassportGuard extends AuthGuard(SHIELD_JWT_STRATEGY) {
+  private readonly logger = new Logger('ShieldIdentity');
+
   constructor(
     // Injected so that a missing ShieldPassportModule is a boot error, not a runtime 500.
     _strategy: ShieldJwtStrategy,
     private readonly policies: PolicyRegistry,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
+    @Inject(IDENTITY_OPTIONS) private readonly options: ResolvedIdentityOptions,
   ) {
     super();
   }
@@ -39,6 +45,9 @@ export class ShieldPassportGuard extends AuthGuard(SHIELD_JWT_STRATEGY) {
     const request = context.switchToHttp().getRequest<object>();
     let principal: ShieldPrincipal | undefined;
     try {
+      // As on the Shield guard: a client certificate that failed verification is refused.
+      if (presentsUnverifiedCertificate(tlsSocketOf(request)))
+        throw new ShieldError('ERR_CLIENT_CERT_INVALID');
       await super.canActivate(context);
       principal = (request as { user?: ShieldPrincipal }).user;
       if (!principal) throw new ShieldError('ERR_TOKEN_MISSING');
@@ -52,7 +61,15 @@ export class ShieldPassportGuard extends AuthGuard(SHIELD_JWT_STRATEGY) {
       this.record(eventOf('deny', route, principal, error));
       throw error;
     }
-    attachPrincipal(request, principal);
+    const user = this.options.user;
+    attachPrincipal(request, principal, user === undefined);
+    if (user !== undefined) {
+      const error = await resolveUserOf(user, principal, request, this.logger);
+      if (error) {
+        this.record(eventOf('deny', route, principal, error));
+        throw error;
+      }
+    }
     this.record(eventOf('allow', route, principal));
     return true;
   }
