@@ -1,4 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { ShieldExceptionFilter } from '@inference-shield/core';
 import { UPSTREAM_DECLARED_NAMES, UPSTREAM_OPTIONS, UPSTREAM_REGISTRY } from './upstream.constants.js';
 import {
   ConfigurableUpstreamModule,
@@ -56,6 +58,10 @@ function resolveDeclared(
       useFactory: (options: ResolvedUpstreamModuleOptions) => UpstreamRegistry.create(options),
       inject: [UPSTREAM_OPTIONS],
     },
+    // The proxy's refusals and upstream failures are ShieldErrors: without this filter an app that
+    // has no IdentityModule would answer them with Nest's bare 500. It handles ShieldErrors only,
+    // so a second registration (IdentityModule's) changes nothing.
+    { provide: APP_FILTER, useClass: ShieldExceptionFilter },
   ],
   exports: [UPSTREAM_OPTIONS, UPSTREAM_REGISTRY],
 })
