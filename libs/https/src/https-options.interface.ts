@@ -140,10 +140,13 @@ export interface HttpsRedirectOptions {
   targetPort?: number;
 }
 
-/** The Nest application options the bootstrap passes through (it owns the others). */
+/**
+ * The Nest application options the bootstrap passes through (it owns the others). `bodyParser`
+ * is Nest's: `false` leaves every route without a parser but the ones the host installs.
+ */
 export type HttpsNestOptions = Pick<
   NestApplicationOptions,
-  'logger' | 'abortOnError' | 'bufferLogs' | 'autoFlushLogs' | 'cors' | 'rawBody'
+  'logger' | 'abortOnError' | 'bufferLogs' | 'autoFlushLogs' | 'cors' | 'rawBody' | 'bodyParser'
 >;
 
 /** Options of {@link createHttpsApp}. There is no option to serve plain HTTP or skip verification. */

@@ -204,9 +204,9 @@ describe('resolveHttpsOptions', () => {
       /"nest\.httpsOptions" is set by the HTTPS bootstrap/,
     ],
     [
-      'nest.bodyParser',
-      { tls, nest: { bodyParser: true } },
-      /"nest\.bodyParser" is set by the HTTPS bootstrap/,
+      'nest.bodyParser not a boolean',
+      { tls, nest: { bodyParser: 'yes' } },
+      /"nest\.bodyParser" must be a boolean/,
     ],
     ['an unknown nest option', { tls, nest: { snapshot: true } }, /"nest" has an unknown option "snapshot"/],
   ])('refuses %s with a TypeError naming the field', (_name, raw, message) => {

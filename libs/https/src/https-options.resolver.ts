@@ -41,7 +41,15 @@ const TIMEOUT_KEYS = [
 const RELOAD_KEYS = ['watch', 'sighup', 'debounceMs', 'onReload', 'onReloadError'] as const;
 const REDIRECT_KEYS = ['port', 'host', 'targetHost', 'targetPort'] as const;
 /** Nest options passed through. `httpsOptions`, `bodyParser`, `forceCloseConnections`... are ours. */
-const NEST_KEYS = ['logger', 'abortOnError', 'bufferLogs', 'autoFlushLogs', 'cors', 'rawBody'] as const;
+const NEST_KEYS = [
+  'logger',
+  'abortOnError',
+  'bufferLogs',
+  'autoFlushLogs',
+  'cors',
+  'rawBody',
+  'bodyParser',
+] as const;
 
 /** Versions a caller might ask for, with the reason each is refused. */
 const REFUSED_VERSIONS: Readonly<Record<string, string>> = {
@@ -127,9 +135,7 @@ function resolveNest(value: unknown): HttpsNestOptions {
   assertObject('nest', value);
   for (const key of Object.keys(value)) {
     if (!(NEST_KEYS as readonly string[]).includes(key)) {
-      const ours = ['httpsOptions', 'bodyParser', 'forceCloseConnections', 'return503OnClosing'].includes(
-        key,
-      );
+      const ours = ['httpsOptions', 'forceCloseConnections', 'return503OnClosing'].includes(key);
       throw new TypeError(
         ours
           ? `"nest.${key}" is set by the HTTPS bootstrap and cannot be overridden`
@@ -141,6 +147,7 @@ function resolveNest(value: unknown): HttpsNestOptions {
   if (value.bufferLogs !== undefined) assertBoolean('nest.bufferLogs', value.bufferLogs);
   if (value.autoFlushLogs !== undefined) assertBoolean('nest.autoFlushLogs', value.autoFlushLogs);
   if (value.rawBody !== undefined) assertBoolean('nest.rawBody', value.rawBody);
+  if (value.bodyParser !== undefined) assertBoolean('nest.bodyParser', value.bodyParser);
   // Shallow copy, frozen here so deepFreeze leaves the caller's logger or CORS objects alone.
   return Object.freeze({ ...(value as HttpsNestOptions) });
 }

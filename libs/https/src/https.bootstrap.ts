@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import type { ServerOptions as HttpsServerOptions } from 'node:https';
 import { lookup } from 'node:dns/promises';
 import { createServer as createNetServer, isIP, type AddressInfo } from 'node:net';
@@ -10,6 +10,7 @@ import {
   loadTlsBundle,
   ShieldError,
   sameTlsBundle,
+  toHttpResponse,
   TlsBundleWatcher,
   type LoadedTlsBundle,
   type TlsFiles,
@@ -23,6 +24,7 @@ import { resolveHttpsOptions } from './https-options.resolver.js';
 import { installConnectionGate, type ConnectionGate } from './connection.gate.js';
 import { installClientErrorHandler } from './client-error.handler.js';
 import { installRequestGate, securityHeaders, type RequestGate } from './request.gate.js';
+import { CONSUMES_ROUTE_CONFIG_KEY, unsupportedMediaType } from './consumes.decorator.js';
 import { createRedirectServer } from './redirect.server.js';
 import { onSighupReload } from './sighup.registry.js';
 import { secureContextOptions } from './tls-policy.js';
@@ -163,7 +165,9 @@ async function createNestApp<T extends INestApplication>(
       // The request gate asks clients to close during shutdown; Fastify must not cut them first.
       forceCloseConnections: false,
     } as ConstructorParameters<typeof FastifyAdapter>[0]);
-    return NestFactory.create<T>(rootModule, fastifyAdapter, nest);
+    const app = await NestFactory.create<T>(rootModule, fastifyAdapter, nest);
+    refuseUndeclaredBodyTypes(fastifyAdapter.getInstance());
+    return app;
   }
   const { ExpressAdapter } = await import('@nestjs/platform-express');
   let expressAdapter: InstanceType<typeof ExpressAdapter>;
@@ -179,21 +183,77 @@ async function createNestApp<T extends INestApplication>(
     ...nest,
     // Nest's HttpsOptions type lacks minVersion/ciphers; it hands the object to https.createServer as is.
     httpsOptions: httpsOptions as NestApplicationOptions['httpsOptions'],
-    bodyParser: false,
   });
-  const express = app as unknown as {
-    useBodyParser(type: string, options: { limit: number; extended?: boolean }): unknown;
-    disable(setting: string): unknown;
-  };
+  const express = app as unknown as { disable(setting: string): unknown };
   // Naming the framework helps only an attacker pick exploits.
   express.disable('x-powered-by');
   // Under `no-store` (the default) no client or cache keeps the answer, so an ETag can never be
   // revalidated: Express would hash every response body for nothing. A route that wants
   // validators sets its own Cache-Control and ETag.
   if (/(?:^|[\s,])no-store(?:$|[\s,])/i.test(options.headers.cacheControl)) express.disable('etag');
-  express.useBodyParser('json', { limit: options.limits.maxBodyBytes });
-  express.useBodyParser('urlencoded', { limit: options.limits.maxBodyBytes, extended: false });
+  useSizedDefaultParsers(expressAdapter, options.limits.maxBodyBytes);
   return app;
+}
+
+/** The part of a Fastify instance {@link refuseUndeclaredBodyTypes} uses. */
+interface FastifyHooks {
+  addHook(
+    name: 'onRequest',
+    hook: (
+      request: { headers: IncomingHttpHeaders; routeOptions?: { config?: unknown } },
+      reply: { code(status: number): { headers(h: object): { send(body: unknown): unknown } } },
+      done: () => void,
+    ) => void,
+  ): unknown;
+}
+
+/**
+ * Fastify parses a body before any Nest interceptor runs, and answers a type it has no parser for
+ * with its own 415: a route declared with `@Consumes` is checked here instead, before parsing, and
+ * answered `415 ERR_UNSUPPORTED_MEDIA_TYPE`. Other routes are untouched.
+ */
+function refuseUndeclaredBodyTypes(fastify: unknown): void {
+  const refusal = toHttpResponse(new ShieldError('ERR_UNSUPPORTED_MEDIA_TYPE'));
+  const declared = new WeakMap<object, ReadonlySet<string> | null>();
+  (fastify as FastifyHooks).addHook('onRequest', (request, reply, done) => {
+    const config = request.routeOptions?.config;
+    if (typeof config !== 'object' || config === null) return done();
+    let types = declared.get(config);
+    if (types === undefined) {
+      const list = (config as Record<string, unknown>)[CONSUMES_ROUTE_CONFIG_KEY];
+      types = Array.isArray(list) ? new Set(list as string[]) : null;
+      declared.set(config, types);
+    }
+    if (types === null || !unsupportedMediaType(types, request.headers['content-type'])) return done();
+    reply
+      .code(refusal.status)
+      .headers({ 'content-type': 'application/json; charset=utf-8', ...refusal.headers })
+      .send(JSON.stringify(refusal.body));
+  });
+}
+
+/** The parts of Nest's `ExpressAdapter` that register its default body parsers. */
+interface ExpressParserRegistry {
+  registerParserMiddleware(prefix?: string, rawBody?: boolean): void;
+  isMiddlewareApplied(name: string): boolean;
+  useBodyParser(type: string, rawBody: boolean, options: object): unknown;
+}
+
+/**
+ * The host's parsing stays the host's: Nest registers its default parsers (JSON, and URL-encoded
+ * forms with `extended: true`) at `init`, for every route, unless `nest.bodyParser` is `false`, and
+ * skips one the host already applied (`app.useBodyParser`). Only their size changes: body-parser's
+ * 100 kB becomes `limits.maxBodyBytes`, the one body limit of the bootstrap. No other parser is
+ * installed; our own routes declare the types they take with `@Consumes`.
+ */
+function useSizedDefaultParsers(adapter: unknown, limit: number): void {
+  const registry = adapter as ExpressParserRegistry;
+  registry.registerParserMiddleware = (_prefix?: string, rawBody = false): void => {
+    if (!registry.isMiddlewareApplied('jsonParser')) registry.useBodyParser('json', rawBody, { limit });
+    if (!registry.isMiddlewareApplied('urlencodedParser')) {
+      registry.useBodyParser('urlencoded', rawBody, { limit, extended: true });
+    }
+  };
 }
 
 /**

@@ -27,3 +27,9 @@ export type {
 } from './https-options.interface.js';
 export { peerCertificateOf, peerX509CertificateOf, tlsSocketOf } from './peer-certificate.js';
 export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES } from './tls-policy.js';
+export {
+  Consumes,
+  ConsumesInterceptor,
+  type ConsumableMediaType,
+  type ConsumesOptions,
+} from './consumes.decorator.js';

@@ -3,6 +3,7 @@ import { Body, Controller, HttpCode, Inject, Logger, Post, Req, Res } from '@nes
 import type { Request, Response } from 'express';
 import OpenAI from 'openai';
 import { ERROR_CATALOGUE, isShieldError, ShieldError } from '@inference-shield/core';
+import { Consumes } from '@inference-shield/https';
 import { RequireScopes } from '@inference-shield/identity';
 import { InjectUpstreamRegistry, type UpstreamRegistry } from '@inference-shield/upstream';
 import { validateChatRequest } from './chat-request.validation.js';
@@ -36,6 +37,7 @@ export class ChatController {
   }
 
   @RequireScopes('llm:chat')
+  @Consumes('application/json')
   @Post('chat/completions')
   @HttpCode(200)
   async complete(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {

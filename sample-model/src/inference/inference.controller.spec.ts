@@ -202,13 +202,26 @@ describe('Open Inference Protocol routes on a real Nest app', () => {
     for (const value of sentStrings(body)) expect(res.body.detail).not.toContain(value);
   });
 
-  it('POST infer with a non-JSON body → 400 ERR_INVALID_INPUT', async () => {
-    const res = await call(base, '/v2/models/fraud-lr/infer', {
-      body: 'amount=1',
-      contentType: 'text/plain',
+  // Issue #13: these reached the validator (400 ERR_INVALID_INPUT); a form was even parsed for it.
+  it.each<[string, string | undefined, string]>([
+    ['text/plain', 'text/plain', '{"inputs":[]}'],
+    ['multipart/form-data', 'multipart/form-data; boundary=x', '--x\r\n\r\n--x--\r\n'],
+    ['no content type', undefined, '{"inputs":[]}'],
+    ['application/vnd.api+json', 'application/vnd.api+json', '{"inputs":[]}'],
+    ['a URL-encoded form', 'application/x-www-form-urlencoded', 'inputs=1'],
+  ])('POST infer with %s → 415 ERR_UNSUPPORTED_MEDIA_TYPE', async (_name, contentType, body) => {
+    const headers: Record<string, string> = contentType === undefined ? {} : { 'content-type': contentType };
+    // Bytes, not a string: fetch would add text/plain to a string body.
+    const res = await fetch(`${base}/v2/models/fraud-lr/infer`, {
+      method: 'POST',
+      headers,
+      body: new TextEncoder().encode(body),
     });
-    expect(res.status).toBe(400);
-    expect(res.body.code).toBe('ERR_INVALID_INPUT');
+    expect(res.status).toBe(415);
+    expect(await res.json()).toEqual({
+      code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+      message: 'Unsupported content type.',
+    });
   });
 
   it('POST infer with malformed JSON → 400 ERR_BAD_REQUEST', async () => {

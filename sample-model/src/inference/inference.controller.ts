@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
 import { ShieldError } from '@inference-shield/core';
+import { Consumes } from '@inference-shield/https';
 import { Allow, Authenticated, mtls, oidc, Public } from '@inference-shield/identity';
 import { ModelRegistry } from './model-registry.service.js';
 import type { V2InferResponse, V2ModelMetadata } from './v2-protocol.interface.js';
@@ -50,9 +51,11 @@ export class InferenceController {
    * Run the model on a v2 request body.
    *
    * A person or service with an access token carrying `models:infer`, or an allow-listed workload
-   * presenting its certificate (no token needed: the TLS handshake proved who it is).
+   * presenting its certificate (no token needed: the TLS handshake proved who it is). JSON only:
+   * any other body type gets `415 ERR_UNSUPPORTED_MEDIA_TYPE` before the validator sees it.
    */
   @Allow(oidc({ scopes: ['models:infer'] }), mtls({ spiffeIds: INFER_WORKLOADS }))
+  @Consumes('application/json')
   @Post('models/:name/infer')
   @HttpCode(200)
   infer(@Param('name') name: string, @Body() body: unknown): Promise<V2InferResponse> {
