@@ -1,5 +1,5 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,4 +123,45 @@ describe('npm start: the whole secured stack', () => {
       });
     }
   }, 30_000);
+});
+
+describe('npm start with a port in use', () => {
+  it('stops before building, naming the port', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shield-busy-'));
+    // A stand-in `npm` first on the PATH records whether anything asked for a build; the outer
+    // `npm start` is the real npm, by its absolute path.
+    const realNpm = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim();
+    const marker = join(dir, 'built');
+    writeFileSync(join(dir, 'npm'), `#!/bin/sh\ntouch ${JSON.stringify(marker)}\nexit 0\n`);
+    chmodSync(join(dir, 'npm'), 0o755);
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      const env = {
+        ...process.env,
+        PATH: `${dir}:${process.env.PATH ?? ''}`,
+        SHIELD_MODEL_PORT: String(port),
+        SHIELD_IDP_PORT: String(await freePort()),
+        SHIELD_LLM_PORT: String(await freePort()),
+      };
+      const result = await new Promise<{ code: number | null; output: string }>((resolve) => {
+        const child = spawn(realNpm, ['start'], {
+          cwd: new URL('../..', import.meta.url).pathname,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let output = '';
+        child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+        child.once('exit', (code) => resolve({ code, output }));
+      });
+      expect(result.code).not.toBe(0);
+      expect(existsSync(marker)).toBe(false);
+      expect(result.output).toContain(`port ${port} (sample model server) is already in use`);
+    } finally {
+      busy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
