@@ -224,11 +224,11 @@ describe('Open Inference Protocol routes on a real Nest app', () => {
     });
   });
 
-  it('POST infer with malformed JSON → 400 ERR_BAD_REQUEST', async () => {
+  it("POST infer with malformed JSON → 400 from Nest's own parser handling", async () => {
     const res = await call(base, '/v2/models/fraud-lr/infer', { body: '{"inputs": [' });
     expect(res).toEqual({
       status: 400,
-      body: { code: 'ERR_BAD_REQUEST', message: 'The request is malformed.' },
+      body: { statusCode: 400, error: 'Bad Request', message: 'Unexpected end of JSON input' },
     });
   });
 
