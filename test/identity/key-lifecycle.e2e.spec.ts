@@ -77,7 +77,7 @@ function identityOptions(): IdentityModuleOptions {
           issuer: running.idp.issuer,
           audience: AUDIENCE,
           jwksUri: running.idp.jwksUri,
-          ca: running.idp.caPem,
+          ca: { pem: running.idp.caPem },
           requireAccessTokenType: true,
           refetchCooldownMs: COOLDOWN_MS,
           refreshIntervalMs: MAX_STALENESS_MS,

@@ -87,7 +87,7 @@ beforeAll(async () => {
             // No jwksUri: OpenID discovery at the issuer, over HTTPS trusting only the dev CA.
             issuer: victim.idp.issuer,
             audience: AUDIENCE,
-            ca: victim.idp.caPem,
+            ca: { pem: victim.idp.caPem },
             requireAccessTokenType: true,
           },
         ],
@@ -699,7 +699,7 @@ describe('mTLS callers and certificate-bound tokens (optional mTLS)', () => {
 
 describe('start-up against an IdP that cannot be trusted (fail closed)', () => {
   /** Boots a second app (no passport: one per process) and returns why it refused to start. */
-  async function bootError(issuer: { issuer: string; ca?: string }): Promise<unknown> {
+  async function bootError(issuer: { issuer: string; ca?: { pem: string } }): Promise<unknown> {
     const module = fixtureModule({
       oidc: { issuers: [{ audience: AUDIENCE, requireAccessTokenType: true, ...issuer }] },
       mtls: { trustDomains: ['shield.local'] },
@@ -730,7 +730,10 @@ describe('start-up against an IdP that cannot be trusted (fail closed)', () => {
 
   it('discovery answers another issuer than the one configured (OIDC Discovery §4.3) → the app does not start', async () => {
     // The second IdP serves, at its own origin, metadata claiming the first IdP's issuer.
-    const err = await bootError({ issuer: `https://localhost:${attacker.idp.port}`, ca: attacker.idp.caPem });
+    const err = await bootError({
+      issuer: `https://localhost:${attacker.idp.port}`,
+      ca: { pem: attacker.idp.caPem },
+    });
     expect(err).toMatchObject({ code: 'ERR_KEYSET_UNAVAILABLE' });
     expect(String((err as Error).message)).toMatch(/issuer/);
   });

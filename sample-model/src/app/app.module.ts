@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { IdentityModule, principalOf } from '@inference-shield/identity';
 import { UpstreamModule } from '@inference-shield/upstream';
@@ -26,7 +25,7 @@ export class AppModule {
               {
                 issuer: config.oidc.issuer,
                 audience: config.oidc.audience,
-                ca: readFileSync(config.oidc.ca),
+                ca: { file: config.oidc.ca },
                 // RFC 9068: only access tokens, never ID tokens replayed as access tokens.
                 requireAccessTokenType: true,
               },

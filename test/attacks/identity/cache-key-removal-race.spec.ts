@@ -146,7 +146,13 @@ describe('verified-token cache vs. a key removed from the set (THREATS: IdP rota
       const verifier = await TokenVerifier.create(
         resolveTokenVerifierOptions({
           issuers: [
-            { issuer: ISSUER, audience: AUDIENCE, jwksUri, ca: pki.ca.certPem, algorithms: ['ES256'] },
+            {
+              issuer: ISSUER,
+              audience: AUDIENCE,
+              jwksUri,
+              ca: { pem: pki.ca.certPem },
+              algorithms: ['ES256'],
+            },
           ],
           cacheMaxEntries,
         }),
@@ -213,7 +219,13 @@ describe('through IdentityGuard, on a keep-alive connection', () => {
         IdentityModule.forRoot({
           oidc: {
             issuers: [
-              { issuer: ISSUER, audience: AUDIENCE, jwksUri, ca: pki.ca.certPem, algorithms: ['ES256'] },
+              {
+                issuer: ISSUER,
+                audience: AUDIENCE,
+                jwksUri,
+                ca: { pem: pki.ca.certPem },
+                algorithms: ['ES256'],
+              },
             ],
           },
         }),

@@ -102,7 +102,7 @@ async function verifierFor(
   const options = resolveTokenVerifierOptions({
     cacheMaxEntries: 0,
     ...top,
-    issuers: [{ issuer: idp.base, audience: AUD, ca: caPem, ...issuer }],
+    issuers: [{ issuer: idp.base, audience: AUD, ca: { pem: caPem }, ...issuer }],
   });
   const verifier = await TokenVerifier.create(options, { now: () => clock });
   verifiers.push(verifier);
@@ -198,7 +198,7 @@ describe('loading at start-up', () => {
       discoveryOverride?: Record<string, unknown>;
     };
     Object.assign(idp.state, state, discoveryOverride ? { discovery: discoveryOverride } : {});
-    const raw = { issuers: [{ issuer: idp.base, audience: AUD, ca: caPem, ...issuer }] };
+    const raw = { issuers: [{ issuer: idp.base, audience: AUD, ca: { pem: caPem }, ...issuer }] };
     if ('ca' in issuer && issuer.ca === undefined) delete (raw.issuers[0] as { ca?: unknown }).ca;
     const failure = TokenVerifier.create(resolveTokenVerifierOptions(raw), { now: () => clock });
     await expect(failure).rejects.toMatchObject({ code: 'ERR_KEYSET_UNAVAILABLE' });

@@ -116,6 +116,8 @@ export class IssuerKeySet {
       readonly fetch: JwksFetch;
       readonly closed: AbortSignal;
       readonly onKeysChanged?: KeysChangedListener;
+      /** The issuer's CA bundle, loaded and checked by core (`loadCaSource`) from its `ca` option. */
+      readonly ca?: Buffer;
     },
   ) {
     this.issuer = options.issuer;
@@ -128,7 +130,7 @@ export class IssuerKeySet {
       if (source.kind === 'jwks-uri') this.jwksUri = source.jwksUri;
       this.agent = createIssuerAgent({
         timeoutMs: options.fetchTimeoutMs,
-        ...(options.ca !== undefined ? { ca: options.ca } : {}),
+        ...(deps.ca !== undefined ? { ca: deps.ca } : {}),
       });
       this.fetchContext = {
         dispatcher: this.agent,

@@ -1,3 +1,4 @@
+import type { CaSource } from '@inference-shield/core/internal';
 import type { JWK } from 'jose';
 
 /** One trusted issuer of access tokens: its audience(s), algorithms and where its keys come from. */
@@ -18,8 +19,12 @@ export interface IssuerOptions {
   requireAccessTokenType?: boolean;
   /** Clock skew allowed on `exp`, `nbf`, `iat`, in seconds. Default 5, at most 300. */
   clockToleranceSeconds?: number;
-  /** PEM bundle trusted for this issuer's https fetches, *instead of* the system roots. */
-  ca?: string | Buffer;
+  /**
+   * CA bundle trusted for this issuer's https fetches (discovery, JWKS), *instead of* the system
+   * roots: `{ file: '/path/ca.pem' }` or `{ pem: '-----BEGIN CERTIFICATE-----...' }`, the shape
+   * every Inference Shield package takes. Read and checked when the module starts.
+   */
+  ca?: CaSource;
   /** The principal method reported for this issuer's tokens. Default `'oidc'`. */
   method?: 'oidc' | 'saml';
   /** Claim holding the scopes. Default `'scope'` (space-delimited string); an `scp` string array is also read. */
@@ -63,7 +68,7 @@ export interface ResolvedIssuerOptions {
   readonly sharedSecret?: Uint8Array;
   readonly requireAccessTokenType: boolean;
   readonly clockToleranceSeconds: number;
-  readonly ca?: Buffer;
+  readonly ca?: CaSource;
   readonly method: 'oidc' | 'saml';
   readonly scopeClaim: string;
   readonly fetchTimeoutMs: number;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TokenVerifier } from './token-verifier.js';
 import { resolveTokenVerifierOptions } from './token-verifier-options.js';
 
 const ISSUER = 'https://idp.example.test';
@@ -95,11 +96,16 @@ describe('resolveTokenVerifierOptions', () => {
     ],
     [base({ jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }), /must be a public key; it has "k"/],
     [base({ jwks: { keys: [rsaJwk] }, ca: 'pem' }), /"issuers\[0\].ca" is only used to fetch keys/],
-    [base({ ca: 'not a pem' }), /"issuers\[0\].ca" holds no PEM certificate/],
+    // A bare string was PEM text here and a path elsewhere: refused with core's message.
     [
-      base({ ca: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }),
-      /certificate #1 does not parse/,
+      base({ ca: 'not a pem' }),
+      /"issuers\[0\].ca" must be \{ file: .* \} or \{ pem: .* \}, got a bare string/,
     ],
+    [
+      base({ ca: { pem: 'x', file: '/ca.pem' } }),
+      /"issuers\[0\].ca" must have exactly one of "file" or "pem"/,
+    ],
+    [base({ ca: { pem: '' } }), /"issuers\[0\].ca.pem" must be non-empty PEM text or bytes/],
     [
       base({ clockToleranceSeconds: 301 }),
       /"issuers\[0\].clockToleranceSeconds" must be an integer from 0 to 300/,
@@ -147,5 +153,32 @@ describe('resolveTokenVerifierOptions', () => {
     } catch (err) {
       expect(String(err)).not.toContain(secret);
     }
+  });
+});
+
+describe('an issuer "ca": core\'s shape and checks, read when the verifier is created', () => {
+  const create = (ca: unknown) => TokenVerifier.create(resolveTokenVerifierOptions(base({ ca })));
+
+  it('keeps { file } and a private copy of { pem } in the resolved options', () => {
+    const pem = Buffer.from('-----BEGIN CERTIFICATE-----');
+    const o = resolveTokenVerifierOptions(base({ ca: { pem } }));
+    pem.fill(0);
+    expect(String((o.issuers[0]?.ca as { pem: Buffer }).pem)).toBe('-----BEGIN CERTIFICATE-----');
+    expect(resolveTokenVerifierOptions(base({ ca: { file: '/etc/ca.pem' } })).issuers[0]?.ca).toEqual({
+      file: '/etc/ca.pem',
+    });
+  });
+
+  it.each([
+    [{ pem: 'not a pem' }, /"issuers\[0\].ca.pem" holds no PEM certificate/],
+    [
+      { pem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n' },
+      /certificate #1 cannot be parsed/,
+    ],
+    [{ file: '/nonexistent/shield-ca.pem' }, /\/nonexistent\/shield-ca.pem/],
+  ])('refuses %j before any fetch, with a coded error naming it', async (ca, message) => {
+    const failure = create(ca);
+    await expect(failure).rejects.toThrow(message);
+    await expect(failure).rejects.toMatchObject({ code: expect.stringMatching(/^ERR_CERT_/) });
   });
 });

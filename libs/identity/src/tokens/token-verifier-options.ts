@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import {
   assertBoolean,
   assertInteger,
@@ -11,6 +10,7 @@ import {
   describeValue,
   parseHttpsUrl,
 } from '@inference-shield/core';
+import { assertCaSource, copyCaSource, type CaSource } from '@inference-shield/core/internal';
 import type { JWK } from 'jose';
 import { isSymmetricAlgorithm, SUPPORTED_ALGORITHMS } from './jws-inspect.js';
 import type {
@@ -135,12 +135,15 @@ function resolveIssuer(field: string, raw: unknown): ResolvedIssuerOptions {
   const clockToleranceSeconds = raw['clockToleranceSeconds'] ?? 5;
   assertInteger(`${field}.clockToleranceSeconds`, clockToleranceSeconds, 0, 300);
 
-  let ca: Buffer | undefined;
+  let ca: CaSource | undefined;
   if (raw['ca'] !== undefined) {
     if (keySource.kind === 'inline' || keySource.kind === 'none') {
       throw new TypeError(`"${field}.ca" is only used to fetch keys, and this issuer fetches none`);
     }
-    ca = resolveCa(`${field}.ca`, raw['ca']);
+    // The shape every package takes (core's check); the file or PEM is read and parsed when the
+    // verifier is created (TokenVerifier.create), so a bad bundle stops app.init().
+    assertCaSource(`${field}.ca`, raw['ca']);
+    ca = copyCaSource(raw['ca']);
   }
 
   const method = raw['method'] ?? 'oidc';
@@ -251,21 +254,4 @@ function resolveInlineJwks(field: string, value: unknown): { keys: JWK[] } {
       return structuredClone(key) as JWK;
     }),
   };
-}
-
-function resolveCa(field: string, value: unknown): Buffer {
-  if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
-    throw new TypeError(`"${field}" must be a PEM string or Buffer, got ${describeValue(value)}`);
-  }
-  const pem = Buffer.isBuffer(value) ? value.toString('utf8') : value;
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new TypeError(`"${field}" holds no PEM certificate`);
-  for (const [i, block] of blocks.entries()) {
-    try {
-      new X509Certificate(block);
-    } catch {
-      throw new TypeError(`"${field}" certificate #${i + 1} does not parse`);
-    }
-  }
-  return Buffer.from(blocks.join('\n') + '\n');
 }

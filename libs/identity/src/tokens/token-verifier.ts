@@ -1,6 +1,7 @@
 import { timingSafeEqual, type KeyObject, type X509Certificate } from 'node:crypto';
 import { fetch as undiciFetch } from 'undici';
 import { deepFreeze, ShieldError } from '@inference-shield/core';
+import { loadCaSource } from '@inference-shield/core/internal';
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
@@ -99,14 +100,17 @@ export class TokenVerifier {
     private readonly options: ResolvedTokenVerifierOptions,
     private readonly now: () => number,
     fetch: JwksFetch,
+    cas: readonly (Buffer | undefined)[],
   ) {
     this.cache = new VerifiedTokenCache(options.cacheMaxEntries);
-    for (const issuer of options.issuers) {
+    for (const [i, issuer] of options.issuers.entries()) {
+      const ca = cas[i];
       const keySet = new IssuerKeySet(issuer, {
         now,
         fetch,
         closed: this.abort.signal,
         onKeysChanged: (name, gone) => this.cache.dropKeys(name, gone),
+        ...(ca !== undefined ? { ca } : {}),
       });
       this.byIssuer.set(issuer.issuer, {
         options: issuer,
@@ -137,7 +141,12 @@ export class TokenVerifier {
     if (!Object.isFrozen(options)) {
       throw new TypeError('TokenVerifier.create() needs options from resolveTokenVerifierOptions()');
     }
-    const verifier = new TokenVerifier(options, deps.now ?? Date.now, deps.fetch ?? undiciFetch);
+    // Certificates are read and checked by core, before any agent exists: a bad file or PEM
+    // throws ERR_CERT_INVALID naming it, and app.init() fails.
+    const cas = options.issuers.map((issuer, i) =>
+      issuer.ca === undefined ? undefined : loadCaSource(`issuers[${i}].ca`, issuer.ca),
+    );
+    const verifier = new TokenVerifier(options, deps.now ?? Date.now, deps.fetch ?? undiciFetch, cas);
     const runtimes = [...verifier.byIssuer.values()];
     // Inline keys and shared secrets are configuration: they load (or fail) now in both modes.
     // Only keys fetched from an IdP may arrive later with `startup: 'not-ready'`.

@@ -18,7 +18,7 @@ function env(name: string): string {
             issuer: env('OIDC_ISSUER'),
             audience: env('OIDC_AUDIENCE'),
             // The dev IdP's certificate comes from the dev CA, not from a public root.
-            ca: readFileSync(env('OIDC_CA')),
+            ca: { pem: readFileSync(env('OIDC_CA')) },
           },
         ],
       },
