@@ -1,19 +1,50 @@
-import type { ShieldErrorCode } from '@inference-shield/core';
+import type { ShieldError, ShieldErrorCode } from '@inference-shield/core';
 import type { AuditDecision, AuditEvent } from './audit.interface.js';
 import type { AuthMethod } from './policy.interface.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 
-// The JSON of an event after its `time`, per principal and per (decision, route, code): a client
-// reusing its token gets the same text on every request but for the time, so the built-in sinks
-// serialise it once. Entries go with their principal (principals live as long as their token's
-// cache entry); per principal there is at most one entry per route and refusal code. Allowed
-// requests, the hot path, are keyed by the route string itself (the policy's, the same string on
-// every request, its hash computed once); other events by decision, code and route.
 interface Tails {
   readonly allowed: Map<string, string>;
   readonly other: Map<string, string>;
 }
-const tails = new WeakMap<ShieldPrincipal, Tails>();
+
+// ISO time of the current millisecond: under load many decisions share one. The `Date` is
+// formatted once per second; each new millisecond only appends three digits to that prefix.
+let isoMs = -1;
+let isoText = '';
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+
+/** The audit clock: `new Date().toISOString()`, cheaper when many decisions share a millisecond. */
+export function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    const second = Math.floor(now / 1000);
+    if (second !== isoSecond) {
+      isoSecond = second;
+      // "2026-11-26T06:02:33.000Z" without "000Z" (any year length: toISOString's own format).
+      isoPrefix = new Date(second * 1000).toISOString().slice(0, -4);
+    }
+    const ms = now - second * 1000;
+    isoText = `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+    isoMs = now;
+  }
+  return isoText;
+}
+
+/**
+ * Builds the audit event of a decision: who and where, never the credential. Every event has the
+ * same shape (absent facts are `undefined`, which JSON leaves out), so the hot path stays
+ * monomorphic. Both doors (the guard and passport) record through this.
+ */
+export function eventOf(
+  decision: AuditDecision,
+  route: string,
+  principal?: ShieldPrincipal,
+  error?: ShieldError,
+): AuditEvent {
+  return new AuditRecord(isoNow(), decision, route, principal, error?.code);
+}
 
 /**
  * An audit event as the guard builds it: a plain {@link AuditEvent} to any sink (own enumerable
@@ -54,14 +85,34 @@ export class AuditRecord implements AuditEvent {
     Object.freeze(this);
   }
 
-  /** `JSON.stringify(this)`, with everything after `time` serialised once per principal and route. */
-  static lineOf(event: AuditRecord): string {
-    const principal = event.#principal;
+  /** The principal the event was made from (for {@link AuditLines}; no sink sees it). */
+  static principalOf(event: AuditRecord): ShieldPrincipal | undefined {
+    return event.#principal;
+  }
+}
+
+/**
+ * The JSON lines of audit events, for a sink that writes them: `of(event)` is exactly
+ * `JSON.stringify(event)`, with the text after `time` serialised once per principal and per
+ * (decision, route, code), since a client reusing its token gets the same text on every request
+ * but for the time. Each built-in sink owns one. Entries go with their principal (principals live
+ * as long as their token's cache entry); per principal there is at most one entry per route and
+ * refusal code. Allowed requests, the hot path, are keyed by the route string itself (the
+ * policy's, the same string on every request, its hash computed once); other events by decision,
+ * code and route.
+ */
+export class AuditLines {
+  private readonly tails = new WeakMap<ShieldPrincipal, Tails>();
+
+  /** The JSON line of an event, without the newline. */
+  of(event: AuditEvent): string {
+    if (!(event instanceof AuditRecord)) return JSON.stringify(event);
+    const principal = AuditRecord.principalOf(event);
     if (principal === undefined) return JSON.stringify(event);
-    let mine = tails.get(principal);
+    let mine = this.tails.get(principal);
     if (mine === undefined) {
       mine = { allowed: new Map(), other: new Map() };
-      tails.set(principal, mine);
+      this.tails.set(principal, mine);
     }
     const plainAllow = event.decision === 'allow' && event.code === undefined;
     const byKey = plainAllow ? mine.allowed : mine.other;
@@ -78,12 +129,4 @@ export class AuditRecord implements AuditEvent {
 /** `{"time":"…",`: an ISO time needs no JSON escaping. */
 function timePrefix(time: string): string {
   return `{"time":"${time}",`;
-}
-
-/**
- * The JSON line of an audit event, without the newline: exactly `JSON.stringify(event)`, faster for
- * the events the guards build.
- */
-export function auditLine(event: AuditEvent): string {
-  return event instanceof AuditRecord ? AuditRecord.lineOf(event) : JSON.stringify(event);
 }

@@ -3,15 +3,17 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ShieldError } from '@inference-shield/core';
-import { auditLine } from './audit.event.js';
+import { AuditLines, eventOf } from './audit.event.js';
 import type { AuditEvent } from './audit.interface.js';
 import { JsonLinesAuditSink, LoggerAuditSink } from './audit.sink.js';
 import { ALICE, CaptureLogger } from './identity.e2e.fixtures.js';
-import { eventOf } from './identity.guard.js';
 import { IdentityModule } from './identity.module.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 
 const alice = ALICE;
+// A built-in sink's serialiser (each sink owns one): the per-principal cache lives in it.
+const lines = new AuditLines();
+const auditLine = (event: AuditEvent): string => lines.of(event);
 
 /** A stream that keeps every chunk it is given. */
 function memoryStream() {

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { assertInteger, assertKnownKeys, describeValue } from '@inference-shield/core';
-import { auditLine } from './audit.event.js';
+import { AuditLines } from './audit.event.js';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 
 /**
@@ -12,9 +12,10 @@ import type { AuditEvent, AuditSink } from './audit.interface.js';
 @Injectable()
 export class LoggerAuditSink implements AuditSink {
   private readonly logger = new Logger('ShieldAudit');
+  private readonly lines = new AuditLines();
 
   record(event: AuditEvent): void {
-    this.logger.log(auditLine(event));
+    this.logger.log(this.lines.of(event));
   }
 }
 
@@ -64,6 +65,7 @@ export class JsonLinesAuditSink implements AuditSink, OnApplicationShutdown {
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private readonly maxDelayMs: number;
   private readonly logger = new Logger('ShieldAudit');
+  private readonly lines = new AuditLines();
 
   constructor(
     private readonly stream: AuditLineStream = process.stdout,
@@ -90,7 +92,7 @@ export class JsonLinesAuditSink implements AuditSink, OnApplicationShutdown {
   }
 
   record(event: AuditEvent): void {
-    this.pending += `${auditLine(event)}\n`;
+    this.pending += `${this.lines.of(event)}\n`;
     if (this.pending.length >= MAX_BATCH_CHARS) this.flush();
     else if (this.timer === undefined) this.schedule();
   }

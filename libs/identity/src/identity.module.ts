@@ -6,6 +6,7 @@ import { earlyCandidates, installExpressEarlyRefusal, installFastifyEarlyRefusal
 import type { AuditSink } from './audit.interface.js';
 import { LoggerAuditSink } from './audit.sink.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
+import { IdentityDecider } from './identity.decider.js';
 import { IdentityGuard } from './identity.guard.js';
 import { ConfigurableIdentityModule, RAW_IDENTITY_OPTIONS } from './identity.module-definition.js';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
@@ -44,6 +45,7 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
       inject: [IDENTITY_OPTIONS],
     },
     PolicyRegistry,
+    IdentityDecider,
     IdentityGuard,
     { provide: APP_GUARD, useExisting: IdentityGuard },
     // Refusals are ShieldErrors; without this filter Nest would answer them with a 500. The one
@@ -58,7 +60,7 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
       inject: [IDENTITY_OPTIONS, HttpAdapterHost],
     },
   ],
-  exports: [IDENTITY_OPTIONS, TOKEN_VERIFIER, AUDIT_SINK, PolicyRegistry, IdentityGuard],
+  exports: [IDENTITY_OPTIONS, TOKEN_VERIFIER, AUDIT_SINK, PolicyRegistry, IdentityDecider, IdentityGuard],
 })
 export class IdentityModule extends ConfigurableIdentityModule implements OnModuleInit, OnModuleDestroy {
   private unshape?: () => void;

@@ -1,4 +1,3 @@
-import type { PeerIdentity } from './peer-certificate.js';
 import type { TokenFacts } from './policy.matcher.js';
 import { rolesAt } from './policy.matcher.js';
 import type { ShieldPrincipal } from './principal.interface.js';
@@ -10,24 +9,12 @@ export interface TokenIdentity {
   readonly facts: TokenFacts;
 }
 
-const EMPTY_CLAIMS: Readonly<Record<string, unknown>> = Object.freeze({});
-const NO_SCOPES: readonly string[] = Object.freeze([]);
-
-// A verifier that caches verified tokens hands back the same object for the same token:
-// the principal and the policy facts are then built once per token, not once per request.
-const tokenCache = new WeakMap<VerifiedToken, TokenIdentity>();
-const peerCache = new WeakMap<PeerIdentity, ShieldPrincipal>();
-const factsByPrincipal = new WeakMap<ShieldPrincipal, TokenFacts>();
-
-/** The policy facts behind a token principal built by {@link tokenIdentityOf}. */
-export function tokenFactsOf(principal: ShieldPrincipal): TokenFacts | undefined {
-  return factsByPrincipal.get(principal);
-}
-
-/** The principal and policy facts of a verified token. */
+/**
+ * The principal and policy facts of a verified token. Pure: the decider keeps the result per
+ * verified token (a verifier that caches verifications hands back the same object for the same
+ * token), so they are built once per token, not once per request.
+ */
 export function tokenIdentityOf(token: VerifiedToken, roleClaimPath: readonly string[]): TokenIdentity {
-  const hit = tokenCache.get(token);
-  if (hit) return hit;
   const principal: {
     -readonly [K in keyof ShieldPrincipal]: ShieldPrincipal[K];
   } = {
@@ -43,7 +30,7 @@ export function tokenIdentityOf(token: VerifiedToken, roleClaimPath: readonly st
     // checked it equals the live client certificate's, so its hex form is that fingerprint.
     principal.certificateFingerprint = Buffer.from(token.certificateThumbprint, 'base64url').toString('hex');
   }
-  const identity: TokenIdentity = Object.freeze({
+  return Object.freeze({
     principal: Object.freeze(principal),
     facts: Object.freeze({
       method: token.method,
@@ -54,25 +41,4 @@ export function tokenIdentityOf(token: VerifiedToken, roleClaimPath: readonly st
       bound: token.certificateThumbprint !== undefined,
     }),
   });
-  tokenCache.set(token, identity);
-  factsByPrincipal.set(identity.principal, identity.facts);
-  return identity;
-}
-
-/** The principal of a verified mTLS caller. */
-export function peerPrincipalOf(peer: PeerIdentity): ShieldPrincipal {
-  const hit = peerCache.get(peer);
-  if (hit) return hit;
-  const principal: { -readonly [K in keyof ShieldPrincipal]: ShieldPrincipal[K] } = {
-    method: 'mtls',
-    subject: peer.spiffeId ?? peer.commonName ?? peer.fingerprint256,
-    issuer: peer.issuer,
-    scopes: NO_SCOPES,
-    claims: EMPTY_CLAIMS,
-    certificateFingerprint: peer.fingerprint256,
-  };
-  if (peer.spiffeId !== undefined) principal.spiffeId = peer.spiffeId;
-  const frozen = Object.freeze(principal);
-  peerCache.set(peer, frozen);
-  return frozen;
 }

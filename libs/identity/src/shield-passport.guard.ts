@@ -1,37 +1,31 @@
-import { Inject, Injectable, Logger, type ExecutionContext } from '@nestjs/common';
+import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
-import { isShieldError, ShieldError, tlsSocketOf } from '@inference-shield/core';
-import type { AuditEvent, AuditSink } from './audit.interface.js';
-import { AUDIT_SINK, IDENTITY_OPTIONS, SHIELD_JWT_STRATEGY } from './identity.constants.js';
-import type { ResolvedIdentityOptions } from './identity-options.interface.js';
-import { presentsUnverifiedCertificate } from './peer-certificate.js';
-import { resolveUserOf } from './user.resolver.js';
-import { eventOf } from './identity.guard.js';
-import { matchToken } from './policy.matcher.js';
+import { isShieldError, ShieldError } from '@inference-shield/core';
+import { SHIELD_JWT_STRATEGY } from './identity.constants.js';
+import { IdentityDecider } from './identity.decider.js';
 import { PolicyRegistry } from './policy.registry.js';
-import { tokenFactsOf } from './principal.factory.js';
-import { attachPrincipal } from './principal.store.js';
 import type { ShieldPrincipal } from './principal.interface.js';
-import { passportFailureToShieldError, ShieldJwtStrategy } from './shield-jwt.strategy.js';
+import { PASSPORT_DECISION, ShieldJwtStrategy, type PassportDecisionSlot } from './shield-jwt.strategy.js';
 
 type Handler = (...args: never[]) => unknown;
 
 /**
- * `AuthGuard('shield-jwt')` with Shield's refusals: every failure (a passport "fail", a
- * jsonwebtoken error, an exception in the strategy) becomes a coded 401 ShieldError instead of a
- * bare `UnauthorizedException` or a 500. On `@UsePassport(...)` routes it also enforces the
- * route's token conditions, and it records the same audit events as the Shield guard.
+ * `AuthGuard('shield-jwt')` with the Shield guard's decision, through passport: passport runs the
+ * `shield-jwt` strategy, which asks the same {@link IdentityDecider} about this route's policy
+ * (the `@UsePassport(...)` requirement). This guard then ends the decision as the Shield guard
+ * does: the principal attached, the `user.resolve` hook, one audit event; or the coded refusal.
  */
 @Injectable()
 export class ShieldPassportGuard extends AuthGuard(SHIELD_JWT_STRATEGY) {
-  private readonly logger = new Logger('ShieldIdentity');
+  // The slot of each request being decided, between canActivate and the strategy (passport passes
+  // only the options object along); this guard's own, emptied as each request ends.
+  private readonly slots = new WeakMap<object, PassportDecisionSlot>();
 
   constructor(
     // Injected so that a missing ShieldPassportModule is a boot error, not a runtime 500.
     _strategy: ShieldJwtStrategy,
     private readonly policies: PolicyRegistry,
-    @Inject(AUDIT_SINK) private readonly audit: AuditSink,
-    @Inject(IDENTITY_OPTIONS) private readonly options: ResolvedIdentityOptions,
+    private readonly decider: IdentityDecider,
   ) {
     super();
   }
@@ -39,56 +33,54 @@ export class ShieldPassportGuard extends AuthGuard(SHIELD_JWT_STRATEGY) {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     const cls = context.getClass();
     const handler = context.getHandler() as Handler;
-    if (context.getType() !== 'http') throw new ShieldError('ERR_UNSUPPORTED_CONTEXT');
+    const label = `${cls.name}.${handler.name}`;
+    if (context.getType() !== 'http') {
+      return this.decider.refuse({ allow: false, error: new ShieldError('ERR_UNSUPPORTED_CONTEXT') }, label);
+    }
     const policy = this.policies.policyFor(cls, handler);
-    const route = policy?.route ?? `${cls.name}.${handler.name}`;
-    const request = context.switchToHttp().getRequest<object>();
-    let principal: ShieldPrincipal | undefined;
+    // On another route (a `@UseGuards(ShieldPassportGuard)` of the application's own), the
+    // strategy's own policy applies: any valid token.
+    const slot: PassportDecisionSlot = policy?.kind === 'passport' ? { policy } : {};
+    const route = policy?.route ?? label;
+    const request = context.getArgByIndex<object>(0);
+    this.slots.set(request, slot);
     try {
-      // As on the Shield guard: a client certificate that failed verification is refused.
-      if (presentsUnverifiedCertificate(tlsSocketOf(request)))
-        throw new ShieldError('ERR_CLIENT_CERT_INVALID');
       await super.canActivate(context);
-      principal = (request as { user?: ShieldPrincipal }).user;
-      if (!principal) throw new ShieldError('ERR_TOKEN_MISSING');
-      if (policy?.kind === 'passport') {
-        const facts = tokenFactsOf(principal);
-        const mismatch = facts ? matchToken(policy.token, facts) : new ShieldError('ERR_TOKEN_MALFORMED');
-        if (mismatch) throw mismatch;
-      }
     } catch (err) {
-      const error = isShieldError(err) ? err : passportFailureToShieldError(request, err, undefined);
-      this.record(eventOf('deny', route, principal, error));
-      throw error;
+      // The strategy's decision, with the principal when the token was valid (a 403), or what
+      // passport itself failed with.
+      const decision = slot.decision;
+      if (decision && !decision.allow) return this.decider.refuse(decision, route);
+      return this.decider.refuse({ allow: false, error: refusalOf(err) }, route);
+    } finally {
+      this.slots.delete(request);
     }
-    const user = this.options.user;
-    attachPrincipal(request, principal, user === undefined);
-    if (user !== undefined) {
-      const error = await resolveUserOf(user, principal, request, this.logger);
-      if (error) {
-        this.record(eventOf('deny', route, principal, error));
-        throw error;
-      }
-    }
-    this.record(eventOf('allow', route, principal));
-    return true;
+    const decision = slot.decision;
+    const principal = decision?.allow ? decision.principal : (request as { user?: ShieldPrincipal }).user;
+    if (!principal)
+      return this.decider.refuse({ allow: false, error: new ShieldError('ERR_TOKEN_MISSING') }, route);
+    return this.decider.conclude({ allow: true, principal }, route, request);
   }
 
-  override handleRequest<TUser = ShieldPrincipal>(
-    err: unknown,
-    user: unknown,
-    info: unknown,
-    context: ExecutionContext,
-  ): TUser {
+  /** The options `passport.authenticate` passes to the strategy: this request's decision slot. */
+  override getAuthenticateOptions(context: ExecutionContext): Record<string | symbol, unknown> {
+    const slot = this.slots.get(context.getArgByIndex<object>(0));
+    return slot ? { session: false, [PASSPORT_DECISION]: slot } : { session: false };
+  }
+
+  override handleRequest<TUser = ShieldPrincipal>(err: unknown, user: unknown, info: unknown): TUser {
     if (!err && user) return user as TUser;
-    throw passportFailureToShieldError(context.switchToHttp().getRequest<object>(), err, info);
+    throw err ?? refusalOf(info);
   }
+}
 
-  private record(event: AuditEvent): void {
-    try {
-      this.audit.record(event);
-    } catch {
-      // A failing sink never turns a decision into a 500; the Shield guard reports sink failures.
-    }
+/** The refusal behind a passport failure: the strategy's own `ShieldError`, else no token. */
+function refusalOf(failure: unknown): ShieldError {
+  if (isShieldError(failure)) return failure;
+  // Several strategies failed: passport passes their challenges as a list.
+  if (Array.isArray(failure)) {
+    const ours = failure.find(isShieldError);
+    if (ours) return ours;
   }
+  return new ShieldError('ERR_TOKEN_MISSING');
 }

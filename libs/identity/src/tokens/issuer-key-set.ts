@@ -1,4 +1,4 @@
-import { createPublicKey, createSecretKey, KeyObject, type JsonWebKey, type webcrypto } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject, type webcrypto } from 'node:crypto';
 import type { Agent } from 'undici';
 import { ShieldError } from '@inference-shield/core';
 import { createLocalJWKSet, type JWK } from 'jose';
@@ -23,12 +23,16 @@ export interface ResolvedKey {
   /** The `kid` the key was found under; absent for a token without `kid` and for HS*. */
   readonly kid?: string;
   /**
-   * The key-set {@link IssuerKeySet.generation} the key was taken from; absent for the shared
-   * secret, which is configuration and never leaves.
+   * True once the key left its issuer's set (or was replaced under its `kid`, or became
+   * unusable): nothing verified with it may be reused. Absent or false for a key still held and
+   * for the shared secret.
    */
-  readonly generation?: number;
-  /** The same key as a Node `KeyObject` (for passport-style consumers). */
-  keyObject(): KeyObject;
+  readonly retired?: boolean;
+}
+
+/** A key-set key as the set hands it out; `retired` is set by the set alone. */
+interface HeldKey extends ResolvedKey {
+  retired: boolean;
 }
 
 /** Per-issuer key-set figures for `TokenVerifier.stats()`. */
@@ -57,7 +61,7 @@ interface LoadedKeys {
   readonly local: ReturnType<typeof createLocalJWKSet>;
   readonly usable: number;
   /** Keys already picked by jose for an `alg` and `kid`: the choice depends on nothing else. */
-  readonly resolved: Map<string, ResolvedKey>;
+  readonly resolved: Map<string, HeldKey>;
 }
 
 /** Called after a key-set swap with the `kid`s that left the set or changed their key. */
@@ -84,7 +88,6 @@ const ALLOWED_CURVES: Readonly<Record<string, readonly string[]>> = {
   EC: ['P-256', 'P-384', 'P-521'],
   OKP: ['Ed25519'],
 };
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 
 /**
  * One issuer's verification keys: loaded before the app serves, refreshed lazily, refetched on
@@ -121,10 +124,7 @@ export class IssuerKeySet {
     },
   ) {
     this.issuer = options.issuer;
-    if (options.sharedSecret) {
-      const keyObject = createSecretKey(options.sharedSecret);
-      this.secret = { key: options.sharedSecret, keyObject: () => keyObject };
-    }
+    if (options.sharedSecret) this.secret = { key: options.sharedSecret };
     const source = options.keySource;
     if (source.kind === 'jwks-uri' || source.kind === 'discovery') {
       if (source.kind === 'jwks-uri') this.jwksUri = source.jwksUri;
@@ -191,10 +191,8 @@ export class IssuerKeySet {
 
   /**
    * Bumped each time the set changes (a key added, gone, replaced under its `kid`, or unusable:
-   * whenever `onKeysChanged` fires). A verification remembered at generation `g` is only reused
-   * while the generation is still `g`; after that the token goes through the full check again
-   * (which refuses it if its key left). Any change, not only removals: a token without `kid` does
-   * not say which key verified it.
+   * whenever `onKeysChanged` fires). For monitoring and tests; what decides reuse is each key's
+   * {@link ResolvedKey.retired}.
    */
   get generation(): number {
     return this.keyGeneration;
@@ -243,8 +241,6 @@ export class IssuerKeySet {
       if (!entry.usable) throw new ShieldError('ERR_TOKEN_KEY_UNUSABLE');
     }
     const loaded = this.loaded;
-    // Read with `loaded`, before any await: swap() replaces both together.
-    const generation = this.keyGeneration;
     const memoKey = kid === undefined ? alg : `${alg} ${kid}`;
     const known = loaded.resolved.get(memoKey);
     if (known) return known;
@@ -256,12 +252,10 @@ export class IssuerKeySet {
     } catch (err) {
       throw translateJoseError(err);
     }
-    const resolved: ResolvedKey = {
-      key,
-      ...(kid !== undefined ? { kid } : {}),
-      generation,
-      keyObject: () => keyObjectOf(key),
-    };
+    const resolved: HeldKey = { key, ...(kid !== undefined ? { kid } : {}), retired: false };
+    // The set was swapped while jose looked the key up: this key belongs to no current set, so
+    // nothing verified with it is kept for reuse.
+    if (this.loaded !== loaded) resolved.retired = true;
     // Bounded by keys × algorithms: only kids present in this set get here.
     loaded.resolved.set(memoKey, resolved);
     return resolved;
@@ -344,9 +338,16 @@ export class IssuerKeySet {
       const now = next.byKid.get(kid);
       if (!now || now.fingerprint !== entry.fingerprint || !now.usable) gone.add(kid);
     }
-    if (gone.size > 0 || previous.usable !== next.usable) {
-      // Before the listener runs: a verification in flight that captured the old generation must
-      // not be remembered as current.
+    const changed = gone.size > 0 || previous.usable !== next.usable;
+    // Keys handed out before the swap: those that left (and, on any change, the kid-less ones: a
+    // token without `kid` does not say which key verified it) are retired, so nothing verified
+    // with them is reused; the others carry over to the new set, where a later swap can retire
+    // them in turn.
+    for (const [memoKey, held] of previous.resolved) {
+      if (changed && (held.kid === undefined || gone.has(held.kid))) held.retired = true;
+      else if (!next.resolved.has(memoKey)) next.resolved.set(memoKey, held);
+    }
+    if (changed) {
       this.keyGeneration++;
       this.deps.onKeysChanged?.(this.issuer, gone);
     }
@@ -429,13 +430,4 @@ function checkKeyStrength(jwk: Record<string, unknown>): boolean {
 function fingerprintOf(jwk: Record<string, unknown>): string {
   const { kty, crv, n, e, x, y, alg } = jwk;
   return JSON.stringify([kty, crv, n, e, x, y, alg]);
-}
-
-function keyObjectOf(key: CryptoKey): KeyObject {
-  let object = keyObjects.get(key);
-  if (!object) {
-    object = KeyObject.from(key);
-    keyObjects.set(key, object);
-  }
-  return object;
 }

@@ -1,11 +1,11 @@
-import { timingSafeEqual, type KeyObject, type X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { fetch as undiciFetch } from 'undici';
 import { deepFreeze, ShieldError } from '@inference-shield/core';
 import { loadCaSource } from '@inference-shield/core/internal';
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
-import { IssuerKeySet, type IssuerKeySetStats, type ResolvedKey } from './issuer-key-set.js';
+import { IssuerKeySet, type IssuerKeySetStats } from './issuer-key-set.js';
 import { translateJoseError } from './jose-error.mapping.js';
 import { decodeClaims, inspectCompactJws } from './jws-inspect.js';
 import type { JwksFetch } from './jwks-fetch.js';
@@ -14,13 +14,18 @@ import type {
   ResolvedIssuerOptions,
   ResolvedTokenVerifierOptions,
 } from './token-verifier-options.interface.js';
-import { MAX_CACHE_TTL_MS, VerifiedTokenCache } from './verified-token-cache.js';
+import { MAX_CACHE_TTL_MS, VerifiedTokenCache, type CachedVerification } from './verified-token-cache.js';
 import type { VerifiedToken } from './verified-token.interface.js';
 
 /** Per-request facts the token may be bound to. */
 export interface VerifyContext {
   /** The verified TLS client certificate of this connection (DER or X509Certificate), for RFC 8705. */
   readonly clientCertificate?: Buffer | X509Certificate;
+  /**
+   * `certificateThumbprint(clientCertificate)`, when the caller already holds it (the guard keeps
+   * it per connection), so a bound token costs no hash per request.
+   */
+  readonly clientCertificateThumbprint?: string;
   /** Refuse tokens that are not certificate-bound (a route that demands RFC 8705 tokens). */
   readonly requireBinding?: boolean;
 }
@@ -48,33 +53,6 @@ interface IssuerRuntime {
   readonly jwtOptions: JWTVerifyOptions;
 }
 
-/** A verification, with what decides how long it may be reused. */
-interface Checked {
-  readonly token: VerifiedToken;
-  readonly key: ResolvedKey;
-  readonly runtime: IssuerRuntime;
-  /** Same bound as the verified-token cache: `exp` plus the tolerance, at most 5 minutes. */
-  readonly validUntilMs: number;
-  /** The issuer's key generation when the check started. */
-  readonly generation: number;
-}
-
-/**
- * The last verification of one connection, keyed by the exact `Authorization` header bytes. It
- * holds that header (so the token) for as long as the connection lives, as the connection's own
- * buffers did: never logged, never in `stats()`, gone with the socket or at `close()`.
- */
-interface ConnectionMemo {
-  /** The header's bytes (ASCII: it passed the bearer syntax). */
-  readonly header: Buffer;
-  /** Same length as `header`: where a candidate header is encoded, so a comparison allocates nothing. */
-  readonly scratch: Buffer;
-  readonly token: VerifiedToken;
-  readonly runtime: IssuerRuntime;
-  readonly validUntilMs: number;
-  readonly generation: number;
-}
-
 /** RFC 8705 §3.1: a base64url SHA-256 is 43 characters. */
 const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
 const MAX_SCOPES = 256;
@@ -90,11 +68,9 @@ const MAX_SCOPES = 256;
  */
 export class TokenVerifier {
   private readonly byIssuer = new Map<string, IssuerRuntime>();
+  // The one cache of verifications (by token hash and by connection), this verifier's own.
   private readonly cache: VerifiedTokenCache;
   private readonly abort = new AbortController();
-  // One entry per live connection (the WeakMap lets it go with the socket): bounded by construction.
-  private memo = new WeakMap<object, ConnectionMemo>();
-  private memoHits = 0;
 
   private constructor(
     private readonly options: ResolvedTokenVerifierOptions,
@@ -192,68 +168,46 @@ export class TokenVerifier {
    * while the issuer's keys are not loaded or too stale).
    */
   async verify(token: string, ctx?: VerifyContext): Promise<VerifiedToken> {
-    return (await this.verifyWithKey(token, ctx)).token;
-  }
-
-  /** As {@link verify}, and also returns the key (public key or shared secret) that verified the token. */
-  async verifyWithKey(token: string, ctx?: VerifyContext): Promise<{ token: VerifiedToken; key: KeyObject }> {
-    const checked = await this.check(token, ctx);
-    return { token: checked.token, key: checked.key.keyObject() };
+    return (await this.check(token, ctx)).token;
   }
 
   /**
-   * Verifies the bearer token of an `Authorization` header received on `connection` (the request's
-   * socket), as {@link verify} does, and remembers the result for that connection, so that the
-   * next request presenting the byte-identical header on the same connection can be answered by
-   * {@link recall} without hashing or parsing the token again. Throws `ERR_TOKEN_MISSING` when the
-   * header holds no bearer credential (absent, or another scheme), and every code of `verify`.
+   * Verifies the bearer token of an `Authorization` header, as {@link verify} does: the header is
+   * read here, once (RFC 6750 §2.1 syntax, size-bounded). Received on `connection` (the request's
+   * socket), the result is remembered for that connection, so that the next request presenting
+   * the byte-identical header on it can be answered by {@link recall} without hashing or parsing
+   * the token again; without a connection nothing is remembered. Throws `ERR_TOKEN_MISSING` when
+   * the header holds no bearer credential (absent, or another scheme), and every code of `verify`.
    *
    * @example
    * const token = verifier.recall(req.socket, header, ctx) ?? (await verifier.verifyAuthorization(req.socket, header, ctx));
    */
   async verifyAuthorization(
-    connection: object,
+    connection: object | undefined,
     authorization: string | string[] | undefined,
     ctx?: VerifyContext,
   ): Promise<VerifiedToken> {
     const token = extractBearerToken(authorization, this.options.maxTokenBytes);
-    const checked = await this.check(token, ctx);
-    // Only a single header can be remembered (extractBearerToken refused arrays); not with the
-    // cache off, which means "verify every request".
-    if (typeof authorization === 'string' && this.options.cacheMaxEntries > 0) {
-      this.memo.set(connection, {
-        header: Buffer.from(authorization, 'utf8'),
-        scratch: Buffer.alloc(Buffer.byteLength(authorization, 'utf8')),
-        token: checked.token,
-        runtime: checked.runtime,
-        validUntilMs: checked.validUntilMs,
-        generation: checked.generation,
-      });
+    const entry = await this.check(token, ctx);
+    // Only a single header can be remembered (extractBearerToken refused arrays).
+    if (connection !== undefined && typeof authorization === 'string') {
+      this.cache.remember(connection, authorization, entry);
     }
-    return checked.token;
+    return entry.token;
   }
 
   /**
    * Synchronous fast path for a connection that presents the same `Authorization` header again:
    * returns the token {@link verifyAuthorization} verified for this connection when `authorization`
-   * is byte-identical to that request's header, after the checks a verified-token cache hit makes
-   * (the entry's time: `exp` plus tolerance, at most 5 minutes; the issuer's keys still usable; the
-   * key generation unchanged, so a key that left the set is never trusted; the RFC 8705 binding
-   * against this request's certificate). Returns `undefined` when there is nothing to reuse, or
-   * when the entry's time or key generation has passed: the caller then runs the full check, which
-   * refuses with the usual code. Throws `ShieldError` when the binding or the key set fails.
+   * is byte-identical to that request's header and the verification is still reusable (the cache's
+   * one rule: within its time, its key still held), after the checks every reuse makes (the
+   * issuer's keys not stale; the RFC 8705 binding against this request's certificate). Returns
+   * `undefined` when there is nothing to reuse: the caller then runs the full check, which refuses
+   * with the usual code. Throws `ShieldError` when the binding or the key set fails.
    */
   recall(connection: object, authorization: string, ctx?: VerifyContext): VerifiedToken | undefined {
-    const entry = this.memo.get(connection);
-    if (entry === undefined || !sameHeader(entry, authorization)) return undefined;
-    if (this.now() >= entry.validUntilMs || entry.runtime.keySet.generation !== entry.generation) {
-      this.memo.delete(connection);
-      return undefined;
-    }
-    this.assertKeysUsable(entry.runtime);
-    checkBinding(entry.token, ctx);
-    this.memoHits++;
-    return entry.token;
+    const entry = this.cache.recall(connection, authorization, this.now());
+    return entry === undefined ? undefined : this.reuse(entry, ctx).token;
   }
 
   /** Refetches every remote key set now (for an operator who knows the IdP rotated). */
@@ -272,7 +226,7 @@ export class TokenVerifier {
       cacheHits: this.cache.hits,
       cacheMisses: this.cache.misses,
       cacheEntries: this.cache.size,
-      connectionMemoHits: this.memoHits,
+      connectionMemoHits: this.cache.connectionHits,
     };
   }
 
@@ -281,31 +235,21 @@ export class TokenVerifier {
     this.abort.abort();
     await Promise.all([...this.byIssuer.values()].map(({ keySet }) => keySet.close()));
     this.cache.clear();
-    this.memo = new WeakMap();
   }
 
   /** The whole check of one token: size, cache, strict decode, issuer, key, signature, claims, binding. */
-  private async check(token: string, ctx: VerifyContext | undefined): Promise<Checked> {
+  private async check(token: string, ctx: VerifyContext | undefined): Promise<CachedVerification> {
     // Size first: nothing else reads a token before this comparison.
     if (typeof token !== 'string' || token.length === 0) throw new ShieldError('ERR_TOKEN_MALFORMED');
     if (token.length > this.options.maxTokenBytes) throw new ShieldError('ERR_TOKEN_TOO_LARGE');
 
     // The cache is keyed by the hash of the exact bytes, and every check below is a function of
-    // those bytes, the clock and the key set: a hit only has to re-check the clock (entries end
-    // at `exp`), the key set (entries leave with their key) and the binding (per connection).
+    // those bytes, the clock and the key set: a hit only has to pass the cache's reuse rule (time,
+    // key still held) and the checks of {@link reuse} (keys not stale, binding).
     const cacheKey = this.options.cacheMaxEntries > 0 ? VerifiedTokenCache.keyOf(token) : undefined;
     if (cacheKey !== undefined) {
       const hit = this.cache.get(cacheKey, this.now());
-      if (hit) {
-        const runtime = this.byIssuer.get(hit.token.issuer);
-        if (runtime) {
-          this.assertKeysUsable(runtime);
-          checkBinding(hit.token, ctx);
-          // Entries whose key left were dropped when the generation moved: this one is current.
-          const generation = runtime.keySet.generation;
-          return { token: hit.token, key: hit.key, runtime, validUntilMs: hit.validUntilMs, generation };
-        }
-      }
+      if (hit) return this.reuse(hit, ctx);
     }
 
     const jws = inspectCompactJws(token, this.options.maxTokenBytes);
@@ -318,11 +262,7 @@ export class TokenVerifier {
     assertAlgorithmAllowed(jws, runtime.options.algorithms);
     this.assertKeysUsable(runtime);
 
-    const startGeneration = runtime.keySet.generation;
     const key = await runtime.keySet.resolveKey(jws.header);
-    // The generation of the key set the key came from: if keys change while this token is being
-    // checked, the result is not kept for reuse (its key may be the one that left).
-    const generation = key.generation ?? startGeneration;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, key.key, {
@@ -334,15 +274,29 @@ export class TokenVerifier {
     }
     const nowMs = this.now();
     const verified = toVerifiedToken(payload, runtime.options, nowMs);
-    const validUntilMs = Math.min(
-      (verified.expiresAt + runtime.options.clockToleranceSeconds) * 1000,
-      nowMs + MAX_CACHE_TTL_MS,
-    );
-    if (cacheKey !== undefined && runtime.keySet.generation === generation) {
-      this.cache.set(cacheKey, { token: verified, key, validUntilMs });
-    }
+    const entry: CachedVerification = {
+      token: verified,
+      key,
+      validUntilMs: Math.min(
+        (verified.expiresAt + runtime.options.clockToleranceSeconds) * 1000,
+        nowMs + MAX_CACHE_TTL_MS,
+      ),
+    };
+    // A key that left the set while this token was being checked is retired: the result is not
+    // kept for reuse (it is still this request's answer, as it would have been a moment earlier).
+    if (cacheKey !== undefined && key.retired !== true) this.cache.set(cacheKey, entry);
     checkBinding(verified, ctx);
-    return { token: verified, key, runtime, validUntilMs, generation };
+    return entry;
+  }
+
+  /** What every reuse of a cached verification checks again: the issuer's keys now, the binding. */
+  private reuse(entry: CachedVerification, ctx: VerifyContext | undefined): CachedVerification {
+    const runtime = this.byIssuer.get(entry.token.issuer);
+    // Entries are only made for configured issuers; fail closed if that ever changes.
+    if (!runtime) throw new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN');
+    this.assertKeysUsable(runtime);
+    checkBinding(entry.token, ctx);
+    return entry;
   }
 
   private assertKeysUsable(runtime: IssuerRuntime): void {
@@ -429,23 +383,9 @@ function checkBinding(token: VerifiedToken, ctx: VerifyContext | undefined): voi
   }
   // A bound token without the certificate it is bound to is a stolen token (RFC 8705 §3).
   const cert = ctx?.clientCertificate;
-  if (cert === undefined || !sameThumbprint(certificateThumbprint(cert), bound)) {
-    throw new ShieldError('ERR_TOKEN_BINDING_MISMATCH');
-  }
-}
-
-/**
- * Whether a header is byte-identical to a remembered one, in time independent of where they
- * differ: on a connection shared by several clients (a gateway's pool), the remembered header is
- * another client's token, and an early-exit comparison would leak how much of it a guess matched.
- */
-function sameHeader(entry: ConnectionMemo, header: string): boolean {
-  const { header: remembered, scratch } = entry;
-  // The remembered header is ASCII, one byte per character: another length is another header.
-  if (header.length !== remembered.length) return false;
-  // A non-ASCII character encodes to bytes >= 0x80 (or does not fit): never equal to ASCII bytes.
-  if (scratch.write(header, 0, 'utf8') !== remembered.length) return false;
-  return timingSafeEqual(remembered, scratch);
+  if (cert === undefined) throw new ShieldError('ERR_TOKEN_BINDING_MISMATCH');
+  const presented = ctx?.clientCertificateThumbprint ?? certificateThumbprint(cert);
+  if (!sameThumbprint(presented, bound)) throw new ShieldError('ERR_TOKEN_BINDING_MISMATCH');
 }
 
 function invalidClaim(claim: string): ShieldError {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ResolvedKey } from './issuer-key-set.js';
 import type { VerifiedToken } from './verified-token.interface.js';
 
@@ -10,19 +10,41 @@ export interface CachedVerification {
   readonly validUntilMs: number;
 }
 
+/**
+ * The last verification of one connection, keyed by the exact `Authorization` header bytes. It
+ * holds that header (so the token) for as long as the connection lives, as the connection's own
+ * buffers did: never logged, never in stats, gone with the socket or at `clear()`.
+ */
+interface ConnectionEntry {
+  /** The header's bytes (ASCII: it passed the bearer syntax). */
+  readonly header: Buffer;
+  /** Same length as `header`: where a candidate header is encoded, so a comparison allocates nothing. */
+  readonly scratch: Buffer;
+  readonly entry: CachedVerification;
+}
+
 /** Longest time a verification is reused, whatever `exp` says. */
 export const MAX_CACHE_TTL_MS = 5 * 60_000;
 
 /**
- * A bounded map of verified tokens, so a client reusing its token pays for the signature once.
- * Keyed by the SHA-256 of the token: the token itself is never kept as a key. The oldest entry
- * goes first when full; an entry past its time is dropped on read; entries verified with a key
- * that left its issuer's set are dropped at once ({@link dropKeys}).
+ * The verifier's one cache of verified tokens, so a client reusing its token pays for the
+ * signature once. Two ways in, one store of verifications and one reuse rule
+ * ({@link VerifiedTokenCache.reusable}):
+ *
+ * - by token: keyed by the SHA-256 of the token (the token itself is never a key), bounded, the
+ *   oldest entry going first when full;
+ * - by connection: the same connection presenting the byte-identical `Authorization` header again
+ *   finds its last verification without hashing or parsing (one entry per live connection, held
+ *   weakly: it goes with the socket).
+ *
+ * Owned by one `TokenVerifier`; nothing is kept with 0 entries allowed.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, CachedVerification>();
+  private connections = new WeakMap<object, ConnectionEntry>();
   hits = 0;
   misses = 0;
+  connectionHits = 0;
 
   constructor(private readonly maxEntries: number) {}
 
@@ -31,15 +53,24 @@ export class VerifiedTokenCache {
     return createHash('sha256').update(token).digest('base64url');
   }
 
+  /**
+   * The one rule for reusing a verification: within its time (`exp` plus tolerance, at most 5
+   * minutes) and its key still in its issuer's set. What depends on the request (the RFC 8705
+   * binding) and on the issuer now (its keys not stale) is checked by the verifier on every use.
+   */
+  static reusable(entry: CachedVerification, nowMs: number): boolean {
+    return nowMs < entry.validUntilMs && entry.key.retired !== true;
+  }
+
   get size(): number {
     return this.entries.size;
   }
 
-  /** The entry for `key` if it is still within its time at `nowMs`. */
+  /** The entry for `key` if it is still {@link reusable} at `nowMs`. */
   get(key: string, nowMs: number): CachedVerification | undefined {
     if (this.maxEntries === 0) return undefined;
     const entry = this.entries.get(key);
-    if (entry === undefined || nowMs >= entry.validUntilMs) {
+    if (entry === undefined || !VerifiedTokenCache.reusable(entry, nowMs)) {
       if (entry !== undefined) this.entries.delete(key);
       this.misses++;
       return undefined;
@@ -61,8 +92,33 @@ export class VerifiedTokenCache {
   }
 
   /**
+   * The verification remembered for `connection` when `header` is byte-identical to the header it
+   * was remembered with, and it is still {@link reusable}. Compared in constant time: on a
+   * connection shared by several clients (a gateway's pool), the remembered header is another
+   * client's token.
+   */
+  recall(connection: object, header: string, nowMs: number): CachedVerification | undefined {
+    const remembered = this.connections.get(connection);
+    if (remembered === undefined || !sameHeader(remembered, header)) return undefined;
+    if (!VerifiedTokenCache.reusable(remembered.entry, nowMs)) {
+      this.connections.delete(connection);
+      return undefined;
+    }
+    this.connectionHits++;
+    return remembered.entry;
+  }
+
+  /** Remembers `entry` as the last verification of `connection`, for this exact `header`. */
+  remember(connection: object, header: string, entry: CachedVerification): void {
+    if (this.maxEntries === 0) return;
+    const bytes = Buffer.from(header, 'utf8');
+    this.connections.set(connection, { header: bytes, scratch: Buffer.alloc(bytes.length), entry });
+  }
+
+  /**
    * After a key-set change: drop the entries of `issuer` verified with a `kid` in `gone`, and
-   * those verified without a `kid` (we cannot tell which key they used).
+   * those verified without a `kid` (we cannot tell which key they used). Frees the memory at
+   * once; {@link reusable} already refuses them (their keys are retired).
    */
   dropKeys(issuer: string, gone: ReadonlySet<string>): void {
     for (const [key, entry] of this.entries) {
@@ -75,5 +131,19 @@ export class VerifiedTokenCache {
 
   clear(): void {
     this.entries.clear();
+    this.connections = new WeakMap();
   }
+}
+
+/**
+ * Whether a header is byte-identical to a remembered one, in time independent of where they
+ * differ: an early-exit comparison would leak how much of another client's token a guess matched.
+ */
+function sameHeader(remembered: ConnectionEntry, header: string): boolean {
+  const { header: bytes, scratch } = remembered;
+  // The remembered header is ASCII, one byte per character: another length is another header.
+  if (header.length !== bytes.length) return false;
+  // A non-ASCII character encodes to bytes >= 0x80 (or does not fit): never equal to ASCII bytes.
+  if (scratch.write(header, 0, 'utf8') !== bytes.length) return false;
+  return timingSafeEqual(bytes, scratch);
 }
