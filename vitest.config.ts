@@ -10,6 +10,7 @@ const ENTRIES: Record<string, string> = {
   'dev-pki': 'index',
   https: 'index',
   identity: 'index',
+  'identity/internal': 'internal',
   'identity/passport': 'passport',
   saml: 'index',
   upstream: 'index',

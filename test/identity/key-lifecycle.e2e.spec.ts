@@ -18,13 +18,13 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHttpsApp } from '@inference-shield/https';
+import { type IdentityModuleOptions } from '@inference-shield/identity';
 import {
   IDENTITY_OPTIONS,
   TOKEN_VERIFIER,
   TokenVerifier,
-  type IdentityModuleOptions,
   type ResolvedIdentityOptions,
-} from '@inference-shield/identity';
+} from '@inference-shield/identity/internal';
 import { CaptureLogger, TokenLedger } from './support/capture.js';
 import { startIdp, type RunningIdp } from './support/dev-idp.js';
 import { fixtureModule, ROUTES } from './support/fixture-app.js';

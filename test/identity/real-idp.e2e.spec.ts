@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
-import { TOKEN_VERIFIER, type TokenVerifier } from '@inference-shield/identity';
+import { TOKEN_VERIFIER, type TokenVerifier } from '@inference-shield/identity/internal';
 import type { JWK } from 'jose';
 import { CaptureAuditSink, CaptureLogger, TokenLedger } from './support/capture.js';
 import { startIdp, tokenFromPort, type RunningIdp } from './support/dev-idp.js';

@@ -1,24 +1,26 @@
 /**
- * `@inference-shield/identity`: who may call an inference service. A global deny-by-default guard, route
- * policies checked at start-up, OIDC access tokens (and SAML-exchange tokens), mTLS workloads,
- * RFC 8705 certificate-bound tokens, an audit event per decision. The passport strategy is in `@inference-shield/identity/passport`.
+ * `@inference-shield/identity`: who may call an inference service. A global deny-by-default guard,
+ * route policies checked at start-up, OIDC access tokens (and SAML-exchange tokens), mTLS
+ * workloads, RFC 8705 certificate-bound tokens, an audit event per decision.
+ *
+ * This entry holds what an application uses: the module and its options, the route decorators,
+ * the principal, the audit sinks, and the verifier's readiness and figures (for health checks and
+ * metrics). The passport door is `@inference-shield/identity/passport`.
  */
+// Configure the module.
 export { IdentityModule } from './identity.module.js';
-export { IDENTITY_ASYNC_OPTIONS_TYPE, IDENTITY_OPTIONS_TYPE } from './identity.module-definition.js';
 export type {
   AuditOptions,
   ControllerRoutePolicy,
   IdentityModuleOptions,
   MtlsOptions,
   PathRoutePolicy,
-  ResolvedIdentityOptions,
   RoutePolicy,
   UserOptions,
 } from './identity-options.interface.js';
-export { resolveIdentityOptions } from './identity-options.resolver.js';
-export { AUDIT_SINK, IDENTITY_OPTIONS, SHIELD_JWT_STRATEGY, TOKEN_VERIFIER } from './identity.constants.js';
-export { InjectAuditSink, InjectIdentityOptions, InjectTokenVerifier } from './inject.decorators.js';
+export type { IssuerOptions, TokenVerifierOptions } from './tokens/token-verifier-options.interface.js';
 
+// Decorate routes.
 export {
   Allow,
   AllowSpiffe,
@@ -38,35 +40,29 @@ export type {
   ClaimRequirement,
   MtlsRequirement,
   PolicyAlternative,
-  TokenMethod,
   TokenRequirement,
 } from './policy.interface.js';
-export { IdentityGuard } from './identity.guard.js';
-export { PolicyRegistry } from './policy.registry.js';
+
+// Read the principal.
 export { Principal, principalOf } from './principal.decorator.js';
 export type { ShieldPrincipal } from './principal.interface.js';
 
+// Plug an audit sink.
 export type { AuditDecision, AuditEvent, AuditSink } from './audit.interface.js';
-export { JsonLinesAuditSink, LoggerAuditSink, type AuditLineStream } from './audit.sink.js';
-
-// Token verification core (libs/identity/src/tokens): named here so the public surface is explicit.
 export {
-  certificateThumbprint,
-  DEFAULT_ASYMMETRIC_ALGORITHMS,
-  extractBearerToken,
-  resolveTokenVerifierOptions,
-  SUPPORTED_ALGORITHMS,
+  JsonLinesAuditSink,
+  LoggerAuditSink,
+  type AuditLineStream,
+  type JsonLinesAuditSinkOptions,
+} from './audit.sink.js';
+
+// Operate it: readiness (`startup: 'not-ready'`) and figures for metrics, through the injected
+// verifier (a type only: the module creates it).
+export { InjectTokenVerifier } from './inject.decorators.js';
+export type {
+  IssuerKeySetStats,
   TokenVerifier,
-  type IssuerKeySetStats,
-  type IssuerOptions,
-  type JwksFetch,
-  type KeySource,
-  type ResolvedIssuerOptions,
-  type ResolvedTokenVerifierOptions,
-  type SupportedAlgorithm,
-  type TokenVerifierDeps,
-  type TokenVerifierOptions,
-  type TokenVerifierStats,
-  type VerifiedToken,
-  type VerifyContext,
+  TokenVerifierStats,
+  VerifiedToken,
+  VerifyContext,
 } from './tokens/index.js';

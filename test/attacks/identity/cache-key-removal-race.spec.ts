@@ -32,18 +32,15 @@ import { Controller, Get, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { isShieldError } from '@inference-shield/core';
 import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
+import { IdentityModule, Principal, RequireScopes, type ShieldPrincipal } from '@inference-shield/identity';
 import {
   IDENTITY_OPTIONS,
-  IdentityModule,
-  Principal,
-  RequireScopes,
   resolveTokenVerifierOptions,
   TOKEN_VERIFIER,
   TokenVerifier,
   type JwksFetch,
   type ResolvedIdentityOptions,
-  type ShieldPrincipal,
-} from '@inference-shield/identity';
+} from '@inference-shield/identity/internal';
 import type { JWK } from 'jose';
 import {
   AUDIENCE,
