@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
+import { responseOnSocket } from './node-internals.js';
 import { rawRefusal } from './raw-response.js';
 
 /** How long a refused client may take to read the answer before its connection is destroyed. */
@@ -31,7 +32,7 @@ export function installClientErrorHandler(
       return;
     }
     // Never write a second response over one whose head is already on the wire.
-    const current = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    const current = responseOnSocket(socket);
     if (socket.writable && current?.headersSent !== true) {
       const answer =
         code === 'HPE_HEADER_OVERFLOW'

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
+import { tcpSocketUnder, takeTlsConnectionListener } from './node-internals.js';
 import { rawRefusal } from './raw-response.js';
 
 /** The first byte of every TLS record carrying a handshake message (RFC 8446 §5.1, ContentType 22). */
@@ -60,14 +61,8 @@ export function installConnectionGate(
   handshakeMs: number,
   { maxPerAddress, onRefused }: PerAddressCap = { maxPerAddress: 0 },
 ): ConnectionGate {
-  const listeners = server.listeners('connection');
-  const [tlsListener] = listeners;
-  if (listeners.length !== 1 || typeof tlsListener !== 'function') {
-    // Fail closed: a server we do not recognise might serve plaintext or skip our gate.
-    throw new Error(`expected the TLS server to have one connection listener, found ${listeners.length}`);
-  }
-  const handToTls = tlsListener as (this: TlsServer, socket: Socket) => void;
-  server.removeListener('connection', handToTls);
+  // Fail closed: a server we do not recognise (not one TLS connection listener) throws here.
+  const handToTls = takeTlsConnectionListener(server);
 
   const plaintextRefusal = rawRefusal('ERR_HTTP_TO_HTTPS');
   const sockets = new Set<Socket>();
@@ -121,9 +116,9 @@ export function installConnectionGate(
   const acceptedAt = new WeakMap<Socket, number>();
   const pending = new WeakMap<Socket, NodeJS.Timeout>();
   const secured = new WeakSet<Socket>();
-  // Finds the raw socket under each TLS socket (`_parent`, which Node sets when TLS wraps an
-  // accepted socket). Checked on the first handshake: where it is missing, the absolute deadline
-  // is not used (the TLS handshake timer alone applies, as before) rather than cut connections.
+  // Finds the raw socket under each TLS socket (see node-internals.ts). Checked on the first
+  // handshake: where it is missing, the absolute deadline is not used (the TLS handshake timer
+  // alone applies, as before) rather than cut connections.
   let parentKnown: boolean | undefined;
   function remainingMs(socket: Socket): number {
     const started = acceptedAt.get(socket) ?? Date.now();
@@ -134,13 +129,12 @@ export function installConnectionGate(
     if (!secured.has(socket) && parentKnown !== false) socket.destroy();
   }
   server.on('secureConnection', (tlsSocket: Socket) => {
-    const raw = (tlsSocket as Socket & { _parent?: unknown })._parent;
-    if (raw === undefined || raw === null || typeof raw !== 'object') {
+    const rawSocket = tcpSocketUnder(tlsSocket);
+    if (rawSocket === undefined) {
       parentKnown = false;
       return;
     }
     parentKnown = true;
-    const rawSocket = raw as Socket;
     secured.add(rawSocket);
     clearTimeout(pending.get(rawSocket));
     pending.delete(rawSocket);
