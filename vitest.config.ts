@@ -9,6 +9,7 @@ const ENTRIES: Record<string, string> = {
   'core/internal': 'internal',
   'dev-pki': 'index',
   https: 'index',
+  'https/internal': 'internal',
   identity: 'index',
   'identity/internal': 'internal',
   'identity/passport': 'passport',

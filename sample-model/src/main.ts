@@ -13,7 +13,11 @@ async function main(): Promise<void> {
   const config = loadSampleConfig();
   const app = await createHttpsApp(AppModule.forConfig(config), {
     tls: config.tls,
-    mtls: { mode: 'optional', ca: config.mtlsCa, ...(config.mtlsCrl ? { crl: config.mtlsCrl } : {}) },
+    mtls: {
+      mode: 'optional',
+      ca: { file: config.mtlsCa },
+      ...(config.mtlsCrl ? { crl: config.mtlsCrl } : {}),
+    },
     // 1024 rows of 8 features in JSON stay well under this.
     limits: { maxBodyBytes: 512 * 1024 },
     nest: { logger: ['error', 'warn', 'log'] },

@@ -42,7 +42,7 @@ describe('the same guarantees with the Fastify adapter', () => {
       PeerAppModule,
       {
         tls: { cert: pki.server.cert, key: pki.server.key },
-        mtls: { mode: 'required', ca: pki.ca.cert, crl: pki.ca.crl },
+        mtls: { mode: 'required', ca: { file: pki.ca.cert }, crl: pki.ca.crl },
         nest: { logger: false },
       },
       'fastify',

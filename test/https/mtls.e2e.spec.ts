@@ -39,12 +39,12 @@ describe('inbound mTLS', () => {
     const tls = { cert: pki.server.cert, key: pki.server.key };
     required = await createHttpsApp(PeerAppModule, {
       tls,
-      mtls: { mode: 'required', ca: pki.ca.cert, crl: pki.ca.crl },
+      mtls: { mode: 'required', ca: { file: pki.ca.cert }, crl: pki.ca.crl },
       nest: { logger: false },
     });
     optional = await createHttpsApp(PeerAppModule, {
       tls,
-      mtls: { mode: 'optional', ca: pki.ca.cert, crl: pki.ca.crl },
+      mtls: { mode: 'optional', ca: { file: pki.ca.cert }, crl: pki.ca.crl },
       nest: { logger: false },
     });
     requiredPort = (await required.listen(0, '127.0.0.1')).port;
@@ -141,6 +141,40 @@ describe('inbound mTLS', () => {
       });
       expect(JSON.parse(r.body)).toMatchObject({ verified: false });
       expect(r.body).not.toContain(pki.client.fingerprint256);
+    });
+  });
+
+  describe('a client CA given as PEM text ({ pem })', () => {
+    let fromPem: HttpsApp;
+    let port: number;
+
+    beforeAll(async () => {
+      fromPem = await createHttpsApp(PeerAppModule, {
+        tls: { cert: pki.server.cert, key: pki.server.key },
+        mtls: { mode: 'required', ca: { pem: Buffer.from(pki.ca.certPem) } },
+        nest: { logger: false },
+      });
+      port = (await fromPem.listen(0, '127.0.0.1')).port;
+    });
+
+    afterAll(async () => {
+      await fromPem?.close();
+    });
+
+    it('verifies client certificates against it, as with a CA file', async () => {
+      const r = await httpsCall(port, { ca: pki.ca.certPem, path: '/peer', ...credentials(pki.client) });
+      expect(JSON.parse(r.body)).toMatchObject({ verified: true, fingerprint256: pki.client.fingerprint256 });
+      for (const pick of [() => undefined, (p: TestPki) => p.otherCa.client] as ClientPick[]) {
+        const refused = await handshake(port, { ca: pki.ca.certPem, ...credentials(pick(pki)) });
+        expect(refused.ok).toBe(false);
+      }
+    });
+
+    it('is not among the watched files, and a reload keeps it in use', async () => {
+      expect(fromPem.reload()).toBe(true);
+      expect(fromPem.certificate().files).toEqual({ cert: pki.server.cert, key: pki.server.key });
+      const r = await httpsCall(port, { ca: pki.ca.certPem, path: '/peer', ...credentials(pki.client) });
+      expect(JSON.parse(r.body)).toMatchObject({ verified: true });
     });
   });
 });

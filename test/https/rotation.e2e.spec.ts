@@ -215,7 +215,7 @@ describe('certificate rotation without restart', () => {
     const crlReports = new Reports();
     const app = await createHttpsApp(HelloAppModule, {
       tls: { cert: pki.server.cert, key: pki.server.key },
-      mtls: { mode: 'required', ca: pki.ca.cert, crl: join(dir, 'ca.crl.pem') },
+      mtls: { mode: 'required', ca: { file: pki.ca.cert }, crl: join(dir, 'ca.crl.pem') },
       reload: { debounceMs: 50, onReload: crlReports.onReload, onReloadError: crlReports.onReloadError },
       nest: { logger: false },
     });

@@ -119,16 +119,40 @@ describe('the app refuses to start on a bad certificate, key or option', () => {
   it('refuses a missing client CA and a CRL of another CA (mTLS)', async () => {
     const noCa = await refusal({
       tls: { cert: pki.server.cert, key: pki.server.key },
-      mtls: { mode: 'required', ca: join(pki.dir, 'no-ca.pem') },
+      mtls: { mode: 'required', ca: { file: join(pki.dir, 'no-ca.pem') } },
     });
     expect(noCa.code).toBe('ERR_CERT_FILE_UNREADABLE');
     expect(noCa.message).toMatch(/no-ca\.pem/);
     const wrongCrl = await refusal({
       tls: { cert: pki.server.cert, key: pki.server.key },
-      mtls: { mode: 'required', ca: pki.ca.cert, crl: pki.otherCa.ca.crl },
+      mtls: { mode: 'required', ca: { file: pki.ca.cert }, crl: pki.otherCa.ca.crl },
     });
     expect(wrongCrl.code).toBe('ERR_CERT_CRL_INVALID');
     expect(wrongCrl.message).toMatch(/other-ca\.crl\.pem/);
+  });
+
+  it("refuses a client CA given as a bare string, with core's message (mTLS)", async () => {
+    const err = await refusal({
+      tls: { cert: pki.server.cert, key: pki.server.key },
+      mtls: { mode: 'required', ca: pki.ca.cert },
+    });
+    expect(err).toBeInstanceOf(TypeError);
+    expect(err.message).toMatch(
+      /^"mtls\.ca" must be \{ file: "<path to a PEM file>" \} or \{ pem: "<PEM text>" \}/,
+    );
+  });
+
+  it.each([
+    ['text that holds no certificate', () => 'this is not a certificate\n'],
+    ['an indented certificate block', () => pki.ca.certPem.replace(/^/gm, '  ')],
+    ['a truncated certificate block', () => pki.ca.certPem.slice(0, 200)],
+  ])('refuses a client CA given as PEM text holding %s (mTLS)', async (_name, pem) => {
+    const err = await refusal({
+      tls: { cert: pki.server.cert, key: pki.server.key },
+      mtls: { mode: 'required', ca: { pem: pem() } },
+    });
+    expect(err.code).toBe('ERR_CERT_INVALID');
+    expect(err.message).toMatch(/"mtls\.ca\.pem"/);
   });
 
   it('refuses an expired certificate with the Fastify adapter too', async () => {

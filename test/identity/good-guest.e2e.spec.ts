@@ -227,7 +227,7 @@ async function start(
     module,
     {
       tls: { cert: pki.server.cert, key: pki.server.key },
-      mtls: { mode: 'optional', ca: pki.ca.cert, crl: pki.ca.crl },
+      mtls: { mode: 'optional', ca: { file: pki.ca.cert }, crl: pki.ca.crl },
       reload: { watch: false, sighup: false },
       nest: { logger },
     },

@@ -99,7 +99,7 @@ beforeAll(async () => {
   );
   app = await createHttpsApp(module, {
     tls: { cert: shared.pki.server.cert, key: shared.pki.server.key },
-    mtls: { mode: 'optional', ca: shared.pki.ca.cert, crl: shared.pki.ca.crl },
+    mtls: { mode: 'optional', ca: { file: shared.pki.ca.cert }, crl: shared.pki.ca.crl },
     // Large enough that a 40 KB token reaches the guard (whose own limit must refuse it).
     limits: { maxHeaderBytes: 64 * 1024 },
     reload: { watch: false, sighup: false },

@@ -1,6 +1,6 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import type { ShieldError } from '@inference-shield/core';
-import type { Tls12Cipher } from '@inference-shield/core/internal';
+import type { CaSource, Tls12Cipher } from '@inference-shield/core/internal';
 
 /** TLS versions the bootstrap accepts as a minimum; anything older is refused at start-up. */
 export type HttpsMinVersion = 'TLSv1.2' | 'TLSv1.3';
@@ -31,9 +31,19 @@ export interface HttpsMtlsOptions {
    * not verify) the handshake still succeeds and the route guards decide.
    */
   mode: 'required' | 'optional';
-  /** PEM file of the CA certificate(s) client certificates must chain to. */
-  ca: string;
-  /** PEM file of the CA's CRL(s). Every certificate of the chain is then checked for revocation. */
+  /**
+   * The CA certificate(s) client certificates must chain to: `{ file }`, a PEM file watched for
+   * rotation with the certificate, or `{ pem }`, PEM text (a string or bytes, e.g. from a secret
+   * manager) checked and loaded once. A bare string is refused.
+   *
+   * @example
+   * ca: { file: '/etc/shield/client-ca.pem' }
+   */
+  ca: CaSource;
+  /**
+   * PEM file of the CA's CRL(s). Every certificate of the chain is then checked for revocation.
+   * Needs `ca` as `{ file }`: the CRL is checked against the CA file and reloaded with it.
+   */
   crl?: string;
 }
 
@@ -170,7 +180,7 @@ export interface ResolvedHttpsOptions {
     readonly ciphers: readonly HttpsTls12Cipher[];
   };
   readonly mtls:
-    { readonly mode: 'required' | 'optional'; readonly ca: string; readonly crl?: string } | undefined;
+    { readonly mode: 'required' | 'optional'; readonly ca: CaSource; readonly crl?: string } | undefined;
   readonly headers: {
     readonly hstsMaxAgeSeconds: number;
     readonly hstsIncludeSubDomains: boolean;

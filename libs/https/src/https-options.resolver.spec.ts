@@ -42,7 +42,7 @@ describe('resolveHttpsOptions', () => {
     const onReload = (): void => undefined;
     const r = resolveHttpsOptions({
       tls: { ...tls, minVersion: 'TLSv1.3', ciphers: ['ECDHE-ECDSA-AES256-GCM-SHA384'] },
-      mtls: { mode: 'optional', ca: 'ca.pem', crl: 'ca.crl.pem' },
+      mtls: { mode: 'optional', ca: { file: 'ca.pem' }, crl: 'ca.crl.pem' },
       headers: {
         hstsMaxAgeSeconds: 63_072_000,
         hstsIncludeSubDomains: true,
@@ -64,7 +64,7 @@ describe('resolveHttpsOptions', () => {
     });
     expect(r.tls.minVersion).toBe('TLSv1.3');
     expect(r.tls.ciphers).toEqual(['ECDHE-ECDSA-AES256-GCM-SHA384']);
-    expect(r.mtls).toEqual({ mode: 'optional', ca: 'ca.pem', crl: 'ca.crl.pem' });
+    expect(r.mtls).toEqual({ mode: 'optional', ca: { file: 'ca.pem' }, crl: 'ca.crl.pem' });
     expect(r.redirect).toEqual({
       port: 80,
       host: '0.0.0.0',
@@ -73,6 +73,13 @@ describe('resolveHttpsOptions', () => {
     });
     expect(r.reload.onReload).toBe(onReload);
     expect(r.nest).toEqual({ logger: false, abortOnError: false });
+  });
+
+  it('takes the client CA as PEM text too, copied so later writes to the buffer cannot reach it', () => {
+    const pem = Buffer.from('-----BEGIN CERTIFICATE-----\n');
+    const r = resolveHttpsOptions({ tls, mtls: { mode: 'required', ca: { pem } } });
+    pem.fill(0);
+    expect(r.mtls?.ca).toEqual({ pem: Buffer.from('-----BEGIN CERTIFICATE-----\n') });
   });
 
   it('does not freeze the arrays and objects it was given', () => {
@@ -97,7 +104,7 @@ describe('resolveHttpsOptions', () => {
     ],
     [
       'rejectUnauthorized in mtls',
-      { tls, mtls: { mode: 'required', ca: 'ca.pem', rejectUnauthorized: false } },
+      { tls, mtls: { mode: 'required', ca: { file: 'ca.pem' }, rejectUnauthorized: false } },
       /"mtls" has an unknown option "rejectUnauthorized"/,
     ],
     ['a typo', { tls: { ...tls, minVersoin: 'TLSv1.3' } }, /unknown option "minVersoin"/],
@@ -135,10 +142,30 @@ describe('resolveHttpsOptions', () => {
     ],
     [
       'an mtls mode "off"',
-      { tls, mtls: { mode: 'off', ca: 'ca.pem' } },
+      { tls, mtls: { mode: 'off', ca: { file: 'ca.pem' } } },
       /"mtls\.mode" must be one of "required", "optional"/,
     ],
     ['mtls without ca', { tls, mtls: { mode: 'required' } }, /"mtls\.ca"/],
+    [
+      'mtls.ca as a bare string (a path in some packages, PEM text in others)',
+      { tls, mtls: { mode: 'required', ca: 'ca.pem' } },
+      /"mtls\.ca" must be \{ file: "<path to a PEM file>" \} or \{ pem: "<PEM text>" \}, got a bare string/,
+    ],
+    [
+      'mtls.ca with both file and pem',
+      { tls, mtls: { mode: 'required', ca: { file: 'ca.pem', pem: 'x' } } },
+      /"mtls\.ca" must have exactly one of "file" or "pem"/,
+    ],
+    [
+      'mtls.ca.file empty',
+      { tls, mtls: { mode: 'required', ca: { file: '' } } },
+      /"mtls\.ca\.file" must be a non-empty path/,
+    ],
+    [
+      'mtls.crl with a CA given as PEM text',
+      { tls, mtls: { mode: 'required', ca: { pem: 'x' }, crl: 'ca.crl.pem' } },
+      /"mtls\.crl" needs "mtls\.ca" as \{ file \}/,
+    ],
     [
       'HSTS of zero',
       { tls, headers: { hstsMaxAgeSeconds: 0 } },

@@ -9,6 +9,7 @@ import {
   describeValue,
   type ShieldError,
 } from '@inference-shield/core';
+import { assertCaSource, copyCaSource } from '@inference-shield/core/internal';
 import type {
   HttpsCertificateInfo,
   HttpsMinVersion,
@@ -190,9 +191,19 @@ export function resolveHttpsOptions(raw: unknown): ResolvedHttpsOptions {
     assertKnownKeys('mtls', raw.mtls, MTLS_KEYS);
     const m = raw.mtls;
     assertOneOf('mtls.mode', m.mode, ['required', 'optional'] as const);
-    assertString('mtls.ca', m.ca);
-    if (m.crl !== undefined) assertString('mtls.crl', m.crl);
-    mtls = m.crl !== undefined ? { mode: m.mode, ca: m.ca, crl: m.crl } : { mode: m.mode, ca: m.ca };
+    // Core's one check of a `ca` option: { file } or { pem }; a bare string is refused.
+    assertCaSource('mtls.ca', m.ca);
+    const ca = copyCaSource(m.ca);
+    if (m.crl !== undefined) {
+      assertString('mtls.crl', m.crl);
+      if ('pem' in ca) {
+        // A CRL is checked against the CA file and reloaded with it, as one bundle.
+        throw new TypeError(
+          '"mtls.crl" needs "mtls.ca" as { file }: a CRL is checked against its CA file and both are watched for rotation together',
+        );
+      }
+    }
+    mtls = m.crl !== undefined ? { mode: m.mode, ca, crl: m.crl } : { mode: m.mode, ca };
   }
 
   const h = optionalObject('headers', raw.headers, HEADER_KEYS);

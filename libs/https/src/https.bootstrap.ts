@@ -15,15 +15,14 @@ import {
   type LoadedTlsBundle,
   type TlsFiles,
 } from '@inference-shield/core';
+import { loadCaSource } from '@inference-shield/core/internal';
 import type {
   HttpsBootstrapOptions,
   HttpsCertificateInfo,
   ResolvedHttpsOptions,
 } from './https-options.interface.js';
 import { resolveHttpsOptions } from './https-options.resolver.js';
-import { installConnectionGate, type ConnectionGate } from './connection.gate.js';
-import { installClientErrorHandler } from './client-error.handler.js';
-import { installRequestGate, securityHeaders, type RequestGate } from './request.gate.js';
+import { HttpsServerHooks } from './https-server.hooks.js';
 import { CONSUMES_ROUTE_CONFIG_KEY, unsupportedMediaType } from './consumes.decorator.js';
 import { createRedirectServer } from './redirect.server.js';
 import { onSighupReload } from './sighup.registry.js';
@@ -65,6 +64,9 @@ export interface HttpsApp<T extends INestApplication = INestApplication> {
 
 const logger = new Logger('ShieldHttps');
 
+const ADAPTER_REFUSED =
+  '"adapter" must be "express", "fastify" or an ExpressAdapter instance; pass "fastify" to let the bootstrap build the Fastify adapter with the TLS policy';
+
 function infoOf(bundle: LoadedTlsBundle): HttpsCertificateInfo {
   return Object.freeze({
     fingerprint256: bundle.fingerprint256,
@@ -74,20 +76,35 @@ function infoOf(bundle: LoadedTlsBundle): HttpsCertificateInfo {
   });
 }
 
+/**
+ * The files of the TLS bundle: the server certificate and key, and the client CA and CRL when the CA
+ * is a file. They travel together: one bundle, checked and swapped as one. A CA given as PEM text
+ * is loaded once, apart ({@link staticCaOf}).
+ */
 function tlsFilesOf(options: ResolvedHttpsOptions): TlsFiles {
   const files: TlsFiles = { cert: options.tls.cert, key: options.tls.key };
-  if (options.mtls !== undefined) {
-    // The client CA and CRL travel with the server identity: one bundle, checked and swapped as one.
-    files.ca = options.mtls.ca;
-    if (options.mtls.crl !== undefined) files.crl = options.mtls.crl;
+  const mtls = options.mtls;
+  if (mtls !== undefined && 'file' in mtls.ca) {
+    files.ca = mtls.ca.file;
+    if (mtls.crl !== undefined) files.crl = mtls.crl;
   }
   return files;
 }
 
+/** The client CA given as PEM text, checked by core (`ERR_CERT_INVALID` naming `mtls.ca.pem`). */
+function staticCaOf(options: ResolvedHttpsOptions): Buffer | undefined {
+  const ca = options.mtls?.ca;
+  return ca !== undefined && 'pem' in ca ? loadCaSource('mtls.ca', ca) : undefined;
+}
+
 /** The `https.createServer` options: TLS policy, mTLS and the HTTP limits that can only be set there. */
-function serverOptions(bundle: LoadedTlsBundle, options: ResolvedHttpsOptions): HttpsServerOptions {
+function serverOptions(
+  bundle: LoadedTlsBundle,
+  options: ResolvedHttpsOptions,
+  staticCa: Buffer | undefined,
+): HttpsServerOptions {
   return {
-    ...secureContextOptions(bundle, options),
+    ...secureContextOptions(bundle, options, staticCa),
     requestCert: options.mtls !== undefined,
     // In `optional` mode the handshake succeeds without a valid certificate; `socket.authorized`
     // then stays false and only a verified certificate ever becomes an identity.
@@ -103,57 +120,33 @@ function serverOptions(bundle: LoadedTlsBundle, options: ResolvedHttpsOptions): 
   };
 }
 
-const DROP_REPORT_WINDOW_MS = 10_000;
+/** The adapter, checked once: Fastify is built here with the TLS policy; Express is built or taken. */
+type CheckedAdapter =
+  { readonly kind: 'fastify' } | { readonly kind: 'express'; readonly adapter: AbstractHttpAdapter };
 
 /**
- * Reports connections refused at a connection limit (`what`, e.g. "limits.maxConnections (10000)"):
- * the first at once, then at most one summary per 10 s (a flood must not flood the log too).
- * Counts only: no address is logged. Returns the function to call per refused connection.
+ * Check the adapter choice, once, before any file is read. Another adapter instance (a
+ * `FastifyAdapter` you built, or a third-party one) builds its server from its own options, out of
+ * reach of the TLS policy, so it is refused.
  */
-function refusedConnectionReporter(what: string): () => void {
-  let suppressed = 0;
-  let window: NodeJS.Timeout | undefined;
-  const closeWindow = (): void => {
-    window = undefined;
-    if (suppressed === 0) return;
-    logger.warn(`${suppressed} more connections refused in 10 s: ${what} reached`);
-    suppressed = 0;
-    window = setTimeout(closeWindow, DROP_REPORT_WINDOW_MS);
-    window.unref();
-  };
-  return () => {
-    if (window !== undefined) {
-      suppressed += 1;
-      return;
-    }
-    logger.warn(`connection refused: ${what} reached`);
-    window = setTimeout(closeWindow, DROP_REPORT_WINDOW_MS);
-    window.unref();
-  };
-}
-
-/** Set the HTTP limits on the server object too: Fastify overwrites some of them after creation. */
-function applyServerLimits(server: HttpServer, options: ResolvedHttpsOptions): void {
-  server.headersTimeout = options.timeouts.headersMs;
-  server.requestTimeout = options.timeouts.requestMs;
-  server.keepAliveTimeout = options.timeouts.keepAliveMs;
-  server.maxRequestsPerSocket = options.limits.maxRequestsPerSocket;
-  // Node closes a connection past this count as it accepts it ('drop'), before the TLS handshake.
-  server.maxConnections = options.limits.maxConnections;
-  // The socket timeout (send stalls) is the request gate's: it knows which connections are idle.
-  const s = server as HttpServer & { maxHeaderSize?: number; connectionsCheckingInterval?: number };
-  s.maxHeaderSize = options.limits.maxHeaderBytes;
-  s.connectionsCheckingInterval = options.timeouts.connectionsCheckingIntervalMs;
+async function checkAdapter(choice: unknown): Promise<CheckedAdapter> {
+  if (choice === 'fastify') return { kind: 'fastify' };
+  if (choice === 'express' || choice instanceof AbstractHttpAdapter) {
+    const { ExpressAdapter } = await import('@nestjs/platform-express');
+    if (choice === 'express') return { kind: 'express', adapter: new ExpressAdapter() };
+    if (choice instanceof ExpressAdapter) return { kind: 'express', adapter: choice };
+  }
+  throw new TypeError(ADAPTER_REFUSED);
 }
 
 async function createNestApp<T extends INestApplication>(
   rootModule: IEntryNestModule,
   options: ResolvedHttpsOptions,
   httpsOptions: HttpsServerOptions,
-  adapter: HttpsAdapterChoice,
+  adapter: CheckedAdapter,
 ): Promise<T> {
   const nest = { ...options.nest } as NestApplicationOptions;
-  if (adapter === 'fastify') {
+  if (adapter.kind === 'fastify') {
     const { FastifyAdapter } = await import('@nestjs/platform-fastify');
     const fastifyAdapter = new FastifyAdapter({
       https: httpsOptions,
@@ -169,16 +162,7 @@ async function createNestApp<T extends INestApplication>(
     refuseUndeclaredBodyTypes(fastifyAdapter.getInstance());
     return app;
   }
-  const { ExpressAdapter } = await import('@nestjs/platform-express');
-  let expressAdapter: InstanceType<typeof ExpressAdapter>;
-  if (adapter === 'express') expressAdapter = new ExpressAdapter();
-  else if (adapter instanceof ExpressAdapter) expressAdapter = adapter;
-  else {
-    // Another adapter builds its server from its own options, out of reach of our TLS policy.
-    throw new TypeError(
-      '"adapter" must be "express", "fastify" or an ExpressAdapter instance; pass "fastify" to let the bootstrap build the Fastify adapter with the TLS policy',
-    );
-  }
+  const expressAdapter = adapter.adapter;
   const app = await NestFactory.create<T>(rootModule, expressAdapter, {
     ...nest,
     // Nest's HttpsOptions type lacks minVersion/ciphers; it hands the object to https.createServer as is.
@@ -277,14 +261,166 @@ async function ipv6Available(): Promise<boolean> {
 }
 
 /**
+ * One HTTPS application: the Nest app, its server's hooks ({@link HttpsServerHooks}), the TLS
+ * bundle in use and its rotation, the listeners and the shutdown. Built by {@link createHttpsApp}
+ * once every check has passed.
+ */
+class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
+  private current: LoadedTlsBundle;
+  private readonly watcher: TlsBundleWatcher | undefined;
+  private readonly stopSighup: (() => void) | undefined;
+  private listening = false;
+  private redirectServer: HttpServer | undefined;
+  private closing: Promise<void> | undefined;
+
+  /**
+   * Starts the certificate watcher and the SIGHUP reload. Throws when rotation was asked for and
+   * cannot work (an unwatchable folder): the caller then closes the app.
+   */
+  constructor(
+    readonly app: T,
+    readonly options: ResolvedHttpsOptions,
+    private readonly server: TlsServer & HttpServer,
+    private readonly hooks: HttpsServerHooks,
+    private readonly adapter: CheckedAdapter['kind'],
+    private readonly files: TlsFiles,
+    private readonly staticCa: Buffer | undefined,
+    initial: LoadedTlsBundle,
+  ) {
+    this.current = initial;
+    if (options.reload.watch) {
+      const watcher = new TlsBundleWatcher(files, {
+        usage: 'server',
+        debounceMs: options.reload.debounceMs,
+        // A bundle apply() refuses is reported by the watcher, which keeps the previous one.
+        onReload: (next) => this.apply(next),
+        onError: (err) => this.report(err),
+      });
+      watcher.start(initial);
+      this.watcher = watcher;
+    }
+    this.stopSighup = options.reload.sighup ? onSighupReload(() => void this.reload()) : undefined;
+  }
+
+  certificate(): HttpsCertificateInfo {
+    return infoOf(this.current);
+  }
+
+  /** Swap a new, checked bundle in. Throws when the server refuses it (the watcher reports that). */
+  private apply(next: LoadedTlsBundle): void {
+    // setSecureContext rebuilds the context from these options alone: the whole policy is passed.
+    this.server.setSecureContext(secureContextOptions(next, this.options, this.staticCa));
+    this.current = next;
+    logger.log(
+      `TLS certificate reloaded from ${next.files.cert}: sha256 ${next.fingerprint256}, valid until ${next.notAfter.toISOString()}`,
+    );
+    try {
+      this.options.reload.onReload?.(infoOf(next));
+    } catch (err) {
+      // The new certificate is in use; a failing notification must not read as a refused reload.
+      logger.warn(`reload.onReload failed: ${err instanceof Error ? err.name : typeof err}`);
+    }
+  }
+
+  private report(err: ShieldError): void {
+    // Loader messages name the file and the problem, never key material.
+    logger.error(`TLS certificate reload refused, the previous certificate stays in use: ${err.message}`);
+    this.options.reload.onReloadError?.(err);
+  }
+
+  reload(): boolean {
+    if (this.watcher !== undefined) return this.watcher.reload() !== undefined;
+    try {
+      const next = loadTlsBundle(this.files, { usage: 'server' });
+      if (!sameTlsBundle(this.current, next)) this.apply(next);
+      return true;
+    } catch (err) {
+      this.report(
+        isShieldError(err)
+          ? err
+          : new ShieldError('ERR_CERT_INVALID', {
+              message: 'the certificate bundle could not be applied',
+              cause: err,
+            }),
+      );
+      return false;
+    }
+  }
+
+  async listen(port = 8443, host?: string): Promise<HttpsListenResult> {
+    if (this.closing !== undefined) throw new Error('the HTTPS app is closed');
+    if (this.listening) throw new Error('the HTTPS app is already listening');
+    this.listening = true;
+    try {
+      if (this.adapter === 'fastify') await this.app.listen(port, await fastifyHost(host));
+      else if (host === undefined) await this.app.listen(port);
+      else await this.app.listen(port, host);
+    } catch (err) {
+      this.listening = false;
+      throw err;
+    }
+    const address = this.server.address() as AddressInfo;
+    const shown = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+    const url = `https://${shown.includes(':') ? `[${shown}]` : shown}:${address.port}`;
+    const redirectOptions = this.options.redirect;
+    if (redirectOptions === undefined) return { url, port: address.port };
+    const redirect = createRedirectServer(this.options, address.port);
+    this.redirectServer = redirect;
+    const bindHost = redirectOptions.host ?? host;
+    await new Promise<void>((resolve, reject) => {
+      redirect.once('error', reject);
+      redirect.listen(redirectOptions.port, bindHost, () => {
+        redirect.removeListener('error', reject);
+        resolve();
+      });
+    });
+    return { url, port: address.port, redirectPort: (redirect.address() as AddressInfo).port };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopSighup?.();
+    this.watcher?.close();
+    this.hooks.startClosing();
+    if (this.redirectServer !== undefined) {
+      this.redirectServer.close();
+      this.redirectServer.closeAllConnections();
+    }
+    if (this.listening) {
+      // Stops accepting; Node also closes idle keep-alive connections here. Busy ones are told
+      // `Connection: close` by the request gate and end after their response.
+      this.server.close();
+      this.server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.options.timeouts.shutdownGracePeriodMs);
+      });
+      await Promise.race([this.hooks.drained(), grace]);
+      clearTimeout(timer);
+      // A stream still open ends with an event its client can read, not with a reset.
+      await this.hooks.endEventStreams();
+      this.server.closeAllConnections();
+      this.hooks.destroyAll();
+    }
+    await this.app.close();
+  }
+}
+
+/**
  * Create a Nest application that serves HTTPS only, for Express (default) or Fastify. Before Nest
- * starts, the options are validated (`TypeError` naming the field) and the certificate, key, CA
- * and CRL are read and checked (`ShieldError` `ERR_CERT_*` naming the file and the problem): a bad
- * configuration never gets as far as a listening socket. The server then applies the TLS policy
- * (TLS 1.2+, ECDHE+AEAD suites, no renegotiation), answers plain HTTP with a `400`, adds the
- * security headers, enforces size and time limits, and reloads certificates without a restart.
- * Coded refusals thrown inside Nest are answered by `ShieldExceptionFilter`, which `IdentityModule`
- * registers.
+ * starts, the options and the adapter are validated (`TypeError` naming the field) and the
+ * certificate, key, CA and CRL are read and checked (`ShieldError` `ERR_CERT_*` naming the file and
+ * the problem): a bad configuration never gets as far as a listening socket. The server then
+ * applies the TLS policy (TLS 1.2+, ECDHE+AEAD suites, no renegotiation), answers plain HTTP with a
+ * `400`, adds the security headers, enforces size and time limits, and reloads certificates without
+ * a restart. Its hooks run in the order {@link HttpsServerHooks} states; other packages add theirs
+ * through the one seam, `requestHooksOf(server)` (`@inference-shield/https/internal`). Coded
+ * refusals thrown inside Nest are answered by `ShieldExceptionFilter`, which `IdentityModule` and
+ * `UpstreamModule` register.
  *
  * @example
  * const https = await createHttpsApp(AppModule, { tls: { cert: 'pki/localhost.pem', key: 'pki/localhost-key.pem' } });
@@ -296,167 +432,22 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
   adapter: HttpsAdapterChoice = 'express',
 ): Promise<HttpsApp<T>> {
   const options = resolveHttpsOptions(httpsOptions);
-  if (adapter !== 'express' && adapter !== 'fastify' && !(adapter instanceof AbstractHttpAdapter)) {
-    throw new TypeError('"adapter" must be "express", "fastify" or an ExpressAdapter instance');
-  }
+  const checked = await checkAdapter(adapter);
   const files = tlsFilesOf(options);
-  let current = loadTlsBundle(files, { usage: 'server' });
+  const staticCa = staticCaOf(options);
+  const initial = loadTlsBundle(files, { usage: 'server' });
 
-  const app = await createNestApp<T>(rootModule, options, serverOptions(current, options), adapter);
-  const server: unknown = app.getHttpServer();
-  if (!(server instanceof TlsServer)) {
-    await app.close();
-    throw new Error('the Nest HTTP adapter did not create a TLS server; refusing to serve plaintext');
-  }
-  const httpServer = server as TlsServer & HttpServer;
-  let connections: ConnectionGate;
-  let requests: RequestGate;
+  const app = await createNestApp<T>(rootModule, options, serverOptions(initial, options, staticCa), checked);
   try {
-    applyServerLimits(httpServer, options);
-    // Node closes a connection past maxConnections itself and tells us with 'drop'.
-    httpServer.on(
-      'drop',
-      refusedConnectionReporter(`limits.maxConnections (${options.limits.maxConnections})`),
-    );
-    connections = installConnectionGate(httpServer, options.timeouts.handshakeMs, {
-      maxPerAddress: options.limits.maxConnectionsPerAddress,
-      onRefused: refusedConnectionReporter(
-        `limits.maxConnectionsPerAddress (${options.limits.maxConnectionsPerAddress}) for one address`,
-      ),
-    });
-    requests = installRequestGate(httpServer, options);
-    installClientErrorHandler(httpServer, securityHeaders(options));
-    // ShieldExceptionFilter is registered in one place, by IdentityModule (APP_FILTER).
+    const server: unknown = app.getHttpServer();
+    if (!(server instanceof TlsServer)) {
+      throw new Error('the Nest HTTP adapter did not create a TLS server; refusing to serve plaintext');
+    }
+    const httpServer = server as TlsServer & HttpServer;
+    const hooks = HttpsServerHooks.install(httpServer, options);
+    return new ShieldHttpsApp<T>(app, options, httpServer, hooks, checked.kind, files, staticCa, initial);
   } catch (err) {
     await app.close();
     throw err;
   }
-
-  const apply = (next: LoadedTlsBundle): void => {
-    // setSecureContext rebuilds the context from these options alone: the whole policy is passed.
-    httpServer.setSecureContext(secureContextOptions(next, options));
-    current = next;
-    logger.log(
-      `TLS certificate reloaded from ${next.files.cert}: sha256 ${next.fingerprint256}, valid until ${next.notAfter.toISOString()}`,
-    );
-    try {
-      options.reload.onReload?.(infoOf(next));
-    } catch (err) {
-      // The new certificate is in use; a failing notification must not read as a refused reload.
-      logger.warn(`reload.onReload failed: ${err instanceof Error ? err.name : typeof err}`);
-    }
-  };
-  const report = (err: ShieldError): void => {
-    // Loader messages name the file and the problem, never key material.
-    logger.error(`TLS certificate reload refused, the previous certificate stays in use: ${err.message}`);
-    options.reload.onReloadError?.(err);
-  };
-  const asShieldError = (err: unknown): ShieldError =>
-    isShieldError(err)
-      ? err
-      : new ShieldError('ERR_CERT_INVALID', {
-          message: 'the certificate bundle could not be applied',
-          cause: err,
-        });
-
-  let watcher: TlsBundleWatcher | undefined;
-  if (options.reload.watch) {
-    watcher = new TlsBundleWatcher(files, {
-      usage: 'server',
-      debounceMs: options.reload.debounceMs,
-      // A bundle apply() refuses is reported by the watcher, which keeps the previous one.
-      onReload: apply,
-      onError: report,
-    });
-    try {
-      watcher.start(current);
-    } catch (err) {
-      // Rotation was asked for and cannot work (an unwatchable folder): refuse to start.
-      await app.close();
-      throw err;
-    }
-  }
-
-  const reload = (): boolean => {
-    if (watcher !== undefined) return watcher.reload() !== undefined;
-    try {
-      const next = loadTlsBundle(files, { usage: 'server' });
-      if (!sameTlsBundle(current, next)) apply(next);
-      return true;
-    } catch (err) {
-      report(asShieldError(err));
-      return false;
-    }
-  };
-  const stopSighup = options.reload.sighup ? onSighupReload(() => void reload()) : undefined;
-
-  let listening = false;
-  let redirectServer: HttpServer | undefined;
-  let closing: Promise<void> | undefined;
-
-  const shutdown = async (): Promise<void> => {
-    stopSighup?.();
-    watcher?.close();
-    requests.startClosing();
-    if (redirectServer !== undefined) {
-      redirectServer.close();
-      redirectServer.closeAllConnections();
-    }
-    if (listening) {
-      // Stops accepting; Node also closes idle keep-alive connections here. Busy ones are told
-      // `Connection: close` by the request gate and end after their response.
-      httpServer.close();
-      httpServer.closeIdleConnections();
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, options.timeouts.shutdownGracePeriodMs);
-      });
-      await Promise.race([connections.drained(), grace]);
-      clearTimeout(timer);
-      // A stream still open ends with an event its client can read, not with a reset.
-      await requests.endEventStreams();
-      httpServer.closeAllConnections();
-      connections.destroyAll();
-    }
-    await app.close();
-  };
-
-  return {
-    app,
-    options,
-    certificate: () => infoOf(current),
-    reload,
-    async listen(port = 8443, host?: string): Promise<HttpsListenResult> {
-      if (closing !== undefined) throw new Error('the HTTPS app is closed');
-      if (listening) throw new Error('the HTTPS app is already listening');
-      listening = true;
-      try {
-        if (adapter === 'fastify') await app.listen(port, await fastifyHost(host));
-        else if (host === undefined) await app.listen(port);
-        else await app.listen(port, host);
-      } catch (err) {
-        listening = false;
-        throw err;
-      }
-      const address = httpServer.address() as AddressInfo;
-      const shown = host === undefined || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-      const url = `https://${shown.includes(':') ? `[${shown}]` : shown}:${address.port}`;
-      if (options.redirect === undefined) return { url, port: address.port };
-      const redirect = createRedirectServer(options, address.port);
-      redirectServer = redirect;
-      const bindHost = options.redirect.host ?? host;
-      await new Promise<void>((resolve, reject) => {
-        redirect.once('error', reject);
-        redirect.listen(options.redirect?.port, bindHost, () => {
-          redirect.removeListener('error', reject);
-          resolve();
-        });
-      });
-      return { url, port: address.port, redirectPort: (redirect.address() as AddressInfo).port };
-    },
-    close(): Promise<void> {
-      closing ??= shutdown();
-      return closing;
-    },
-  };
 }

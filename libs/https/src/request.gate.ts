@@ -1,11 +1,16 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
-import { Socket as NetSocket, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import { toHttpResponse, ShieldError } from '@inference-shield/core';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
-
-type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+import {
+  interceptBody,
+  letGateAnswerMissingHost,
+  parserAttached,
+  tcpSocketUnder,
+  type RequestListener,
+} from './node-internals.js';
 
 /**
  * Per connection: responses not yet done, when the last one ended, and the idle deadline's timer;
@@ -52,11 +57,6 @@ function framingFault(req: IncomingMessage): boolean {
   );
 }
 
-/** Node frees `socket.parser` when it hands the socket to an `upgrade`/`connect` listener. */
-function stillHttp(socket: Socket): boolean {
-  return (socket as Socket & { parser?: unknown }).parser != null;
-}
-
 /**
  * The idle deadline fired: close the connection if it is still idle and has been for the whole
  * limit (a request that started and ended since then re-armed the timer with `refresh()`, which
@@ -70,7 +70,7 @@ function onIdleDeadline(state: IdleState): void {
     state.timer.unref();
     return;
   }
-  if (stillHttp(state.socket)) state.socket.destroy();
+  if (parserAttached(state.socket)) state.socket.destroy();
 }
 
 /**
@@ -79,8 +79,8 @@ function onIdleDeadline(state: IdleState): void {
  * held), and the client would never learn. The reset goes on the TCP socket under the TLS one.
  */
 function resetConnection(socket: Socket): void {
-  const tcp = (socket as Socket & { _parent?: unknown })._parent;
-  if (tcp instanceof NetSocket && !tcp.destroyed) {
+  const tcp = tcpSocketUnder(socket);
+  if (tcp !== undefined && !tcp.destroyed) {
     try {
       tcp.resetAndDestroy();
     } catch {
@@ -124,7 +124,7 @@ export function securityHeaders(options: ResolvedHttpsOptions): readonly (readon
 }
 
 /**
- * Wraps the framework's request listener (Express app or Fastify handler) so that, before it runs:
+ * Runs before `next` (the request hooks, then the framework's request listener) on every request:
  * the security headers are set on the response (the handler may still override `Cache-Control`);
  * a request with no `Host` (HTTP/1.1), several, or an invalid one, or an HTTP/1.0 request with
  * `Transfer-Encoding`, gets a coded `400` and the connection is closed; a request that announces a
@@ -139,15 +139,11 @@ export function securityHeaders(options: ResolvedHttpsOptions): readonly (readon
  * body to its end, so a chunked stream that never ended held the connection until the request
  * timeout.
  */
-export function installRequestGate(server: TlsServer, options: ResolvedHttpsOptions): RequestGate {
-  const listeners = server.listeners('request');
-  const [appListener] = listeners;
-  if (listeners.length !== 1 || typeof appListener !== 'function') {
-    throw new Error(`expected the HTTPS server to have one request listener, found ${listeners.length}`);
-  }
-  const handler = appListener as RequestListener;
-  server.removeListener('request', handler);
-
+export function installRequestGate(
+  server: TlsServer,
+  options: ResolvedHttpsOptions,
+  next: RequestListener,
+): RequestGate {
   const headers = securityHeaders(options);
   const maxBody = options.limits.maxBodyBytes;
   const tooLarge = toHttpResponse(new ShieldError('ERR_BODY_TOO_LARGE'));
@@ -155,7 +151,7 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
   const badRequest = toHttpResponse(new ShieldError('ERR_BAD_REQUEST'));
   const badRequestBody = JSON.stringify(badRequest.body);
   // Node would answer a missing Host itself: a bare 400, without our code or headers.
-  (server as unknown as { requireHostHeader: boolean }).requireHostHeader = false;
+  letGateAnswerMissingHost(server);
   // Time a kept-alive connection gets to start its next request (keepAliveMs) and send its head
   // (headersMs), plus one checking interval so Node's own 408 comes first when it applies.
   const idleLimitMs =
@@ -310,9 +306,7 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
       state.bodyBytes = 0;
       state.bodyResponse = res;
       state.bodyRefused = false;
-      const counted = req as IncomingMessage & { _dump(): void };
-      counted.push = countedPush;
-      counted._dump = countedDump;
+      interceptBody(req, countedPush, countedDump);
     }
     return true;
   }
@@ -329,19 +323,19 @@ export function installRequestGate(server: TlsServer, options: ResolvedHttpsOpti
   function onSocketTimeout(socket: Socket): void {
     const state = idle.get(socket);
     const busy = state !== undefined && state.inFlight > 0;
-    if (!stillHttp(socket)) return;
+    if (!parserAttached(socket)) return;
     if (!busy) socket.destroy();
     else if (socket.writableLength > 0 || socket.writableNeedDrain) resetConnection(socket);
   }
 
   (server as unknown as HttpServer).setTimeout(options.timeouts.sendStallMs, onSocketTimeout);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (gate(req, res)) handler.call(server, req, res);
+    if (gate(req, res)) next(req, res);
   });
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     if (!gate(req, res)) return;
     res.writeContinue();
-    handler.call(server, req, res);
+    next(req, res);
   });
   return {
     startClosing() {

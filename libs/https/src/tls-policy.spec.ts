@@ -1,7 +1,15 @@
 import { constants } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { cipherString, SECURE_OPTIONS, TLS12_CIPHERS, TLS13_CIPHERS } from './tls-policy.js';
+import type { LoadedTlsBundle } from '@inference-shield/core';
+import { resolveHttpsOptions } from './https-options.resolver.js';
+import {
+  cipherString,
+  SECURE_OPTIONS,
+  secureContextOptions,
+  TLS12_CIPHERS,
+  TLS13_CIPHERS,
+} from './tls-policy.js';
 
 describe('TLS policy constants', () => {
   it('lists only ECDHE + AEAD TLS 1.2 suites', () => {
@@ -32,5 +40,15 @@ describe('TLS policy constants', () => {
       expect(bit, flag).toBeGreaterThan(0);
       expect(SECURE_OPTIONS & bit, flag).toBe(bit);
     }
+  });
+
+  it('gives the context the client CA of the bundle (a watched file), else the PEM text loaded once', () => {
+    const options = resolveHttpsOptions({ tls: { cert: 'c.pem', key: 'k.pem' } });
+    const fromFile = Buffer.from('file CA');
+    const fromText = Buffer.from('text CA');
+    const bundle = { cert: Buffer.from('c'), key: Buffer.from('k') } as LoadedTlsBundle;
+    expect(secureContextOptions(bundle, options).ca).toBeUndefined();
+    expect(secureContextOptions(bundle, options, fromText).ca).toBe(fromText);
+    expect(secureContextOptions({ ...bundle, ca: fromFile }, options).ca).toBe(fromFile);
   });
 });

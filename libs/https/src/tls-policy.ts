@@ -27,6 +27,7 @@ export const SECURE_OPTIONS =
 export function secureContextOptions(
   bundle: LoadedTlsBundle,
   options: ResolvedHttpsOptions,
+  staticCa?: Buffer,
 ): SecureContextOptions {
   const context: SecureContextOptions = {
     cert: bundle.cert,
@@ -38,7 +39,9 @@ export function secureContextOptions(
     honorCipherOrder: true,
     secureOptions: SECURE_OPTIONS,
   };
-  if (bundle.ca !== undefined) context.ca = bundle.ca;
+  // The client CA: from the bundle when it is a watched file, else the PEM text loaded at start-up.
+  const ca = bundle.ca ?? staticCa;
+  if (ca !== undefined) context.ca = ca;
   // One array element per checked CRL: given the whole file, Node would load only its first CRL
   // (a revocation listed in a later one would be ignored) and never a block the loader skipped.
   if (bundle.crls !== undefined) context.crl = [...bundle.crls];

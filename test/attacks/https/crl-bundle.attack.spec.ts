@@ -15,7 +15,7 @@ const HOUR = 3600_000;
 async function mtlsApp(pki: TestPki, ca: string, crl: string): Promise<{ app: HttpsApp; port: number }> {
   const app = await createHttpsApp(AttackAppModule, {
     tls: { cert: pki.server.cert, key: pki.server.key },
-    mtls: { mode: 'required', ca, crl },
+    mtls: { mode: 'required', ca: { file: ca }, crl },
     reload: { watch: false, sighup: false },
     nest: { logger: false },
   });

@@ -119,7 +119,7 @@ describe('forged identities in SANs, read from a real TLS handshake (peerCertifi
     pki = await testPki('san-attack');
     https = await createHttpsApp(AttackAppModule, {
       tls: { cert: pki.server.cert, key: pki.server.key },
-      mtls: { mode: 'required', ca: pki.ca.cert, crl: pki.ca.crl },
+      mtls: { mode: 'required', ca: { file: pki.ca.cert }, crl: pki.ca.crl },
       reload: { watch: false, sighup: false },
       nest: { logger: false },
     });
