@@ -15,7 +15,7 @@ import { createSigningIdentity, type SigningIdentity } from './support/test-idp.
 
 let dir: string;
 let idpKeys: SigningIdentity;
-let files: { idpCert: string; ecKey: string; rsaKey: string; garbage: string; huge: string };
+let files: { idpCert: string; ecKey: string; rsaKey: string; garbage: string; huge: string; mangled: string };
 let ecCertPem: string;
 let weakCertPem: string;
 let expiredCertPem: string;
@@ -64,7 +64,9 @@ beforeAll(async () => {
     rsaKey: join(dir, 'rsa-key.pem'),
     garbage: join(dir, 'garbage.pem'),
     huge: join(dir, 'huge.pem'),
+    mangled: join(dir, 'mangled.pem'),
   };
+  await writeFile(files.mangled, idpKeys.certPem.replace(/^/gm, '\t'));
   await writeFile(files.idpCert, idpKeys.certPem);
   // The dev PKI's P-256 key is exactly what the token signer wants.
   await writeFile(files.ecKey, server.keyPem);
@@ -95,6 +97,20 @@ describe('resolveSamlOptions', () => {
     });
     expect(Object.isFrozen(o)).toBe(true);
     expect(Object.isFrozen(o.identityProviders[0])).toBe(true);
+  });
+
+  it('accepts what core accepts: CRLF line ends, text around the blocks, several certificates (a rollover)', () => {
+    const crlf = idpKeys.certPem.replace(/\n/g, '\r\n');
+    const o = resolveSamlOptions(
+      withEdit(
+        (x) =>
+          (x.identityProviders[0]!.signingCertificates = [
+            `subject=CN=idp\n${crlf}`,
+            `${idpKeys.certPem}${idpKeys.certPem}`,
+          ]),
+      ),
+    );
+    expect(o.identityProviders[0]?.signingCertificates).toHaveLength(3);
   });
 
   it('reads pinned certificates and the token key from files', async () => {
@@ -174,6 +190,60 @@ describe('resolveSamlOptions', () => {
       'text that is no certificate',
       (o) => (o.identityProviders[0]!.signingCertificates = ['hello']),
       /holds no PEM certificate/,
+    ],
+    [
+      'an indented certificate block (OpenSSL would still read it, unchecked)',
+      (o) => (o.identityProviders[0]!.signingCertificates = [idpKeys.certPem.replace(/^/gm, '  ')]),
+      /"identityProviders\[0\].signingCertificates\[0\]": certificate #1 is not a well-formed PEM block/,
+    ],
+    [
+      'spaces inside the base64 of a block',
+      (o) =>
+        (o.identityProviders[0]!.signingCertificates = [idpKeys.certPem.replace(/\n(?=[A-Za-z0-9])/, '\n ')]),
+      /"identityProviders\[0\].signingCertificates\[0\]": certificate #1 is not a well-formed PEM block/,
+    ],
+    [
+      'a block without its END line',
+      (o) =>
+        (o.identityProviders[0]!.signingCertificates = [
+          idpKeys.certPem.replace('-----END CERTIFICATE-----', ''),
+        ]),
+      /"identityProviders\[0\].signingCertificates\[0\]": certificate #1 is not a well-formed PEM block/,
+    ],
+    [
+      'a valid certificate followed by a truncated one',
+      (o) =>
+        (o.identityProviders[0]!.signingCertificates = [idpKeys.certPem + idpKeys.certPem.slice(0, 120)]),
+      /"identityProviders\[0\].signingCertificates\[0\]": certificate #2 is not a well-formed PEM block/,
+    ],
+    [
+      'a TRUSTED CERTIFICATE block',
+      (o) =>
+        (o.identityProviders[0]!.signingCertificates = [
+          idpKeys.certPem.replaceAll(' CERTIFICATE-----', ' TRUSTED CERTIFICATE-----'),
+        ]),
+      /block #1 is labelled "TRUSTED CERTIFICATE"; only -----BEGIN CERTIFICATE----- blocks are accepted/,
+    ],
+    [
+      'a well-formed block that is no certificate',
+      (o) =>
+        (o.identityProviders[0]!.signingCertificates = [
+          `-----BEGIN CERTIFICATE-----\n${Buffer.from('not DER at all').toString('base64')}\n-----END CERTIFICATE-----\n`,
+        ]),
+      /"identityProviders\[0\].signingCertificates\[0\]": certificate #1 cannot be parsed/,
+    ],
+    [
+      'certificate text over 1 MiB',
+      (o) => (o.identityProviders[0]!.signingCertificates = [idpKeys.certPem + ' '.repeat(1024 * 1024)]),
+      /"identityProviders\[0\].signingCertificates\[0\]" is \d+ bytes, more than the 1048576 allowed/,
+    ],
+    [
+      'a certificate file holding a mangled block',
+      (o) => {
+        o.identityProviders[0]!.signingCertificates = undefined;
+        o.identityProviders[0]!.signingCertificateFiles = [files.mangled];
+      },
+      /"identityProviders\[0\].signingCertificateFiles\[0\]": certificate #1 is not a well-formed PEM block/,
     ],
     [
       'two IdPs with one entity ID',

@@ -419,6 +419,26 @@ export function parseCaPem(pem: string | Buffer, field: string): Buffer {
   return data;
 }
 
+/**
+ * Certificates given as PEM text in the options (an identity provider's signing certificates, say),
+ * parsed: the strict checks of {@link parseCaPem} (1 MiB at most; only well-formed `CERTIFICATE`
+ * blocks, none skipped; each one parsed; at least one), without any trust decision. Text outside
+ * the blocks is ignored, as OpenSSL does. A refusal is a `ShieldError` `ERR_CERT_INVALID` naming
+ * `field`, never quoting the text.
+ *
+ * @example
+ * const [signing] = parseCertificatePem(process.env.IDP_CERT_PEM ?? '', 'identityProviders[0].signingCertificates[0]');
+ */
+export function parseCertificatePem(pem: string | Buffer, field: string): X509Certificate[] {
+  const data = typeof pem === 'string' ? Buffer.from(pem, 'utf8') : pem;
+  if (data.length > MAX_PEM_BYTES) {
+    throw new ShieldError('ERR_CERT_INVALID', {
+      message: `certificate "${field}" is ${data.length} bytes, more than the ${MAX_PEM_BYTES} allowed`,
+    });
+  }
+  return parseCertificates(data, `"${field}"`, 'certificate');
+}
+
 /** OpenSSL's reason for a refusal ("ee key too small"): a fixed phrase, never key material. */
 function openSslReason(err: unknown): string {
   const reason = (err as { reason?: unknown } | null)?.reason;

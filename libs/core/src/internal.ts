@@ -44,4 +44,4 @@ export { TlsBundleWatcher, type TlsBundleWatcherOptions } from './bundle.watcher
 export { tlsSocketOf } from './tls-socket.js';
 export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES, cipherString, type Tls12Cipher } from './tls-suites.js';
 export { assertCaSource, loadCaSource, copyCaSource, type CaSource } from './ca-source.js';
-export { parseCaPem } from './certificate.loader.js';
+export { parseCaPem, parseCertificatePem } from './certificate.loader.js';

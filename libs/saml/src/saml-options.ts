@@ -11,6 +11,7 @@ import {
   parseHttpsUrl,
   readBoundedFile,
 } from '@inference-shield/core';
+import { parseCertificatePem } from '@inference-shield/core/internal';
 import type { SamlAuditSink } from './saml-audit.js';
 import type {
   ResolvedSamlIdentityProvider,
@@ -330,19 +331,24 @@ function readPem(field: string, path: string): string {
   }
 }
 
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
+/**
+ * The certificates of one `signingCertificates` entry or file: core's strict PEM parsing (the one
+ * PEM parser: only well-formed `-----BEGIN CERTIFICATE-----` blocks, each one parsed, none skipped,
+ * at least one, 1 MiB at most), then SAML's own rules for each (RSA of 2048 bits or more, valid now).
+ * Several certificates in one entry are allowed (a rollover). Core's message names the field.
+ */
 function parseCertificates(field: string, pem: string, now: Date): X509Certificate[] {
-  const blocks = pem.match(PEM_CERT) ?? [];
-  if (blocks.length === 0) throw new TypeError(`"${field}" holds no PEM certificate`);
-  return blocks.map((block, i) => {
-    const where = blocks.length > 1 ? `${field} (certificate ${i + 1})` : field;
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(block);
-    } catch {
-      throw new TypeError(`"${where}" is not a valid X.509 certificate`);
-    }
+  let certificates: X509Certificate[];
+  try {
+    certificates = parseCertificatePem(pem, field);
+  } catch (err) {
+    // A configuration mistake: a TypeError like every other option, with core's reason.
+    throw new TypeError(err instanceof Error ? err.message : `"${field}" holds no valid PEM certificate`, {
+      cause: err,
+    });
+  }
+  return certificates.map((cert, i) => {
+    const where = certificates.length > 1 ? `${field} (certificate ${i + 1})` : field;
     const key = cert.publicKey;
     if (key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS) {
       throw new TypeError(
