@@ -212,6 +212,21 @@ describe('POST /saml/acs (browser SSO, HTTP-POST binding)', () => {
     expect(who.body['code']).toBe('ERR_INSUFFICIENT_SCOPE');
   });
 
+  it("reads its form itself when the host app turned Nest's body parsers off", async () => {
+    const bare = await startHttpsApp(appModule(), pki, false, 'express', { bodyParser: false });
+    try {
+      const form = { SAMLResponse: base64(ctx.idp.response({ assertion: { nameId: 'dave@example.com' } })) };
+      const res = await call(bare.port, pki, '/saml/acs', { form });
+      expect(res.status).toBe(200);
+      expect(decodeJwt(res.body['access_token'] as string)).toMatchObject({ sub: 'dave@example.com' });
+      const text = await call(bare.port, pki, '/saml/acs', { raw: { contentType: 'text/plain', body: 'x' } });
+      expect(text.status).toBe(415);
+      expect(text.body).toMatchObject({ code: 'ERR_UNSUPPORTED_MEDIA_TYPE' });
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('refuses a replay (IdP-initiated)', async () => {
     const msg = base64(ctx.idp.response());
     expect((await acs(msg)).status).toBe(200);

@@ -11,6 +11,7 @@ import {
   UseFilters,
 } from '@nestjs/common';
 import { ShieldError, ShieldExceptionFilter } from '@inference-shield/core';
+import { Consumes } from '@inference-shield/https';
 import { Public } from '@inference-shield/identity';
 import { OAuthTokenExceptionFilter } from './oauth-token-exception.filter.js';
 import type { SamlJwks } from './saml-token.signer.js';
@@ -55,6 +56,9 @@ export class SamlController {
 
   /** Assertion consumer service (HTTP-POST binding): a verified response becomes a local access token. */
   @Post('saml/acs')
+  // The HTTP-POST binding is a form. Declared, so the route still reads its form when the host app
+  // turned Nest's body parsers off, and any other type is refused with 415 before the handler.
+  @Consumes('application/x-www-form-urlencoded')
   @HttpCode(200)
   @Header('Cache-Control', 'no-store')
   @Header('Pragma', 'no-cache')

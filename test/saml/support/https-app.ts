@@ -62,6 +62,7 @@ export async function startHttpsApp(
   pki: ServerPki,
   logger: LoggerService | false = false,
   adapter: 'express' | 'fastify' = 'express',
+  nest: { readonly bodyParser?: boolean } = {},
 ): Promise<RunningApp> {
   const httpsOptions = { key: pki.keyPem, cert: pki.certPem, minVersion: 'TLSv1.3' as const };
   const app: INestApplication =
@@ -69,12 +70,13 @@ export async function startHttpsApp(
       ? await NestFactory.create<NestFastifyApplication>(
           module,
           new FastifyAdapter({ https: httpsOptions }),
-          { logger },
+          { logger, ...nest },
         )
       : // Nest's HttpsOptions type predates minVersion; the options go to https.createServer as they are.
         await NestFactory.create(module, {
           httpsOptions: httpsOptions as NestApplicationOptions['httpsOptions'],
           logger,
+          ...nest,
         });
   await app.listen(0, '127.0.0.1');
   const port = (app.getHttpServer().address() as AddressInfo).port;
