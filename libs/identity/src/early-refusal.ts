@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { MODULE_PATH, VERSION_METADATA } from '@nestjs/common/constants.js';
 import type { ApplicationConfig } from '@nestjs/core';
 import { toHttpResponse, type ShieldError } from '@inference-shield/core';
+import type { HttpsRequestHook } from '@inference-shield/https/internal';
 import type { IdentityGuard } from './identity.guard.js';
 import type { RouteEntry } from './policy.registry.js';
 
@@ -96,8 +97,8 @@ async function refusalFor(
   guard: IdentityGuard,
   candidates: readonly Candidate[],
   req: IncomingMessage,
-): Promise<{ error: ShieldError; route: string } | undefined> {
-  let first: { error: ShieldError; route: string } | undefined;
+): Promise<Refusal | undefined> {
+  let first: Refusal | undefined;
   for (const c of candidates) {
     const error = await guard.preflight(c.entry.policy, req);
     if (!error) return undefined;
@@ -119,10 +120,71 @@ function answer(res: ServerResponse, error: ShieldError): void {
   res.end(body);
 }
 
+type Refusal = { readonly error: ShieldError; readonly route: string };
+
 /**
- * Express: the check runs in the application's `handle`, which the server's request listener
- * calls first thing (after `@inference-shield/https`'s request gate, whose security headers are
- * then already on the response), before any middleware, body parser included.
+ * The Express-side check, built once: for a request, `undefined` when there is nothing to check
+ * (no body announced, no candidate route), else the pending refusal (or `undefined`: let it pass).
+ */
+function expressCheck(
+  candidates: readonly Candidate[],
+  guard: IdentityGuard,
+): (req: IncomingMessage) => Promise<Refusal | undefined> | undefined {
+  const byMethod = new Map<string, Candidate[]>();
+  const lookup = (method: string | undefined): Candidate[] => {
+    const key = method ?? '';
+    let list = byMethod.get(key);
+    if (!list) byMethod.set(key, (list = candidates.filter((c) => methodMatches(c.method, method))));
+    return list;
+  };
+  return (req) => {
+    if (!announcesBody(req)) return undefined;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const matched = lookup(req.method).filter((c) => c.pattern.test(path));
+    return matched.length === 0 ? undefined : refusalFor(guard, matched, req);
+  };
+}
+
+function refuse(guard: IdentityGuard, res: ServerResponse, refusal: Refusal): void {
+  guard.recordRefusal(refusal.route, refusal.error);
+  answer(res, refusal.error);
+}
+
+function checkFailed(err: unknown): void {
+  // preflight does not throw; if it ever does, the guard decides as usual.
+  logger.error(`early credential check failed: ${err instanceof Error ? err.name : typeof err}`);
+}
+
+/**
+ * Express under `createHttpsApp`: the check as a request hook on the bootstrap's one seam
+ * (`@inference-shield/https/internal`), which runs after the request gate (whose security headers
+ * are then already on the response) and before the framework, body parser included.
+ */
+export function expressEarlyRefusalHook(
+  candidates: readonly Candidate[],
+  guard: IdentityGuard,
+): HttpsRequestHook | undefined {
+  if (candidates.length === 0) return undefined;
+  const check = expressCheck(candidates, guard);
+  return (req, res, next) => {
+    const pending = check(req);
+    if (pending === undefined) return next(req, res);
+    pending.then(
+      (refusal) => (refusal ? refuse(guard, res, refusal) : next(req, res)),
+      (err: unknown) => {
+        checkFailed(err);
+        next(req, res);
+      },
+    );
+  };
+}
+
+/**
+ * Express in a plain Nest app (no `createHttpsApp`, so no seam): the check runs in the
+ * application's `handle`, which the server's request listener calls first thing, before any
+ * middleware, body parser included.
  */
 export function installExpressEarlyRefusal(
   instance: unknown,
@@ -132,29 +194,14 @@ export function installExpressEarlyRefusal(
   const app = instance as { handle?: Handle };
   const original = app.handle;
   if (candidates.length === 0 || typeof original !== 'function') return undefined;
-  const byMethod = new Map<string, Candidate[]>();
-  const lookup = (method: string | undefined): Candidate[] => {
-    const key = method ?? '';
-    let list = byMethod.get(key);
-    if (!list) byMethod.set(key, (list = candidates.filter((c) => methodMatches(c.method, method))));
-    return list;
-  };
+  const check = expressCheck(candidates, guard);
   const handle: Handle = function (this: unknown, req, res, next) {
-    if (!announcesBody(req)) return original.call(this, req, res, next);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
-    const matched = lookup(req.method).filter((c) => c.pattern.test(path));
-    if (matched.length === 0) return original.call(this, req, res, next);
-    refusalFor(guard, matched, req).then(
-      (refusal) => {
-        if (!refusal) return original.call(this, req, res, next);
-        guard.recordRefusal(refusal.route, refusal.error);
-        answer(res, refusal.error);
-      },
+    const pending = check(req);
+    if (pending === undefined) return original.call(this, req, res, next);
+    pending.then(
+      (refusal) => (refusal ? refuse(guard, res, refusal) : original.call(this, req, res, next)),
       (err: unknown) => {
-        // preflight does not throw; if it ever does, the guard decides as usual.
-        logger.error(`early credential check failed: ${err instanceof Error ? err.name : typeof err}`);
+        checkFailed(err);
         original.call(this, req, res, next);
       },
     );
@@ -200,9 +247,8 @@ export function installFastifyEarlyRefusal(
     if (matched.length === 0) return;
     const refusal = await refusalFor(guard, matched, req);
     if (!refusal) return;
-    guard.recordRefusal(refusal.route, refusal.error);
     // Written on the raw response, byte for byte what the Express path sends.
     reply.hijack();
-    answer(reply.raw, refusal.error);
+    refuse(guard, reply.raw, refusal);
   });
 }

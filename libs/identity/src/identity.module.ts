@@ -2,7 +2,13 @@ import type { EventEmitter } from 'node:events';
 import { Inject, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, ApplicationConfig, DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
 import { ShieldExceptionFilter, ShieldRedactingExceptionFilter } from '@inference-shield/core';
-import { earlyCandidates, installExpressEarlyRefusal, installFastifyEarlyRefusal } from './early-refusal.js';
+import { requestHooksOf } from '@inference-shield/https/internal';
+import {
+  earlyCandidates,
+  expressEarlyRefusalHook,
+  installExpressEarlyRefusal,
+  installFastifyEarlyRefusal,
+} from './early-refusal.js';
 import type { AuditSink } from './audit.interface.js';
 import { LoggerAuditSink } from './audit.sink.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
@@ -12,7 +18,7 @@ import { ConfigurableIdentityModule, RAW_IDENTITY_OPTIONS } from './identity.mod
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
 import { resolveIdentityOptions } from './identity-options.resolver.js';
 import { PolicyRegistry } from './policy.registry.js';
-import { preshapeRequests } from './request-shape.js';
+import { preshapeRequests, requestShapeHook } from './request-shape.js';
 import { TokenVerifier } from './tokens/index.js';
 
 /**
@@ -65,6 +71,7 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
 export class IdentityModule extends ConfigurableIdentityModule implements OnModuleInit, OnModuleDestroy {
   private unshape?: () => void;
   private unearly?: () => void;
+  private unhook?: () => void;
 
   constructor(
     @Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier | null,
@@ -88,14 +95,27 @@ export class IdentityModule extends ConfigurableIdentityModule implements OnModu
       // Fastify's request objects keep one shape (see request-shape.ts).
       return;
     }
-    this.unearly = installExpressEarlyRefusal(adapter.getInstance(), candidates, this.guard);
     const server: unknown = adapter.getHttpServer();
+    const property = this.options.user?.property;
+    // Under createHttpsApp: the bootstrap's one seam for request hooks, in its stated order (after
+    // the request gate, before the framework).
+    const hooks = requestHooksOf(server);
+    if (hooks !== undefined) {
+      const off = [hooks.add('identity:request-shape', requestShapeHook(property))];
+      const early = expressEarlyRefusalHook(candidates, this.guard);
+      if (early !== undefined) off.push(hooks.add('identity:early-refusal', early));
+      this.unhook = () => off.forEach((remove) => remove());
+      return;
+    }
+    // A plain Nest app: no seam, so the same checks on the server and Express's own entry.
+    this.unearly = installExpressEarlyRefusal(adapter.getInstance(), candidates, this.guard);
     if (server && typeof (server as EventEmitter).prependListener === 'function') {
-      this.unshape = preshapeRequests(server as EventEmitter, this.options.user?.property);
+      this.unshape = preshapeRequests(server as EventEmitter, property);
     }
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.unhook?.();
     this.unshape?.();
     this.unearly?.();
     await this.verifier?.close();

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { HttpsRequestHook } from '@inference-shield/https/internal';
 import { addPrincipalSlot } from './principal.store.js';
 
 /**
@@ -15,22 +16,39 @@ import { addPrincipalSlot } from './principal.store.js';
  * With a `user.resolve` hook storing its result elsewhere (`user.property`), that property is added
  * instead of `user`.
  *
- * Returns the function that removes the listener.
+ * Returns the function that removes the listener. Under `createHttpsApp` the module uses
+ * {@link requestShapeHook} on the bootstrap's seam instead.
  */
 export function preshapeRequests(server: EventEmitter, userProperty?: string): () => void {
-  const shape =
-    userProperty === undefined || userProperty === 'user'
-      ? (request: { user?: unknown }): void => {
-          if (!('user' in request)) request.user = undefined;
-          addPrincipalSlot(request);
-        }
-      : (request: Record<string, unknown>): void => {
-          // The `user.resolve` result lands on its own property; `user` is left alone.
-          if (!(userProperty in request)) request[userProperty] = undefined;
-          addPrincipalSlot(request);
-        };
+  const shape = requestShaper(userProperty);
   server.prependListener('request', shape);
   return () => {
     server.off('request', shape);
   };
+}
+
+/**
+ * The same shaping as a request hook on `createHttpsApp`'s seam (`@inference-shield/https/internal`):
+ * it runs after the request gate and before the framework, so still before Express swaps the
+ * request's prototype.
+ */
+export function requestShapeHook(userProperty?: string): HttpsRequestHook {
+  const shape = requestShaper(userProperty);
+  return (req, res, next) => {
+    shape(req);
+    next(req, res);
+  };
+}
+
+function requestShaper(userProperty: string | undefined): (request: object) => void {
+  return userProperty === undefined || userProperty === 'user'
+    ? (request: { user?: unknown }): void => {
+        if (!('user' in request)) request.user = undefined;
+        addPrincipalSlot(request);
+      }
+    : (request: object): void => {
+        // The `user.resolve` result lands on its own property; `user` is left alone.
+        if (!(userProperty in request)) (request as Record<string, unknown>)[userProperty] = undefined;
+        addPrincipalSlot(request);
+      };
 }
