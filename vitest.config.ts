@@ -14,6 +14,7 @@ const ENTRIES: Record<string, string> = {
   'identity/internal': 'internal',
   'identity/passport': 'passport',
   saml: 'index',
+  'saml/internal': 'internal',
   upstream: 'index',
   'upstream/client': 'client',
 };

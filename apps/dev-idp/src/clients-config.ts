@@ -18,7 +18,7 @@ import {
   describeValue,
   parseHttpsUrl,
   parseSpiffeId,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 
 /** Token endpoint authentication methods the dev IdP supports (RFC 6749 2.3.1, RFC 8705 2). */
 export const DEV_IDP_AUTH_METHODS = [

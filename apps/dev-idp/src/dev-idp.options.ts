@@ -11,7 +11,7 @@ import {
   assertString,
   deepFreeze,
   parseHttpsUrl,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { DEFAULT_KEYS_FILE } from './signing-keys.js';
 
 /** Options of {@link startDevIdp}. Every path is resolved against the working directory. */

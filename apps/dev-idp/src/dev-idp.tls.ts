@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTlsBundle } from '@inference-shield/core';
+import { loadTlsBundle } from '@inference-shield/core/internal';
 import { initDevPki } from '@inference-shield/dev-pki';
 
 /** Certificate, key and CA the IdP serves with. */

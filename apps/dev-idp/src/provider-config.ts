@@ -5,7 +5,7 @@
  */
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
-import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@inference-shield/core';
+import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@inference-shield/core/internal';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
 import {
   DEV_IDP_AUTH_METHODS,

@@ -9,7 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import { constants as cryptoConstants } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
-import { ShieldError, toHttpResponse } from '@inference-shield/core';
+import { ShieldError, toHttpResponse } from '@inference-shield/core/internal';
 import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@inference-shield/https';
 
 /** Server options of the bootstrap's TLS policy: TLS 1.2+, ECDHE with AEAD suites only, no renegotiation. */

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadTlsBundle } from '@inference-shield/core';
+import { loadTlsBundle } from '@inference-shield/core/internal';
 import { DEV_TLS_POLICY, refusePlaintext } from './dev-tls.policy.js';
 import {
   complete,

@@ -16,7 +16,7 @@ import {
   TlsBundleWatcher,
   type LoadedTlsBundle,
   type TlsFiles,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { createTestPki, type TestPki, type TestPkiPair } from '@inference-shield/dev-pki';
 
 let root: string;

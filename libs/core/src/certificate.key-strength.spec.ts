@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isShieldError, loadTlsBundle } from '@inference-shield/core';
+import { isShieldError, loadTlsBundle } from '@inference-shield/core/internal';
 
 // OpenSSL's default security level accepts RSA-1024; Mozilla's intermediate profile does not.
 const dir = mkdtempSync(join(tmpdir(), 'shield-keystrength-'));

@@ -12,7 +12,7 @@ import {
   type ShieldErrorCode,
   type TlsFiles,
   type TlsUsage,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { createTestPki, DevCertificateAuthority, type TestPki } from '@inference-shield/dev-pki';
 
 let dir: string;

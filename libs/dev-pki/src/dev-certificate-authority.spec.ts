@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import { spiffeIdOf } from '@inference-shield/core';
+import { spiffeIdOf } from '@inference-shield/core/internal';
 import {
   createTestPki,
   DevCertificateAuthority,

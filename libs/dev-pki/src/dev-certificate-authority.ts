@@ -9,7 +9,7 @@ import {
 } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
-import { certificateFingerprint, parseSpiffeId } from '@inference-shield/core';
+import { certificateFingerprint, parseSpiffeId } from '@inference-shield/core/internal';
 
 x509.cryptoProvider.set(webcrypto as unknown as ReturnType<typeof x509.cryptoProvider.get>);
 

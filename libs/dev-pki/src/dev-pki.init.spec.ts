@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadTlsBundle } from '@inference-shield/core';
+import { loadTlsBundle } from '@inference-shield/core/internal';
 import {
   DevCertificateAuthority,
   devPkiLayout,

@@ -7,7 +7,7 @@ import {
   parseSpiffeId,
   type LoadedTlsBundle,
   type TlsFiles,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { DevCertificateAuthority, type IssuedCertificate } from './dev-certificate-authority.js';
 import { ensurePrivateDir, KEY_MODE, PUBLIC_MODE, withDirLock, writeFileAtomic } from './pki-files.js';
 

@@ -3,7 +3,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spiffeIdOf } from '@inference-shield/core';
+import { spiffeIdOf } from '@inference-shield/core/internal';
 import {
   createTestPki,
   TEST_CLIENT_SPIFFE_ID,

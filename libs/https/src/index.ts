@@ -27,9 +27,4 @@ export type {
 } from './https-options.interface.js';
 export { peerCertificateOf, peerX509CertificateOf, tlsSocketOf } from './peer-certificate.js';
 export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES } from './tls-policy.js';
-export {
-  Consumes,
-  ConsumesInterceptor,
-  type ConsumableMediaType,
-  type ConsumesOptions,
-} from './consumes.decorator.js';
+export { Consumes, type ConsumableMediaType, type ConsumesOptions } from './consumes.decorator.js';

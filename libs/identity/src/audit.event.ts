@@ -1,4 +1,4 @@
-import type { ShieldError, ShieldErrorCode } from '@inference-shield/core';
+import type { ShieldError, ShieldErrorCode } from '@inference-shield/core/internal';
 import type { AuditDecision, AuditEvent } from './audit.interface.js';
 import type { AuthMethod } from './policy.interface.js';
 import type { ShieldPrincipal } from './principal.interface.js';

@@ -1,4 +1,4 @@
-import type { ShieldErrorCode } from '@inference-shield/core';
+import type { ShieldErrorCode } from '@inference-shield/core/internal';
 import type { AuthMethod } from './policy.interface.js';
 
 /** The outcome of one access decision. */

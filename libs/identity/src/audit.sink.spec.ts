@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { AuditLines, eventOf } from './audit.event.js';
 import type { AuditEvent } from './audit.interface.js';
 import { JsonLinesAuditSink, LoggerAuditSink } from './audit.sink.js';

@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { assertInteger, assertKnownKeys, describeValue } from '@inference-shield/core';
+import { assertInteger, assertKnownKeys, describeValue } from '@inference-shield/core/internal';
 import { AuditLines } from './audit.event.js';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 

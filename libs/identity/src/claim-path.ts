@@ -1,4 +1,4 @@
-import { assertString, describeValue } from '@inference-shield/core';
+import { assertString, describeValue } from '@inference-shield/core/internal';
 
 const MAX_CLAIM_PATH_DEPTH = 8;
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { MODULE_PATH, VERSION_METADATA } from '@nestjs/common/constants.js';
 import type { ApplicationConfig } from '@nestjs/core';
-import { toHttpResponse, type ShieldError } from '@inference-shield/core';
+import { toHttpResponse, type ShieldError } from '@inference-shield/core/internal';
 import type { HttpsRequestHook } from '@inference-shield/https/internal';
 import type { IdentityGuard } from './identity.guard.js';
 import type { RouteEntry } from './policy.registry.js';

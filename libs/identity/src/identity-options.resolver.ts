@@ -6,7 +6,7 @@ import {
   assertString,
   assertStringArray,
   describeValue,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import type { ShieldPrincipal } from './principal.interface.js';
 import { resolveTokenVerifierOptions } from './tokens/index.js';
 import type { AuditSink } from './audit.interface.js';

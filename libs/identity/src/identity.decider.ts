@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { isShieldError, ShieldError, tlsSocketOf } from '@inference-shield/core';
+import { isShieldError, ShieldError, tlsSocketOf } from '@inference-shield/core/internal';
 import { eventOf } from './audit.event.js';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { eventOf } from './audit.event.js';
 import { IdentityDecider } from './identity.decider.js';
 import { IDENTITY_OPTIONS } from './identity.constants.js';

@@ -1,6 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
-import { certificateFingerprint, spiffeIdOf, subjectAltNames } from '@inference-shield/core';
+import { certificateFingerprint, spiffeIdOf, subjectAltNames } from '@inference-shield/core/internal';
 import type { ShieldPrincipal } from './principal.interface.js';
 import { parseWorkloadSpiffeId } from './spiffe-id.js';
 import type { VerifyContext } from './tokens/index.js';

@@ -1,4 +1,4 @@
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import type { PeerIdentity } from './peer-certificate.js';
 import type { CompiledMtlsAlternative, CompiledTokenAlternative } from './policy.compiler.js';
 import type { ClaimRequirement, TokenMethod } from './policy.interface.js';

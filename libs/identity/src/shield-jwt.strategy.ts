@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
-import { isShieldError, ShieldError } from '@inference-shield/core';
+import { isShieldError, ShieldError } from '@inference-shield/core/internal';
 import passport from 'passport';
 import { IDENTITY_OPTIONS, SHIELD_JWT_STRATEGY } from './identity.constants.js';
 import { IdentityDecider, type Decision } from './identity.decider.js';

@@ -1,6 +1,6 @@
 import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
-import { isShieldError, ShieldError } from '@inference-shield/core';
+import { isShieldError, ShieldError } from '@inference-shield/core/internal';
 import { SHIELD_JWT_STRATEGY } from './identity.constants.js';
 import { IdentityDecider } from './identity.decider.js';
 import { PolicyRegistry } from './policy.registry.js';

@@ -1,4 +1,4 @@
-import { parseSpiffeId } from '@inference-shield/core';
+import { parseSpiffeId } from '@inference-shield/core/internal';
 
 /** True for a valid SPIFFE trust domain name (lowercase a-z, 0-9, `.`, `-`, `_`). */
 export function isTrustDomain(value: string): boolean {

@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { isShieldError, ShieldError } from '@inference-shield/core';
+import { isShieldError, ShieldError } from '@inference-shield/core/internal';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 

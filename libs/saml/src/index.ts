@@ -5,11 +5,7 @@
  */
 export { SamlModule } from './saml.module.js';
 export { SAML_ASYNC_OPTIONS_TYPE, SAML_OPTIONS_TYPE } from './saml.module-definition.js';
-export { SamlController } from './saml.controller.js';
-export { SamlService, type SamlAcsResult } from './saml.service.js';
 export type {
-  ResolvedSamlIdentityProvider,
-  ResolvedSamlOptions,
   SamlClaimMapping,
   SamlClaimRule,
   SamlGrantOptions,
@@ -17,8 +13,6 @@ export type {
   SamlModuleOptions,
   SamlTokenOptions,
 } from './saml-options.interface.js';
-export { resolveSamlOptions } from './saml-options.js';
-export { SamlValidator } from './saml-validator.js';
 export type { SamlPrincipal } from './saml-principal.interface.js';
 export { SamlTokenSigner, type SamlAccessTokenResponse, type SamlJwks } from './saml-token.signer.js';
 export { samlLocalIssuer } from './saml-local-issuer.js';
@@ -30,6 +24,4 @@ export {
   type RedisSamlStoreOptions,
 } from './redis-saml-stores.js';
 export { LoggerSamlAuditSink, type SamlAuditEvent, type SamlAuditSink } from './saml-audit.js';
-export { toOAuthErrorResponse, type OAuthErrorCode, type OAuthErrorResponse } from './oauth-error.mapping.js';
-export { OAuthTokenExceptionFilter } from './oauth-token-exception.filter.js';
-export { SAML2_BEARER_GRANT_TYPE, SAML_OPTIONS } from './saml.constants.js';
+export { SAML2_BEARER_GRANT_TYPE } from './saml.constants.js';

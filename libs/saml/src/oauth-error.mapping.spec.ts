@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ShieldError, type ShieldErrorCode } from '@inference-shield/core';
+import { ShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 import { toOAuthErrorResponse } from './oauth-error.mapping.js';
 
 describe('toOAuthErrorResponse (RFC 6749 §5.2, RFC 7522 §3.1)', () => {

@@ -1,4 +1,4 @@
-import { codeOf, ERROR_CATALOGUE, type ShieldErrorCode } from '@inference-shield/core';
+import { codeOf, ERROR_CATALOGUE, type ShieldErrorCode } from '@inference-shield/core/internal';
 
 /** RFC 6749 §5.2 error codes the token endpoint uses. */
 export type OAuthErrorCode =

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import type { Redis } from 'ioredis';
 import type { SamlReplayCache } from './saml-replay-cache.js';
 import type { SamlRequestStore } from './saml-request-store.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isShieldError } from '@inference-shield/core';
+import { isShieldError } from '@inference-shield/core/internal';
 import { time } from './saml-assertion.js';
 
 describe('time (SAML core §1.3.3: xs:dateTime in UTC)', () => {

@@ -1,5 +1,5 @@
 import { DOMParser, onWarningStopParsing, type Element } from '@xmldom/xmldom';
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { CM_BEARER, SAML_ASSERTION_NS } from './saml.constants.js';
 import { childrenNamed, textOnly } from './saml-structure.js';
 

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { ShieldErrorCode } from '@inference-shield/core';
+import type { ShieldErrorCode } from '@inference-shield/core/internal';
 
 /**
  * One SAML login or grant decision. The same shape as `@inference-shield/identity`'s `AuditEvent`, so the

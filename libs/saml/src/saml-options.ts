@@ -10,7 +10,7 @@ import {
   describeValue,
   parseHttpsUrl,
   readBoundedFile,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { parseCertificatePem } from '@inference-shield/core/internal';
 import type { SamlAuditSink } from './saml-audit.js';
 import type {

@@ -1,4 +1,4 @@
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 
 /**
  * Remembers every assertion ID accepted, until the assertion expires, so each is accepted once

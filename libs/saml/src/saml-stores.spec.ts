@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isShieldError } from '@inference-shield/core';
+import { isShieldError } from '@inference-shield/core/internal';
 import { MemorySamlReplayCache } from './saml-replay-cache.js';
 import { MemorySamlRequestStore } from './saml-request-store.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isShieldError, type ShieldErrorCode } from '@inference-shield/core';
+import { isShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 import { decodeSamlMessage, inspectSamlXml, type SamlMessageKind } from './saml-structure.js';
 
 // Hand-written messages with the shape of a signed response. The signature values are dummies:

@@ -1,5 +1,5 @@
 import { DOMParser, onWarningStopParsing, type Document, type Element, type Node } from '@xmldom/xmldom';
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import {
   ACCEPTED_DIGEST_ALGORITHMS,
   ACCEPTED_SIGNATURE_ALGORITHMS,

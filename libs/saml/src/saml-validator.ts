@@ -5,7 +5,7 @@ import {
   type Profile,
   type SamlConfig,
 } from '@node-saml/node-saml';
-import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core';
+import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 import type { Element } from '@xmldom/xmldom';
 import { readVerifiedAssertion, type VerifiedAssertion } from './saml-assertion.js';
 import { mapSamlAttributes } from './saml-claims.js';

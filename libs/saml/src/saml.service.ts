@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { codeOf, ShieldError } from '@inference-shield/core';
+import { codeOf, ShieldError } from '@inference-shield/core/internal';
 import { buildAuthnRequest } from './authn-request.js';
 import type { SamlAuditSink } from './saml-audit.js';
 import { buildSpMetadata } from './saml-metadata.js';

@@ -3,7 +3,6 @@
  * that forwards a Nest route to an upstream without leaking the caller's credentials.
  */
 export { UpstreamModule } from './upstream.module.js';
-export type { UpstreamModuleExtras } from './upstream.module-definition.js';
 export { InjectUpstream, InjectUpstreamProxy, InjectUpstreamRegistry } from './inject.decorators.js';
 export {
   UpstreamClient,
@@ -20,15 +19,7 @@ export {
   type ProxyOutboundResponse,
 } from './upstream.proxy.js';
 export { UpstreamRegistry, createUpstreamRegistry } from './upstream.registry.js';
-export { tlsVerificationDisabledByEnv } from './upstream-tls.js';
-export {
-  CallerAssertionSigner,
-  CALLER_ASSERTION_TYPE,
-  type CallerAssertionJwks,
-} from './caller-assertion.js';
-export { resolveUpstreamModuleOptions, resolveUpstreamOptions } from './upstream-options.resolver.js';
-export { resolveUpstreamTarget, resolveUpstreamPath, type UpstreamScope } from './upstream-target.js';
-export { toUpstreamError } from './upstream-error.mapping.js';
+export { CALLER_ASSERTION_TYPE, type CallerAssertionJwks } from './caller-assertion.js';
 export { spkiPin } from './spki-pin.js';
 export type { UpstreamStats } from './upstream-stats.js';
 export { upstreamClientToken, upstreamProxyToken, DEFAULT_ASSERTION_HEADER } from './upstream.constants.js';
@@ -44,8 +35,4 @@ export type {
   CallerIdentity,
   CallerResolver,
   CallerAssertionOptions,
-  ResolvedUpstreamOptions,
-  ResolvedUpstreamModuleOptions,
-  ResolvedUpstreamProxyOptions,
-  ResolvedCallerAssertionOptions,
 } from './upstream-options.interface.js';

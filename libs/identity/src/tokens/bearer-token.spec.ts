@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isShieldError } from '@inference-shield/core';
+import { isShieldError } from '@inference-shield/core/internal';
 import { extractBearerToken, rawHeadersOf, repeatsAuthorization } from './bearer-token.js';
 
 function codeOf(fn: () => unknown): string {

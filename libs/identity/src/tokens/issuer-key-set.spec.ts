@@ -8,7 +8,7 @@ import { createServer as createHttpsServer, type Server } from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isShieldError } from '@inference-shield/core';
+import { isShieldError } from '@inference-shield/core/internal';
 import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import type { JWK } from 'jose';
 import { b64, claimsAt, forgeToken, signToken, testKey, type TestKey } from './test-tokens.js';

@@ -1,6 +1,6 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, type webcrypto } from 'node:crypto';
 import type { Agent } from 'undici';
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { createLocalJWKSet, type JWK } from 'jose';
 
 type CryptoKey = webcrypto.CryptoKey;

@@ -1,4 +1,4 @@
-import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core';
+import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 
 /**
  * Turns whatever jose threw while verifying an untrusted token into a typed refusal. jose's

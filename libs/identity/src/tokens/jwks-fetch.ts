@@ -1,5 +1,5 @@
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
-import { parseHttpsUrl } from '@inference-shield/core';
+import { parseHttpsUrl } from '@inference-shield/core/internal';
 import { parseStrictJson } from './strict-json.js';
 
 /** The fetch used for discovery and key sets: undici's (it takes our per-issuer `dispatcher`). */

@@ -1,4 +1,4 @@
-import { deepFreeze, ShieldError } from '@inference-shield/core';
+import { deepFreeze, ShieldError } from '@inference-shield/core/internal';
 import { parseStrictJson, StrictJsonError } from './strict-json.js';
 
 /**

@@ -1,4 +1,4 @@
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { compactVerify } from 'jose';
 import { translateJoseError } from './jose-error.mapping.js';
 import { inspectCompactJws, type InspectedJws, type JwsHeader } from './jws-inspect.js';

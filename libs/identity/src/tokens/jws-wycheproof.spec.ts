@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isShieldError } from '@inference-shield/core';
+import { isShieldError } from '@inference-shield/core/internal';
 import type { JWK } from 'jose';
 import { IssuerKeySet } from './issuer-key-set.js';
 import { verifyJwsSignature } from './jws-signature.js';

@@ -9,7 +9,7 @@ import {
   deepFreeze,
   describeValue,
   parseHttpsUrl,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { assertCaSource, copyCaSource, type CaSource } from '@inference-shield/core/internal';
 import type { JWK } from 'jose';
 import { isSymmetricAlgorithm, SUPPORTED_ALGORITHMS } from './jws-inspect.js';

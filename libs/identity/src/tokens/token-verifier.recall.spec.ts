@@ -6,7 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isShieldError } from '@inference-shield/core';
+import { isShieldError } from '@inference-shield/core/internal';
 import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { certificateThumbprint } from './certificate-thumbprint.js';
 import { claimsAt, signToken, testKey, type TestKey } from './test-tokens.js';

@@ -5,7 +5,7 @@
  */
 import { generateKeyPairSync, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CATALOGUE, isShieldError, type ShieldErrorCode } from '@inference-shield/core';
+import { ERROR_CATALOGUE, isShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { CompactEncrypt, generateKeyPair, type JWK } from 'jose';
 import { certificateThumbprint } from './certificate-thumbprint.js';

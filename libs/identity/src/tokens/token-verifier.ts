@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import { fetch as undiciFetch } from 'undici';
-import { deepFreeze, ShieldError } from '@inference-shield/core';
+import { deepFreeze, ShieldError } from '@inference-shield/core/internal';
 import { loadCaSource } from '@inference-shield/core/internal';
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { extractBearerToken } from './bearer-token.js';
