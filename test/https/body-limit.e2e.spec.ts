@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
-import { rawTls, testPki } from './support/clients.js';
+import { testPki } from '../support/harness.js';
+import { rawTls } from './support/clients.js';
 
 const MAX_BODY = 256 * 1024;
 /** What the server may read past the limit: one more read of the socket. */

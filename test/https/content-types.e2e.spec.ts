@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { consumed, ConsumesAppModule } from './fixtures/consumes.app.js';
-import { httpsCall, startTestApp, testPki } from './support/clients.js';
+import { call, startApp, testPki } from '../support/harness.js';
 
 const MULTIPART = 'multipart/form-data; boundary=x';
 const multipartBody = '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n';
@@ -19,8 +19,8 @@ const NOT_JSON: [string, Record<string, string>, string][] = [
 ];
 
 async function post(port: number, ca: string, path: string, headers: Record<string, string>, body: string) {
-  const r = await httpsCall(port, { ca, method: 'POST', path, headers, body });
-  return { status: r.status, body: JSON.parse(r.body || 'null') as Record<string, unknown> };
+  const r = await call(port, { ca, method: 'POST', path, headers, body });
+  return { status: r.status, body: JSON.parse(r.text || 'null') as Record<string, unknown> };
 }
 
 describe.each(['express', 'fastify'] as const)('body types (%s, parsing as Nest sets it up)', (adapter) => {
@@ -29,7 +29,7 @@ describe.each(['express', 'fastify'] as const)('body types (%s, parsing as Nest 
   let port: number;
 
   beforeAll(async () => {
-    ({ pki, https, port } = await startTestApp(`content-types-${adapter}`, ConsumesAppModule, {}, adapter));
+    ({ pki, https, port } = await startApp(ConsumesAppModule, { adapter }));
   });
 
   afterAll(async () => {

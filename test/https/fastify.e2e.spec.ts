@@ -8,7 +8,8 @@ import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
 import { PeerAppModule } from './fixtures/peer.app.js';
-import { handshake, httpsCall, rawTcp, rawTls, sClient, testPki } from './support/clients.js';
+import { call, testPki } from '../support/harness.js';
+import { handshake, rawTcp, rawTls, sClient } from './support/clients.js';
 
 const HEADERS_MS = 1000;
 const MAX_BODY = 1024;
@@ -56,7 +57,7 @@ describe('the same guarantees with the Fastify adapter', () => {
   });
 
   it('serves HTTPS with the security headers', async () => {
-    const r = await httpsCall(port, { ca: pki.ca.certPem });
+    const r = await call(port, { ca: pki.ca.certPem });
     expect(r.status).toBe(200);
     expect(r.headers['strict-transport-security']).toBe('max-age=31536000');
     expect(r.headers['x-content-type-options']).toBe('nosniff');
@@ -64,9 +65,9 @@ describe('the same guarantees with the Fastify adapter', () => {
   });
 
   it("leaves a 404 to Nest's own handler, with our transport headers", async () => {
-    const r = await httpsCall(port, { ca: pki.ca.certPem, path: '/nope' });
+    const r = await call(port, { ca: pki.ca.certPem, path: '/nope' });
     expect(r.status).toBe(404);
-    expect(JSON.parse(r.body)).toEqual({ statusCode: 404, message: 'Cannot GET /nope', error: 'Not Found' });
+    expect(JSON.parse(r.text)).toEqual({ statusCode: 404, message: 'Cannot GET /nope', error: 'Not Found' });
     expect(r.headers['strict-transport-security']).toBe('max-age=31536000');
   });
 
@@ -104,7 +105,7 @@ describe('the same guarantees with the Fastify adapter', () => {
     });
     expect(announced.data.startsWith('HTTP/1.1 413 ')).toBe(true);
     expect(announced.data).toContain('"code":"ERR_BODY_TOO_LARGE"');
-    const chunked = await httpsCall(port, {
+    const chunked = await call(port, {
       ca: pki.ca.certPem,
       method: 'POST',
       path: '/echo',
@@ -112,7 +113,7 @@ describe('the same guarantees with the Fastify adapter', () => {
       body: JSON.stringify({ text: 'x'.repeat(MAX_BODY * 2) }),
     });
     expect(chunked.status).toBe(413);
-    expect(JSON.parse(chunked.body)).toMatchObject({ code: 'ERR_BODY_TOO_LARGE' });
+    expect(JSON.parse(chunked.text)).toMatchObject({ code: 'ERR_BODY_TOO_LARGE' });
     expect(helloCalls.count).toBe(before);
   });
 
@@ -142,13 +143,12 @@ describe('the same guarantees with the Fastify adapter', () => {
         })
       ).ok,
     ).toBe(false);
-    const r = await httpsCall(mtlsPort, {
+    const r = await call(mtlsPort, {
       ca: pki.ca.certPem,
       path: '/peer',
-      cert: pki.client.certPem,
-      key: pki.client.keyPem,
+      client: pki.client,
     });
-    expect(JSON.parse(r.body)).toMatchObject({ verified: true, fingerprint256: pki.client.fingerprint256 });
+    expect(JSON.parse(r.text)).toMatchObject({ verified: true, fingerprint256: pki.client.fingerprint256 });
   });
 
   it.each([
@@ -206,9 +206,9 @@ describe('the same guarantees with the Fastify adapter', () => {
     writeFileSync(join(live, 'c.tmp'), next.certPem);
     renameSync(join(live, 'c.tmp'), join(live, 'server.pem'));
     expect(https.reload()).toBe(true);
-    expect((await httpsCall(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(next.fingerprint256);
+    expect((await call(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(next.fingerprint256);
     writeFileSync(join(live, 'server.pem'), pki.expired.server.certPem);
     expect(https.reload()).toBe(false);
-    expect((await httpsCall(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(next.fingerprint256);
+    expect((await call(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(next.fingerprint256);
   });
 });

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpsApp } from '@inference-shield/https';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
-import { rawTls, startTestApp } from './support/clients.js';
+import { startApp } from '../support/harness.js';
+import { rawTls } from './support/clients.js';
 
 // RFC 9112 §3.2 (Host) and §6.1 (Transfer-Encoding in HTTP/1.0): Node's parser answered some of
 // these itself (a bare 400 without our code or headers) and let the others through.
@@ -24,7 +25,7 @@ describe.each(['express', 'fastify'] as const)('HTTP/1.1 framing edge cases (%s)
   let port: number;
 
   beforeAll(async () => {
-    ({ pki, https, port } = await startTestApp(`http-edge-${adapter}`, HelloAppModule, {}, adapter));
+    ({ pki, https, port } = await startApp(HelloAppModule, { adapter }));
   });
 
   afterAll(async () => {

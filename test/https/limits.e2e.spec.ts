@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
-import { httpsCall, rawTls, testPki, type RawResult } from './support/clients.js';
+import { call, testPki } from '../support/harness.js';
+import { rawTls, type RawResult } from './support/clients.js';
 
 const HEADERS_MS = 1000;
 const REQUEST_MS = 2000;
@@ -126,7 +127,7 @@ describe('limits and timeouts (Express)', () => {
   });
 
   it('accepts headers just under the limit', async () => {
-    const r = await httpsCall(port, { ca: pki.ca.certPem, headers: { 'X-Big': 'a'.repeat(12_000) } });
+    const r = await call(port, { ca: pki.ca.certPem, headers: { 'X-Big': 'a'.repeat(12_000) } });
     expect(r.status).toBe(200);
   });
 
@@ -152,7 +153,7 @@ describe('limits and timeouts (Express)', () => {
   it('answers an oversized chunked body with 413 from the body parser, mapped by our filter', async () => {
     const before = helloCalls.count;
     const body = JSON.stringify({ text: 'x'.repeat(MAX_BODY * 2) });
-    const r = await httpsCall(port, {
+    const r = await call(port, {
       ca: pki.ca.certPem,
       method: 'POST',
       path: '/echo',
@@ -160,7 +161,7 @@ describe('limits and timeouts (Express)', () => {
       body,
     });
     expect(r.status).toBe(413);
-    expect(JSON.parse(r.body)).toEqual({
+    expect(JSON.parse(r.text)).toEqual({
       code: 'ERR_BODY_TOO_LARGE',
       message: 'The request body is too large.',
     });
@@ -178,7 +179,7 @@ describe('limits and timeouts (Express)', () => {
   });
 
   it('continues an Expect: 100-continue request that fits', async () => {
-    const r = await httpsCall(port, {
+    const r = await call(port, {
       ca: pki.ca.certPem,
       method: 'POST',
       path: '/echo',
@@ -186,11 +187,11 @@ describe('limits and timeouts (Express)', () => {
       body: '{"a":1}',
     });
     expect(r.status).toBe(201);
-    expect(JSON.parse(r.body)).toEqual({ a: 1 });
+    expect(JSON.parse(r.text)).toEqual({ a: 1 });
   });
 
   it('echoes a body within the limit', async () => {
-    const r = await httpsCall(port, {
+    const r = await call(port, {
       ca: pki.ca.certPem,
       method: 'POST',
       path: '/echo',
@@ -206,7 +207,7 @@ describe('limits and timeouts (Express)', () => {
       ['a 404 (no route), answered by Nest as the host app would be', '/nope', 404, 'no-store'],
       ['a route that sets its own Cache-Control', '/cacheable', 200, 'public, max-age=60'],
     ])('are on %s', async (_name, path, status, cacheControl) => {
-      const r = await httpsCall(port, { ca: pki.ca.certPem, path });
+      const r = await call(port, { ca: pki.ca.certPem, path });
       expect(r.status).toBe(status);
       expect(r.headers['strict-transport-security']).toBe('max-age=86400; includeSubDomains');
       expect(r.headers['x-content-type-options']).toBe('nosniff');
@@ -216,7 +217,7 @@ describe('limits and timeouts (Express)', () => {
       if (cacheControl === 'no-store') expect(r.headers['etag']).toBeUndefined();
       // A good guest: Nest's own 404 body, unchanged; only our transport headers are added.
       if (status === 404) {
-        expect(JSON.parse(r.body)).toEqual({
+        expect(JSON.parse(r.text)).toEqual({
           statusCode: 404,
           message: 'Cannot GET /nope',
           error: 'Not Found',

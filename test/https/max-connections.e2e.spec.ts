@@ -5,7 +5,8 @@ import type { LoggerService } from '@nestjs/common';
 import type { TestPki } from '@inference-shield/dev-pki';
 import type { HttpsAdapterChoice, HttpsApp } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
-import { handshake, startTestApp } from './support/clients.js';
+import { startApp } from '../support/harness.js';
+import { handshake } from './support/clients.js';
 
 const MAX = 3;
 
@@ -35,12 +36,11 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections
   const logger = new Capture();
 
   beforeAll(async () => {
-    ({ pki, https, port } = await startTestApp(
-      `maxconn-${String(adapter)}`,
-      HelloAppModule,
-      { limits: { maxConnections: MAX }, nest: { logger } },
+    ({ pki, https, port } = await startApp(HelloAppModule, {
+      limits: { maxConnections: MAX },
+      logger,
       adapter,
-    ));
+    }));
   });
 
   afterAll(async () => {
@@ -79,9 +79,9 @@ describe('limits.maxConnectionsPerAddress', () => {
   let port: number;
 
   beforeAll(async () => {
-    ({ pki, https, port } = await startTestApp('maxconn-per-address', HelloAppModule, {
+    ({ pki, https, port } = await startApp(HelloAppModule, {
       limits: { maxConnectionsPerAddress: PER_ADDRESS },
-      nest: { logger: perAddressLog },
+      logger: perAddressLog,
     }));
   });
 

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki, TestPkiClient } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { PeerAppModule, type PeerAnswer } from './fixtures/peer.app.js';
-import { handshake, httpsCall, testPki } from './support/clients.js';
+import { call, testPki } from '../support/harness.js';
+import { handshake } from './support/clients.js';
 
 type ClientPick = (pki: TestPki) => TestPkiClient | undefined;
 
@@ -25,6 +26,11 @@ const REFUSAL_CODES = [
 
 function credentials(client: TestPkiClient | undefined): { cert?: string; key?: string } {
   return client === undefined ? {} : { cert: client.certPem, key: client.keyPem };
+}
+
+/** The same client certificate, as the harness's `call` takes it. */
+function presenting(client: TestPkiClient | undefined): { client?: TestPkiClient } {
+  return client === undefined ? {} : { client };
 }
 
 describe('inbound mTLS', () => {
@@ -71,13 +77,13 @@ describe('inbound mTLS', () => {
     });
 
     it('accepts a valid client certificate and hands the verified certificate to the route', async () => {
-      const r = await httpsCall(requiredPort, {
+      const r = await call(requiredPort, {
         ca: pki.ca.certPem,
         path: '/peer',
-        ...credentials(pki.client),
+        ...presenting(pki.client),
       });
       expect(r.status).toBe(200);
-      const peer = JSON.parse(r.body) as PeerAnswer;
+      const peer = JSON.parse(r.text) as PeerAnswer;
       expect(peer).toMatchObject({
         verified: true,
         subjectCN: 'test-client',
@@ -98,9 +104,9 @@ describe('inbound mTLS', () => {
 
   describe('mode "optional"', () => {
     it('lets a client without a certificate in; the route sees no identity', async () => {
-      const r = await httpsCall(optionalPort, { ca: pki.ca.certPem, path: '/peer' });
+      const r = await call(optionalPort, { ca: pki.ca.certPem, path: '/peer' });
       expect(r.status).toBe(200);
-      expect(JSON.parse(r.body)).toMatchObject({ verified: false });
+      expect(JSON.parse(r.text)).toMatchObject({ verified: false });
     });
 
     it.each([
@@ -110,27 +116,27 @@ describe('inbound mTLS', () => {
       ['a certificate without clientAuth', (p: TestPki) => p.wrongEku.client, 'INVALID_PURPOSE'],
       ['a revoked certificate', (p: TestPki) => p.revoked.client, 'CERT_REVOKED'],
     ])('never turns an unverified certificate (%s) into an identity', async (_name, pick, reason) => {
-      const r = await httpsCall(optionalPort, {
+      const r = await call(optionalPort, {
         ca: pki.ca.certPem,
         path: '/peer',
-        ...credentials(pick(pki)),
+        ...presenting(pick(pki)),
       });
       expect(r.status).toBe(200);
       // The reason OpenSSL gave: the same check that refuses these at the handshake in "required" mode.
-      expect(JSON.parse(r.body)).toEqual({ verified: false, authorizationError: reason });
+      expect(JSON.parse(r.text)).toEqual({ verified: false, authorizationError: reason });
     });
 
     it('reports a verified certificate', async () => {
-      const r = await httpsCall(optionalPort, {
+      const r = await call(optionalPort, {
         ca: pki.ca.certPem,
         path: '/peer',
-        ...credentials(pki.client),
+        ...presenting(pki.client),
       });
-      expect(JSON.parse(r.body)).toMatchObject({ verified: true, fingerprint256: pki.client.fingerprint256 });
+      expect(JSON.parse(r.text)).toMatchObject({ verified: true, fingerprint256: pki.client.fingerprint256 });
     });
 
     it('ignores a client certificate sent in a header', async () => {
-      const r = await httpsCall(optionalPort, {
+      const r = await call(optionalPort, {
         ca: pki.ca.certPem,
         path: '/peer',
         headers: {
@@ -139,8 +145,8 @@ describe('inbound mTLS', () => {
           'X-Forwarded-Client-Cert': `Hash=${pki.client.fingerprint256}`,
         },
       });
-      expect(JSON.parse(r.body)).toMatchObject({ verified: false });
-      expect(r.body).not.toContain(pki.client.fingerprint256);
+      expect(JSON.parse(r.text)).toMatchObject({ verified: false });
+      expect(r.text).not.toContain(pki.client.fingerprint256);
     });
   });
 
@@ -162,8 +168,8 @@ describe('inbound mTLS', () => {
     });
 
     it('verifies client certificates against it, as with a CA file', async () => {
-      const r = await httpsCall(port, { ca: pki.ca.certPem, path: '/peer', ...credentials(pki.client) });
-      expect(JSON.parse(r.body)).toMatchObject({ verified: true, fingerprint256: pki.client.fingerprint256 });
+      const r = await call(port, { ca: pki.ca.certPem, path: '/peer', ...presenting(pki.client) });
+      expect(JSON.parse(r.text)).toMatchObject({ verified: true, fingerprint256: pki.client.fingerprint256 });
       for (const pick of [() => undefined, (p: TestPki) => p.otherCa.client] as ClientPick[]) {
         const refused = await handshake(port, { ca: pki.ca.certPem, ...credentials(pick(pki)) });
         expect(refused.ok).toBe(false);
@@ -173,8 +179,8 @@ describe('inbound mTLS', () => {
     it('is not among the watched files, and a reload keeps it in use', async () => {
       expect(fromPem.reload()).toBe(true);
       expect(fromPem.certificate().files).toEqual({ cert: pki.server.cert, key: pki.server.key });
-      const r = await httpsCall(port, { ca: pki.ca.certPem, path: '/peer', ...credentials(pki.client) });
-      expect(JSON.parse(r.body)).toMatchObject({ verified: true });
+      const r = await call(port, { ca: pki.ca.certPem, path: '/peer', ...presenting(pki.client) });
+      expect(JSON.parse(r.text)).toMatchObject({ verified: true });
     });
   });
 });

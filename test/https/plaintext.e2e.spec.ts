@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
-import { httpsCall, rawTcp, rawTls, startTestApp, testPki } from './support/clients.js';
+import { call, startApp, testPki } from '../support/harness.js';
+import { rawTcp, rawTls } from './support/clients.js';
 
 describe('plain HTTP and stray bytes on the HTTPS port', () => {
   let pki: TestPki;
@@ -78,9 +79,9 @@ describe('plain HTTP and stray bytes on the HTTPS port', () => {
 
   it('keeps serving HTTPS after all of that', async () => {
     const before = helloCalls.count;
-    const r = await httpsCall(port, { ca: pki.ca.certPem });
+    const r = await call(port, { ca: pki.ca.certPem });
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.body)).toEqual({ ok: true });
+    expect(JSON.parse(r.text)).toEqual({ ok: true });
     expect(helloCalls.count).toBe(before + 1);
   });
 });
@@ -92,7 +93,7 @@ describe('the handshake deadline counts from accept', () => {
   let port: number;
 
   beforeAll(async () => {
-    ({ pki, https, port } = await startTestApp('handshake-deadline', HelloAppModule, {
+    ({ pki, https, port } = await startApp(HelloAppModule, {
       timeouts: { handshakeMs: HANDSHAKE_MS },
     }));
   });

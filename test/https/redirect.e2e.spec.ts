@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from './fixtures/hello.app.js';
-import { rawTcp, testPki } from './support/clients.js';
+import { testPki } from '../support/harness.js';
+import { rawTcp } from './support/clients.js';
 
 function plainCall(
   port: number,

@@ -4,7 +4,8 @@ import { createServer } from 'node:https';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { requestHooksOf, type HttpsRequestHookRegistry } from '@inference-shield/https/internal';
 import { HelloAppModule, helloCalls } from './fixtures/hello.app.js';
-import { httpsCall, rawTls, startTestApp, type TestApp } from './support/clients.js';
+import { startApp, type AppCallOptions, type TestApp } from '../support/harness.js';
+import { rawTls } from './support/clients.js';
 
 /**
  * The one seam for server hooks: hooks added through `requestHooksOf(server)` run after the
@@ -16,7 +17,7 @@ describe.each(['express', 'fastify'] as const)('request hooks (%s)', (adapter) =
   const seen: string[] = [];
 
   beforeAll(async () => {
-    t = await startTestApp('hooks', HelloAppModule, { limits: { maxBodyBytes: 64 } }, adapter);
+    t = await startApp(HelloAppModule, { limits: { maxBodyBytes: 64 }, adapter });
     const found = requestHooksOf(t.https.app.getHttpServer());
     if (found === undefined) throw new Error('no request hooks on the server createHttpsApp built');
     hooks = found;
@@ -30,8 +31,7 @@ describe.each(['express', 'fastify'] as const)('request hooks (%s)', (adapter) =
     seen.length = 0;
   });
 
-  const call = (path: string, extra: Record<string, unknown> = {}) =>
-    httpsCall(t.port, { ca: t.pki.ca.certPem, path, ...extra });
+  const call = (path: string, extra: AppCallOptions = {}) => t.call(path, extra);
 
   it('runs the hooks in the order added, after the request gate, then the framework', async () => {
     const removeA = hooks.add('test:first', (req, res, next) => {
@@ -106,8 +106,8 @@ describe.each(['express', 'fastify'] as const)('request hooks (%s)', (adapter) =
       const before = helloCalls.count;
       const r = await call('/hello');
       expect(r.status).toBe(500);
-      expect(JSON.parse(r.body)).toMatchObject({ code: 'ERR_INTERNAL' });
-      expect(r.body).not.toContain('secret');
+      expect(JSON.parse(r.text)).toMatchObject({ code: 'ERR_INTERNAL' });
+      expect(r.text).not.toContain('secret');
       expect(r.headers['connection']).toBe('close');
       expect(helloCalls.count).toBe(before);
     } finally {

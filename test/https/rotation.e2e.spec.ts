@@ -8,7 +8,8 @@ import type { TestPki } from '@inference-shield/dev-pki';
 import type { ShieldError } from '@inference-shield/core';
 import { createHttpsApp, type HttpsApp, type HttpsCertificateInfo } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
-import { handshake, httpsCall, testPki } from './support/clients.js';
+import { call, testPki } from '../support/harness.js';
+import { handshake } from './support/clients.js';
 
 /** Replace a file the way cert-manager and editors do: write aside, then rename over it. */
 function replaceFile(path: string, data: string): void {
@@ -97,7 +98,7 @@ describe('certificate rotation without restart', () => {
       // Bounded: at most 2000 requests, each on a new connection (agent: false).
       for (let i = 0; i < 2000 && !stop; i++) {
         try {
-          const r = await httpsCall(port, { ca: pki.ca.certPem });
+          const r = await call(port, { ca: pki.ca.certPem });
           if (r.status !== 200) failures++;
           seen.push(r.serverFingerprint);
         } catch {
@@ -163,7 +164,7 @@ describe('certificate rotation without restart', () => {
       await reported;
       expect(reports.errors.at(-1)?.code, name).toBe(code);
       expect(reports.errors.at(-1)?.message).toContain(live);
-      const r = await httpsCall(port, { ca: pki.ca.certPem });
+      const r = await call(port, { ca: pki.ca.certPem });
       expect(r.status, name).toBe(200);
       expect(r.serverFingerprint, name).toBe(inUse);
     }
@@ -189,7 +190,7 @@ describe('certificate rotation without restart', () => {
       replaceFile(join(dir, 'server.pem'), next.certPem);
       // Not watched: nothing changes by itself.
       await new Promise((r) => setTimeout(r, 300));
-      expect((await httpsCall(manualPort, { ca: pki.ca.certPem })).serverFingerprint).toBe(
+      expect((await call(manualPort, { ca: pki.ca.certPem })).serverFingerprint).toBe(
         pki.server.fingerprint256,
       );
       // Vitest runs specs in worker threads, where OS signals are not delivered: emit the event
@@ -197,9 +198,7 @@ describe('certificate rotation without restart', () => {
       const reloaded = manualReports.next();
       process.emit('SIGHUP', 'SIGHUP');
       await reloaded;
-      expect((await httpsCall(manualPort, { ca: pki.ca.certPem })).serverFingerprint).toBe(
-        next.fingerprint256,
-      );
+      expect((await call(manualPort, { ca: pki.ca.certPem })).serverFingerprint).toBe(next.fingerprint256);
       expect(manual.reload()).toBe(true);
     } finally {
       await manual.close();

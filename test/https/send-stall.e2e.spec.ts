@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import type { HttpsApp } from '@inference-shield/https';
 import { BigAppModule } from './fixtures/big.app.js';
-import { rawTls, startTestApp } from './support/clients.js';
+import { startApp } from '../support/harness.js';
+import { rawTls } from './support/clients.js';
 
 const STALL_MS = 1000;
 
@@ -15,7 +16,7 @@ describe('timeouts.sendStallMs: a client that stops reading', () => {
   let port: number;
 
   beforeAll(async () => {
-    ({ pki, https, port } = await startTestApp('send-stall', BigAppModule, {
+    ({ pki, https, port } = await startApp(BigAppModule, {
       timeouts: { sendStallMs: STALL_MS, headersMs: 2000, requestMs: 5000, keepAliveMs: 2000 },
     }));
   });

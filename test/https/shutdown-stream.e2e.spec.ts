@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { request } from 'node:https';
 import { describe, expect, it } from 'vitest';
 import { streamEvents, StreamAppModule } from './fixtures/stream.app.js';
-import { startTestApp } from './support/clients.js';
+import { startApp } from '../support/harness.js';
 
 interface StreamEnd {
   text: string;
@@ -34,12 +34,10 @@ function openStream(port: number, ca: string, opened: () => void): Promise<Strea
 
 describe.each(['express', 'fastify'] as const)('a stream longer than the grace period (%s)', (adapter) => {
   it('ends with a final error event the client reads, then a clean end, not a reset', async () => {
-    const { pki, https, port } = await startTestApp(
-      `shutdown-stream-${adapter}`,
-      StreamAppModule,
-      { timeouts: { shutdownGracePeriodMs: 300 } },
+    const { pki, https, port } = await startApp(StreamAppModule, {
+      timeouts: { shutdownGracePeriodMs: 300 },
       adapter,
-    );
+    });
     streamEvents.writesAfterEnd = 0;
     let markOpen!: () => void;
     const isOpen = new Promise<void>((resolve) => (markOpen = resolve));

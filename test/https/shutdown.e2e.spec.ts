@@ -5,7 +5,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { slowEvents, SlowAppModule } from './fixtures/slow.app.js';
-import { httpsCall, testPki } from './support/clients.js';
+import { call, testPki } from '../support/harness.js';
 
 describe.each(['express', 'fastify'] as const)('graceful shutdown (%s)', (adapter) => {
   let pki: TestPki;
@@ -40,7 +40,7 @@ describe.each(['express', 'fastify'] as const)('graceful shutdown (%s)', (adapte
     await once(idle, 'data');
     const idleClosed = once(idle, 'close');
 
-    const inFlight = httpsCall(port, { ca: pki.ca.certPem, path: '/slow?ms=600' });
+    const inFlight = call(port, { ca: pki.ca.certPem, path: '/slow?ms=600' });
     while (!slowEvents.includes('start-600')) await new Promise((r) => setTimeout(r, 5));
     const closed = app.close();
     await idleClosed;
@@ -48,16 +48,16 @@ describe.each(['express', 'fastify'] as const)('graceful shutdown (%s)', (adapte
 
     const answer = await inFlight;
     expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.body)).toEqual({ waited: 600 });
+    expect(JSON.parse(answer.text)).toEqual({ waited: 600 });
     expect(answer.headers.connection).toBe('close');
     await closed;
     expect(slowEvents).toEqual(['start-600', 'end-600', 'module-destroy']);
-    await expect(httpsCall(port, { ca: pki.ca.certPem })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    await expect(call(port, { ca: pki.ca.certPem })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
   it('cuts requests still running at the end of the grace period', async () => {
     const { app, port } = await start(200);
-    const inFlight = httpsCall(port, { ca: pki.ca.certPem, path: '/slow?ms=3000' });
+    const inFlight = call(port, { ca: pki.ca.certPem, path: '/slow?ms=3000' });
     while (!slowEvents.includes('start-3000')) await new Promise((r) => setTimeout(r, 5));
     await app.close();
     await expect(inFlight).rejects.toThrow(/socket hang up|ECONNRESET/);

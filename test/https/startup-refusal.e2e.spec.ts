@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsBootstrapOptions } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
-import { testPki } from './support/clients.js';
+import { testPki } from '../support/harness.js';
 
 /** Start, expecting a refusal; returns the error. */
 async function refusal(

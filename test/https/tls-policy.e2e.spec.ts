@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
-import { handshake, run, sClient, testPki } from './support/clients.js';
+import { testPki } from '../support/harness.js';
+import { handshake, run, sClient } from './support/clients.js';
 import { issueRsaServer } from './support/rsa-server.js';
 
 /** Suites the policy may negotiate: TLS 1.3 AEAD suites, TLS 1.2 ECDHE + GCM/ChaCha20. */

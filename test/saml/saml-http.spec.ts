@@ -30,14 +30,8 @@ import {
   TOKEN_ISSUER,
   type CaseContext,
 } from './support/saml-cases.js';
-import {
-  call,
-  CaptureLogger,
-  createServerPki,
-  startHttpsApp,
-  type RunningApp,
-  type ServerPki,
-} from './support/https-app.js';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { CaptureLogger, startApp, testPki, type TestApp } from '../support/harness.js';
 import { base64, base64url, createSigningIdentity, TestIdp, type TestIdpTarget } from './support/test-idp.js';
 
 const TARGET: TestIdpTarget = {
@@ -65,9 +59,9 @@ class ModelController {
   }
 }
 
-let pki: ServerPki;
+let pki: TestPki;
 let ctx: CaseContext;
-let running: RunningApp;
+let running: TestApp;
 const logger = new CaptureLogger();
 const audit: SamlAuditEvent[] = [];
 /** Every credential sent or received, to check none reached a log line. */
@@ -121,14 +115,14 @@ async function acs(samlResponse: string, relayState?: string) {
   secrets.push(samlResponse.slice(0, 64));
   const form: Record<string, string> = { SAMLResponse: samlResponse };
   if (relayState !== undefined) form['RelayState'] = relayState;
-  const res = await call(running.port, pki, '/saml/acs', { form });
+  const res = await running.call('/saml/acs', { form });
   if (typeof res.body['access_token'] === 'string') secrets.push(res.body['access_token']);
   return res;
 }
 
 async function grant(assertion: string, extra: Record<string, string | string[]> = {}) {
   secrets.push(assertion.slice(0, 64));
-  const res = await call(running.port, pki, '/oauth/token', {
+  const res = await running.call('/oauth/token', {
     form: { grant_type: SAML2_BEARER_GRANT_TYPE, assertion, ...extra },
   });
   if (typeof res.body['access_token'] === 'string') secrets.push(res.body['access_token']);
@@ -137,7 +131,7 @@ async function grant(assertion: string, extra: Record<string, string | string[]>
 
 beforeAll(async () => {
   const [serverPki, idpKeys, otherKeys, attacker] = await Promise.all([
-    createServerPki(),
+    testPki('saml'),
     createSigningIdentity({ commonName: 'corp IdP' }),
     createSigningIdentity({ commonName: 'other IdP' }),
     createSigningIdentity({ commonName: 'attacker' }),
@@ -149,7 +143,7 @@ beforeAll(async () => {
     attacker,
     maxMessageBytes: MAX_BYTES,
   };
-  running = await startHttpsApp(appModule(), pki, logger);
+  running = await startApp(appModule(), { pki, logger });
 });
 
 afterAll(async () => {
@@ -190,7 +184,7 @@ describe('POST /saml/acs (browser SSO, HTTP-POST binding)', () => {
       idp: IDP_ENTITY_ID,
       client_id: SP_ENTITY_ID,
     });
-    const who = await call(running.port, pki, '/v1/whoami', { token });
+    const who = await running.call('/v1/whoami', { token });
     expect(who.status).toBe(200);
     expect(who.body).toEqual({
       method: 'saml',
@@ -200,26 +194,26 @@ describe('POST /saml/acs (browser SSO, HTTP-POST binding)', () => {
       idp: IDP_ENTITY_ID,
     });
     // A route that accepts OIDC issuers only refuses the SAML-exchange token.
-    expect((await call(running.port, pki, '/v1/oidc-only', { token })).status).toBe(401);
+    expect((await running.call('/v1/oidc-only', { token })).status).toBe(401);
   });
 
   it('grants no scope the attribute mapping does not give', async () => {
     const res = await acs(base64(ctx.idp.response({ assertion: { attributes: { groups: ['visitors'] } } })));
     expect(res.status).toBe(200);
     expect(res.body['scope']).toBeUndefined();
-    const who = await call(running.port, pki, '/v1/whoami', { token: res.body['access_token'] as string });
+    const who = await running.call('/v1/whoami', { token: res.body['access_token'] as string });
     expect(who.status).toBe(403);
     expect(who.body['code']).toBe('ERR_INSUFFICIENT_SCOPE');
   });
 
   it("reads its form itself when the host app turned Nest's body parsers off", async () => {
-    const bare = await startHttpsApp(appModule(), pki, false, 'express', { bodyParser: false });
+    const bare = await startApp(appModule(), { pki, nest: { bodyParser: false } });
     try {
       const form = { SAMLResponse: base64(ctx.idp.response({ assertion: { nameId: 'dave@example.com' } })) };
-      const res = await call(bare.port, pki, '/saml/acs', { form });
+      const res = await bare.call('/saml/acs', { form });
       expect(res.status).toBe(200);
       expect(decodeJwt(res.body['access_token'] as string)).toMatchObject({ sub: 'dave@example.com' });
-      const text = await call(bare.port, pki, '/saml/acs', { raw: { contentType: 'text/plain', body: 'x' } });
+      const text = await bare.call('/saml/acs', { headers: { 'content-type': 'text/plain' }, body: 'x' });
       expect(text.status).toBe(415);
       expect(text.body).toMatchObject({ code: 'ERR_UNSUPPORTED_MEDIA_TYPE' });
     } finally {
@@ -238,19 +232,17 @@ describe('POST /saml/acs (browser SSO, HTTP-POST binding)', () => {
   });
 
   it('refuses a form without SAMLResponse, a JSON body, and a repeated field', async () => {
-    const missing = await call(running.port, pki, '/saml/acs', { form: { RelayState: 'x' } });
+    const missing = await running.call('/saml/acs', { form: { RelayState: 'x' } });
     expect(missing.body['code']).toBe('ERR_SAML_MALFORMED');
-    const json = await call(running.port, pki, '/saml/acs', {
-      raw: {
-        contentType: 'application/json',
-        body: JSON.stringify({ SAMLResponse: base64(ctx.idp.response()) }),
-      },
+    const json = await running.call('/saml/acs', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ SAMLResponse: base64(ctx.idp.response()) }),
     });
     expect({ status: json.status, code: json.body['code'] }).toEqual({
       status: 415,
       code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
     });
-    const twice = await call(running.port, pki, '/saml/acs', {
+    const twice = await running.call('/saml/acs', {
       form: { SAMLResponse: [base64(ctx.idp.response()), base64(ctx.idp.response())] },
     });
     expect(twice.body['code']).toBe('ERR_SAML_MALFORMED');
@@ -262,7 +254,7 @@ describe('POST /saml/acs (browser SSO, HTTP-POST binding)', () => {
   });
 
   it('refuses a body over the HTTP limit before SAML sees it', async () => {
-    const res = await call(running.port, pki, '/saml/acs', { form: { SAMLResponse: 'A'.repeat(200_000) } });
+    const res = await running.call('/saml/acs', { form: { SAMLResponse: 'A'.repeat(200_000) } });
     expect(res.status).toBe(413);
   });
 });
@@ -272,7 +264,7 @@ describe('GET /saml/login → IdP → POST /saml/acs (SP-initiated)', () => {
     query: string,
     ssoUrl = 'https://idp.example/sso',
   ): Promise<{ id: string; relayState: string | null; request: Document }> {
-    const res = await call(running.port, pki, `/saml/login${query}`);
+    const res = await running.call(`/saml/login${query}`);
     expect(res.status).toBe(302);
     expect(res.headers['cache-control']).toBe('no-store');
     const location = new URL(res.headers.location ?? '');
@@ -321,7 +313,7 @@ describe('GET /saml/login → IdP → POST /saml/acs (SP-initiated)', () => {
     ['a RelayState over 80 bytes', `?idp=corp&RelayState=${'r'.repeat(81)}`],
     ['a repeated idp', '?idp=corp&idp=other'],
   ])('answers 400 to %s', async (_name, query) => {
-    const res = await call(running.port, pki, `/saml/login${query}`);
+    const res = await running.call(`/saml/login${query}`);
     expect({ status: res.status, code: res.body['code'] }).toEqual({ status: 400, code: 'ERR_BAD_REQUEST' });
   });
 });
@@ -352,7 +344,7 @@ describe('POST /oauth/token (RFC 7522 SAML 2.0 bearer grant)', () => {
     });
     expect(res.status).toBe(200);
     expect(res.body['scope']).toBe('models:infer');
-    const who = await call(running.port, pki, '/v1/whoami', { token: res.body['access_token'] as string });
+    const who = await running.call('/v1/whoami', { token: res.body['access_token'] as string });
     expect(who.body).toMatchObject({ method: 'saml', subject: 'svc-batch', scopes: ['models:infer'] });
   });
 
@@ -404,7 +396,7 @@ describe('POST /oauth/token (RFC 7522 SAML 2.0 bearer grant)', () => {
       'ERR_SAML_GRANT_INVALID',
     ],
   ])('answers %s with 400 %s', async (_name, form, error, code) => {
-    const res = await call(running.port, pki, '/oauth/token', {
+    const res = await running.call('/oauth/token', {
       form: form as Record<string, string | string[]>,
     });
     expect({ status: res.status, error: res.body['error'], code: res.body['code'] }).toEqual({
@@ -415,14 +407,12 @@ describe('POST /oauth/token (RFC 7522 SAML 2.0 bearer grant)', () => {
   });
 
   it('refuses a JSON body (RFC 6749 §3.2 requires a form)', async () => {
-    const res = await call(running.port, pki, '/oauth/token', {
-      raw: {
-        contentType: 'application/json',
-        body: JSON.stringify({
-          grant_type: SAML2_BEARER_GRANT_TYPE,
-          assertion: base64url(ctx.idp.grantAssertion()),
-        }),
-      },
+    const res = await running.call('/oauth/token', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        grant_type: SAML2_BEARER_GRANT_TYPE,
+        assertion: base64url(ctx.idp.grantAssertion()),
+      }),
     });
     expect({ status: res.status, error: res.body['error'] }).toEqual({
       status: 400,
@@ -433,7 +423,7 @@ describe('POST /oauth/token (RFC 7522 SAML 2.0 bearer grant)', () => {
 
 describe('metadata and keys', () => {
   it('serves the SP metadata', async () => {
-    const res = await call(running.port, pki, '/saml/metadata');
+    const res = await running.call('/saml/metadata');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toContain('application/samlmetadata+xml');
     const doc = new DOMParser().parseFromString(res.text, 'text/xml');
@@ -447,7 +437,7 @@ describe('metadata and keys', () => {
   });
 
   it('serves the token public key only', async () => {
-    const res = await call(running.port, pki, '/saml/jwks');
+    const res = await running.call('/saml/jwks');
     expect(res.status).toBe(200);
     const keys = res.body['keys'] as Record<string, unknown>[];
     expect(keys).toHaveLength(1);
@@ -483,10 +473,10 @@ describe('audit and logs', () => {
 });
 
 describe('the same ways in on the Fastify adapter', () => {
-  let fastify: RunningApp;
+  let fastify: TestApp;
 
   beforeAll(async () => {
-    fastify = await startHttpsApp(appModule(), pki, false, 'fastify');
+    fastify = await startApp(appModule(), { pki, adapter: 'fastify' });
   });
 
   afterAll(async () => {
@@ -495,16 +485,16 @@ describe('the same ways in on the Fastify adapter', () => {
 
   it('browser SSO: a valid response gives a token the guard accepts; XSW and replays are refused', async () => {
     const msg = base64(ctx.idp.response({ assertion: { nameId: 'dave@example.com' } }));
-    const ok = await call(fastify.port, pki, '/saml/acs', { form: { SAMLResponse: msg } });
+    const ok = await fastify.call('/saml/acs', { form: { SAMLResponse: msg } });
     expect(ok.status).toBe(200);
-    const who = await call(fastify.port, pki, '/v1/whoami', { token: ok.body['access_token'] as string });
+    const who = await fastify.call('/v1/whoami', { token: ok.body['access_token'] as string });
     expect(who.body).toMatchObject({ method: 'saml', subject: 'dave@example.com' });
-    const replay = await call(fastify.port, pki, '/saml/acs', { form: { SAMLResponse: msg } });
+    const replay = await fastify.call('/saml/acs', { form: { SAMLResponse: msg } });
     expect({ status: replay.status, code: replay.body['code'] }).toEqual({
       status: 401,
       code: 'ERR_SAML_REPLAY',
     });
-    const xsw = await call(fastify.port, pki, '/saml/acs', {
+    const xsw = await fastify.call('/saml/acs', {
       form: {
         SAMLResponse: (
           ACS_CASES.find((c) => c.name === 'XSW1 on the assertion') as (typeof ACS_CASES)[number]
@@ -515,16 +505,17 @@ describe('the same ways in on the Fastify adapter', () => {
       status: 401,
       code: 'ERR_SAML_STRUCTURE_INVALID',
     });
-    const json = await call(fastify.port, pki, '/saml/acs', {
-      raw: { contentType: 'application/json', body: JSON.stringify({ SAMLResponse: msg }) },
+    const json = await fastify.call('/saml/acs', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ SAMLResponse: msg }),
     });
     expect(json.status).toBe(415);
   });
 
   it('RFC 7522 grant: valid → token; invalid → 400 invalid_grant', async () => {
     const form = { grant_type: SAML2_BEARER_GRANT_TYPE, assertion: base64url(ctx.idp.grantAssertion()) };
-    expect((await call(fastify.port, pki, '/oauth/token', { form })).status).toBe(200);
-    const replay = await call(fastify.port, pki, '/oauth/token', { form });
+    expect((await fastify.call('/oauth/token', { form })).status).toBe(200);
+    const replay = await fastify.call('/oauth/token', { form });
     expect({ status: replay.status, error: replay.body['error'], code: replay.body['code'] }).toEqual({
       status: 400,
       error: 'invalid_grant',
@@ -533,7 +524,7 @@ describe('the same ways in on the Fastify adapter', () => {
   });
 
   it('login redirects to the IdP', async () => {
-    const res = await call(fastify.port, pki, '/saml/login?idp=corp');
+    const res = await fastify.call('/saml/login?idp=corp');
     expect(res.status).toBe(302);
     expect(res.headers.location).toMatch(/^https:\/\/idp\.example\/sso\?SAMLRequest=/);
   });

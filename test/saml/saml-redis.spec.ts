@@ -12,13 +12,8 @@ import {
 } from '@inference-shield/saml';
 import { Redis } from 'ioredis';
 import { IDP_ENTITY_ID, SP_ENTITY_ID, TOKEN_AUDIENCE, TOKEN_ISSUER } from './support/saml-cases.js';
-import {
-  call,
-  createServerPki,
-  startHttpsApp,
-  type RunningApp,
-  type ServerPki,
-} from './support/https-app.js';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { startApp, testPki, type TestApp } from '../support/harness.js';
 import { startRedis, type RunningRedis } from './support/redis-server.js';
 import { base64, createSigningIdentity, newId, TestIdp, type TestIdpTarget } from './support/test-idp.js';
 
@@ -153,8 +148,8 @@ describe('Redis stores (real redis-server)', () => {
 });
 
 describe('two app instances sharing Redis (HTTP)', () => {
-  let pki: ServerPki;
-  let apps: RunningApp[] = [];
+  let pki: TestPki;
+  let apps: TestApp[] = [];
 
   function appModule(): Type {
     @Module({ imports: [SamlModule.forRoot(replicaOptions('shield:saml:http:'))] })
@@ -163,8 +158,8 @@ describe('two app instances sharing Redis (HTTP)', () => {
   }
 
   beforeAll(async () => {
-    pki = await createServerPki();
-    apps = [await startHttpsApp(appModule(), pki), await startHttpsApp(appModule(), pki)];
+    pki = await testPki('saml-redis');
+    apps = [await startApp(appModule(), { pki }), await startApp(appModule(), { pki })];
   });
 
   afterAll(async () => {
@@ -172,10 +167,10 @@ describe('two app instances sharing Redis (HTTP)', () => {
   });
 
   it('a response accepted by one instance is refused as a replay by the other', async () => {
-    const [a, b] = apps as [RunningApp, RunningApp];
+    const [a, b] = apps as [TestApp, TestApp];
     const form = { SAMLResponse: base64(idp.response()) };
-    expect((await call(a.port, pki, '/saml/acs', { form })).status).toBe(200);
-    const replay = await call(b.port, pki, '/saml/acs', { form });
+    expect((await a.call('/saml/acs', { form })).status).toBe(200);
+    const replay = await b.call('/saml/acs', { form });
     expect({ status: replay.status, code: replay.body['code'] }).toEqual({
       status: 401,
       code: 'ERR_SAML_REPLAY',
@@ -183,15 +178,15 @@ describe('two app instances sharing Redis (HTTP)', () => {
   });
 
   it('a login started on one instance completes on the other', async () => {
-    const [a, b] = apps as [RunningApp, RunningApp];
-    const login = await call(a.port, pki, '/saml/login');
+    const [a, b] = apps as [TestApp, TestApp];
+    const login = await a.call('/saml/login');
     const redirect = new URL(login.headers.location ?? '');
     const xml = inflateRawSync(
       Buffer.from(redirect.searchParams.get('SAMLRequest') ?? '', 'base64'),
     ).toString();
     const id = /ID="([^"]+)"/.exec(xml)?.[1] ?? '';
     const form = { SAMLResponse: base64(idp.response({ inResponseTo: id })) };
-    expect((await call(b.port, pki, '/saml/acs', { form })).status).toBe(200);
-    expect((await call(a.port, pki, '/saml/acs', { form })).body['code']).toBe('ERR_SAML_REPLAY');
+    expect((await b.call('/saml/acs', { form })).status).toBe(200);
+    expect((await a.call('/saml/acs', { form })).body['code']).toBe('ERR_SAML_REPLAY');
   });
 });

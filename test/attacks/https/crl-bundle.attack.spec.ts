@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isShieldError, loadTlsBundle } from '@inference-shield/core';
 import { DevCertificateAuthority, type IssuedCertificate, type TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
-import { handshake, testPki } from '../../https/support/clients.js';
+import { testPki } from '../../support/harness.js';
+import { handshake } from '../../https/support/clients.js';
 import { AttackAppModule } from './attack.app.js';
 
 const HOUR = 3600_000;

@@ -9,7 +9,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuedCertificate, TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
-import { httpsCall, rawTcp, testPki } from '../../https/support/clients.js';
+import { call, testPki } from '../../support/harness.js';
+import { rawTcp } from '../../https/support/clients.js';
 import { attackCalls, AttackAppModule, type AttackPeerAnswer } from './attack.app.js';
 
 const HANDSHAKE_MS = 500;
@@ -131,14 +132,13 @@ describe('forged identities in SANs, read from a real TLS handshake (peerCertifi
   });
 
   async function peerOf(client: IssuedCertificate): Promise<AttackPeerAnswer> {
-    const r = await httpsCall(port, {
+    const r = await call(port, {
       ca: pki.ca.certPem,
       path: '/peer',
-      cert: client.certPem,
-      key: client.keyPem,
+      client,
     });
     expect(r.status).toBe(200);
-    return JSON.parse(r.body) as AttackPeerAnswer;
+    return JSON.parse(r.text) as AttackPeerAnswer;
   }
 
   it('a DNS SAN holding ", URI:spiffe://…/admin" does not add a second identity', async () => {

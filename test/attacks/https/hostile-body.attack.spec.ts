@@ -5,7 +5,7 @@ import { isShieldErrorCode } from '@inference-shield/core';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsAdapterChoice, type HttpsApp } from '@inference-shield/https';
 import { helloCalls, HelloAppModule } from '../../https/fixtures/hello.app.js';
-import { httpsCall, testPki } from '../../https/support/clients.js';
+import { call, testPki } from '../../support/harness.js';
 
 const MAX_BODY = 4096;
 const JSON_TYPE = { 'Content-Type': 'application/json' };
@@ -56,12 +56,12 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('hostile request bodie
   // rewrite them), but never with a 500, never with a stack, and no handler runs.
   it.each(REFUSED)('refuses %s with a 4xx and no stack; no handler runs', async (_name, headers, body) => {
     const before = helloCalls.count;
-    const r = await httpsCall(port, { ca: pki.ca.certPem, method: 'POST', path: '/echo', headers, body });
+    const r = await call(port, { ca: pki.ca.certPem, method: 'POST', path: '/echo', headers, body });
     expect(r.status).toBeGreaterThanOrEqual(400);
     expect(r.status).toBeLessThan(500);
-    const answer = JSON.parse(r.body) as { statusCode?: unknown; code?: unknown };
+    const answer = JSON.parse(r.text) as { statusCode?: unknown; code?: unknown };
     expect(answer.statusCode === r.status || isShieldErrorCode(answer.code)).toBe(true);
-    expect(r.body).not.toMatch(/\bat \S+ \(|node_modules/);
+    expect(r.text).not.toMatch(/\bat \S+ \(|node_modules/);
     expect(helloCalls.count).toBe(before);
   });
 
@@ -72,7 +72,7 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('hostile request bodie
     ['2000 levels of nesting', JSON_TYPE, '['.repeat(2000) + ']'.repeat(2000)],
     ['a duplicated urlencoded key', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'a=1&a=2'],
   ])('answers %s without a 500, and pollutes no prototype', async (_name, headers, body) => {
-    const r = await httpsCall(port, { ca: pki.ca.certPem, method: 'POST', path: '/echo', headers, body });
+    const r = await call(port, { ca: pki.ca.certPem, method: 'POST', path: '/echo', headers, body });
     expect(r.status).toBeLessThan(500);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });

@@ -3,7 +3,8 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsAdapterChoice, type HttpsApp } from '@inference-shield/https';
-import { rawTls, testPki } from '../../https/support/clients.js';
+import { testPki } from '../../support/harness.js';
+import { rawTls } from '../../https/support/clients.js';
 import { AttackAppModule } from './attack.app.js';
 import { okAnswers, rawTlsUntil } from './attack-clients.js';
 

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isShieldError, type ShieldError } from '@inference-shield/core';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
-import { httpsCall, run, testPki } from '../../https/support/clients.js';
+import { call, testPki } from '../../support/harness.js';
+import { run } from '../../https/support/clients.js';
 import { AttackAppModule } from './attack.app.js';
 
 /**
@@ -108,13 +109,13 @@ describe('a bundle the loader accepts but OpenSSL refuses (RSA-512 key)', () => 
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(errors.every((e) => e.code === 'ERR_CERT_INVALID')).toBe(true);
     expect(https.certificate().fingerprint256).toBe(pki.server.fingerprint256);
-    expect((await httpsCall(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(pki.server.fingerprint256);
+    expect((await call(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(pki.server.fingerprint256);
 
     // A good replacement afterwards is taken.
     const next = await pki.ca.authority.issueServer();
     replaceFile(key, next.keyPem);
     replaceFile(cert, next.certPem);
     expect(https.reload()).toBe(true);
-    expect((await httpsCall(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(next.fingerprint256);
+    expect((await call(port, { ca: pki.ca.certPem })).serverFingerprint).toBe(next.fingerprint256);
   });
 });

@@ -10,7 +10,7 @@
  * the Response signature covers it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../saml/support/https-app.js';
+import type { TestApp } from '../../support/harness.js';
 import { base64 } from '../../saml/support/test-idp.js';
 import {
   createAttackContext,
@@ -23,7 +23,7 @@ import {
 } from './saml-attack-fixture.js';
 
 let ctx: AttackContext;
-let app: RunningApp;
+let app: TestApp;
 
 beforeAll(async () => {
   ctx = await createAttackContext();
@@ -46,35 +46,35 @@ function withResponseInResponseTo(xml: string, id: string): string {
 
 describe('InResponseTo comes from signed content only', () => {
   it('control: an unsolicited response is refused when IdP-initiated login is off', async () => {
-    expect(outcome(await postAcs(app, ctx, base64(unsolicited())))).toEqual({
+    expect(outcome(await postAcs(app, base64(unsolicited())))).toEqual({
       status: 401,
       code: 'ERR_SAML_IN_RESPONSE_TO_INVALID',
     });
   });
 
   it('refuses an unsolicited assertion passed off as an answer through the unsigned Response', async () => {
-    const requestId = await startLogin(app, ctx);
+    const requestId = await startLogin(app);
     const forged = withResponseInResponseTo(unsolicited(), requestId);
-    expect(outcome(await postAcs(app, ctx, base64(forged)))).toEqual({
+    expect(outcome(await postAcs(app, base64(forged)))).toEqual({
       status: 401,
       code: 'ERR_SAML_IN_RESPONSE_TO_INVALID',
     });
   });
 
   it('still accepts the real answer: InResponseTo in the signed SubjectConfirmationData', async () => {
-    const requestId = await startLogin(app, ctx);
+    const requestId = await startLogin(app);
     const answer = ctx.idp.response({ inResponseTo: requestId });
-    expect(outcome(await postAcs(app, ctx, base64(answer)))).toEqual({ status: 200, code: 'accepted' });
+    expect(outcome(await postAcs(app, base64(answer)))).toEqual({ status: 200, code: 'accepted' });
   });
 
   it('still accepts InResponseTo on the Response only when the Response is signed', async () => {
-    const requestId = await startLogin(app, ctx);
+    const requestId = await startLogin(app);
     const answer = ctx.idp.response({
       inResponseTo: requestId,
       assertion: { inResponseTo: undefined },
       signResponse: true,
     });
     expect(answer).not.toMatch(/SubjectConfirmationData[^>]*InResponseTo/);
-    expect(outcome(await postAcs(app, ctx, base64(answer)))).toEqual({ status: 200, code: 'accepted' });
+    expect(outcome(await postAcs(app, base64(answer)))).toEqual({ status: 200, code: 'accepted' });
   });
 });

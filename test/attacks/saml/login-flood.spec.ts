@@ -6,7 +6,7 @@
  * signed response answers one: the flood below pushes out nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../saml/support/https-app.js';
+import type { TestApp } from '../../support/harness.js';
 import { base64 } from '../../saml/support/test-idp.js';
 import {
   createAttackContext,
@@ -22,7 +22,7 @@ import {
 const CAPACITY = 8;
 
 let ctx: AttackContext;
-let app: RunningApp;
+let app: TestApp;
 
 beforeAll(async () => {
   ctx = await createAttackContext();
@@ -35,23 +35,23 @@ afterAll(async () => {
 
 describe('a flood of anonymous logins and the pending requests of real users', () => {
   it('control: a user who starts a login and comes back with the answer gets in', async () => {
-    const requestId = await startLogin(app, ctx);
+    const requestId = await startLogin(app);
     const answer = base64(ctx.idp.response({ inResponseTo: requestId }));
-    expect(outcome(await postAcs(app, ctx, answer))).toEqual({ status: 200, code: 'accepted' });
+    expect(outcome(await postAcs(app, answer))).toEqual({ status: 200, code: 'accepted' });
   });
 
   it('the user still gets in after many times CAPACITY anonymous logins', async () => {
-    const requestId = await startLogin(app, ctx);
-    for (let i = 0; i < 4 * CAPACITY; i++) await startLogin(app, ctx); // the attacker, bounded
+    const requestId = await startLogin(app);
+    for (let i = 0; i < 4 * CAPACITY; i++) await startLogin(app); // the attacker, bounded
     const answer = base64(ctx.idp.response({ inResponseTo: requestId }));
-    expect(outcome(await postAcs(app, ctx, answer))).toEqual({ status: 200, code: 'accepted' });
+    expect(outcome(await postAcs(app, answer))).toEqual({ status: 200, code: 'accepted' });
   });
 
   it('an answered request is not accepted a second time, even with a fresh assertion', async () => {
-    const requestId = await startLogin(app, ctx);
+    const requestId = await startLogin(app);
     const first = base64(ctx.idp.response({ inResponseTo: requestId }));
-    expect(outcome(await postAcs(app, ctx, first))).toEqual({ status: 200, code: 'accepted' });
+    expect(outcome(await postAcs(app, first))).toEqual({ status: 200, code: 'accepted' });
     const second = base64(ctx.idp.response({ inResponseTo: requestId }));
-    expect(outcome(await postAcs(app, ctx, second))).toMatchObject({ status: 401 });
+    expect(outcome(await postAcs(app, second))).toMatchObject({ status: 401 });
   });
 });

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
-import type { RunningApp } from '../../saml/support/https-app.js';
+import type { TestApp } from '../../support/harness.js';
 import { base64, base64url } from '../../saml/support/test-idp.js';
 import {
   createAttackContext,
@@ -25,7 +25,7 @@ const DSIG = 'http://www.w3.org/2000/09/xmldsig#';
 const REGISTERED = 'admin@example.com.evil.example';
 
 let ctx: AttackContext;
-let app: RunningApp;
+let app: TestApp;
 
 beforeAll(async () => {
   ctx = await createAttackContext();
@@ -62,7 +62,7 @@ describe('NameID split by CDATA after signing (truncation)', () => {
 
   it('ACS: refused, never read as the truncated NameID', async () => {
     const forged = splitNameId(ctx.idp.response({ assertion: { nameId: REGISTERED } }));
-    expect(outcome(await postAcs(app, ctx, base64(forged)))).toEqual({
+    expect(outcome(await postAcs(app, base64(forged)))).toEqual({
       status: 401,
       code: 'ERR_SAML_STRUCTURE_INVALID',
     });
@@ -70,7 +70,7 @@ describe('NameID split by CDATA after signing (truncation)', () => {
 
   it('RFC 7522 grant: refused with invalid_grant', async () => {
     const forged = splitNameId(ctx.idp.grantAssertion({ nameId: REGISTERED }));
-    const res = await postGrant(app, ctx, base64url(forged));
+    const res = await postGrant(app, base64url(forged));
     expect({ status: res.status, error: res.body['error'], code: res.body['code'] }).toEqual({
       status: 400,
       error: 'invalid_grant',

@@ -1,21 +1,16 @@
 /**
  * Shared set-up of the SAML attack specs: one real IdP signing key (RSA, as every SAML IdP), the
- * module options of a typical deployment, and a real HTTPS Nest app on loopback (port 0, dev PKI
- * server certificate) built from them. The message builders come from the SAML suite's own IdP
- * (`test/saml/support`), so the attacks start from the same real signed messages.
+ * module options of a typical deployment, and an app built from them, started by the harness
+ * (`test/support/harness.ts`) behind the real bootstrap's gates. The message builders come from
+ * the SAML suite's own IdP (`test/saml/support`), so the attacks start from the same real signed
+ * messages.
  */
 import { inflateRawSync } from 'node:zlib';
 import { Module, type LoggerService, type Type } from '@nestjs/common';
 import { SAML2_BEARER_GRANT_TYPE, SamlModule, type SamlModuleOptions } from '@inference-shield/saml';
 import { DOMParser } from '@xmldom/xmldom';
-import {
-  call,
-  createServerPki,
-  startHttpsApp,
-  type CallResult,
-  type RunningApp,
-  type ServerPki,
-} from '../../saml/support/https-app.js';
+import type { TestPki } from '@inference-shield/dev-pki';
+import { startApp, testPki, type CallResult, type TestApp } from '../../support/harness.js';
 import { createSigningIdentity, TestIdp, type TestIdpTarget } from '../../saml/support/test-idp.js';
 
 export const SP_ENTITY_ID = 'https://sp.attack.local/saml';
@@ -30,13 +25,13 @@ export const TARGET: TestIdpTarget = {
 /** A configured IdP (its key pinned by the SP) and the server PKI of the SP. */
 export interface AttackContext {
   readonly idp: TestIdp;
-  readonly pki: ServerPki;
+  readonly pki: TestPki;
 }
 
 export async function createAttackContext(): Promise<AttackContext> {
   const [keys, pki] = await Promise.all([
     createSigningIdentity({ commonName: 'corp IdP' }),
-    createServerPki(),
+    testPki('saml-attack'),
   ]);
   return { idp: new TestIdp(IDP_ENTITY_ID, keys, TARGET), pki };
 }
@@ -65,26 +60,26 @@ export function samlOptions(
   };
 }
 
-/** Starts `SamlModule.forRoot(options)` over HTTPS on 127.0.0.1:0. */
+/** Starts `SamlModule.forRoot(options)` with the real bootstrap on 127.0.0.1:0. */
 export async function startSamlApp(
   ctx: AttackContext,
   options: SamlModuleOptions,
   adapter: 'express' | 'fastify' = 'express',
   logger: LoggerService | false = false,
-): Promise<RunningApp> {
+): Promise<TestApp> {
   @Module({ imports: [SamlModule.forRoot(options)] })
   class AttackAppModule {}
-  return startHttpsApp(AttackAppModule as Type, ctx.pki, logger, adapter);
+  return startApp(AttackAppModule as Type, { pki: ctx.pki, logger, adapter });
 }
 
 /** POST /saml/acs with a form `SAMLResponse`. */
-export function postAcs(app: RunningApp, ctx: AttackContext, samlResponse: string): Promise<CallResult> {
-  return call(app.port, ctx.pki, '/saml/acs', { form: { SAMLResponse: samlResponse } });
+export function postAcs(app: TestApp, samlResponse: string): Promise<CallResult> {
+  return app.call('/saml/acs', { form: { SAMLResponse: samlResponse } });
 }
 
 /** POST /oauth/token with the RFC 7522 grant. */
-export function postGrant(app: RunningApp, ctx: AttackContext, assertion: string): Promise<CallResult> {
-  return call(app.port, ctx.pki, '/oauth/token', {
+export function postGrant(app: TestApp, assertion: string): Promise<CallResult> {
+  return app.call('/oauth/token', {
     form: { grant_type: SAML2_BEARER_GRANT_TYPE, assertion },
   });
 }
@@ -93,8 +88,8 @@ export function postGrant(app: RunningApp, ctx: AttackContext, assertion: string
  * GET /saml/login as anybody can, and the AuthnRequest ID read back from the redirect: what an
  * attacker learns by starting a login himself.
  */
-export async function startLogin(app: RunningApp, ctx: AttackContext): Promise<string> {
-  const res = await call(app.port, ctx.pki, '/saml/login?idp=corp');
+export async function startLogin(app: TestApp): Promise<string> {
+  const res = await app.call('/saml/login?idp=corp');
   if (res.status !== 302 || res.headers.location === undefined) {
     throw new Error(`login answered ${res.status}`);
   }

@@ -12,7 +12,7 @@
  * `test/https`): the fixed check answers in milliseconds, the quadratic one in tens of seconds.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningApp } from '../../saml/support/https-app.js';
+import type { TestApp } from '../../support/harness.js';
 import { base64, base64url } from '../../saml/support/test-idp.js';
 import {
   createAttackContext,
@@ -30,7 +30,7 @@ const EVIL_TEXT = `A${' '.repeat(200_000)}!`;
 const DEADLINE_MS = 5000;
 
 let ctx: AttackContext;
-let app: RunningApp;
+let app: TestApp;
 
 beforeAll(async () => {
   ctx = await createAttackContext();
@@ -52,21 +52,21 @@ async function timed<T>(run: () => Promise<T>): Promise<{ result: T; ms: number 
 describe('base64 text in a Signature is checked in linear time (pre-signature ReDoS)', () => {
   it('ACS: a SignatureValue of 200 000 spaces and a "!" is refused at once', async () => {
     const xml = ctx.idp.response().replace(/(<ds:SignatureValue>)[^<]*/, `$1${EVIL_TEXT}`);
-    const { result, ms } = await timed(() => postAcs(app, ctx, base64(xml)));
+    const { result, ms } = await timed(() => postAcs(app, base64(xml)));
     expect(outcome(result)).toEqual({ status: 401, code: 'ERR_SAML_SIGNATURE_INVALID' });
     expect(ms).toBeLessThan(DEADLINE_MS);
   });
 
   it('ACS: the same in DigestValue (checked after the algorithms) is refused at once', async () => {
     const xml = ctx.idp.response().replace(/(<ds:DigestValue>)[^<]*/, `$1${EVIL_TEXT}`);
-    const { result, ms } = await timed(() => postAcs(app, ctx, base64(xml)));
+    const { result, ms } = await timed(() => postAcs(app, base64(xml)));
     expect(outcome(result)).toEqual({ status: 401, code: 'ERR_SAML_SIGNATURE_INVALID' });
     expect(ms).toBeLessThan(DEADLINE_MS);
   });
 
   it('RFC 7522 grant: the same SignatureValue is refused at once with invalid_grant', async () => {
     const xml = ctx.idp.grantAssertion().replace(/(<ds:SignatureValue>)[^<]*/, `$1${EVIL_TEXT}`);
-    const { result, ms } = await timed(() => postGrant(app, ctx, base64url(xml)));
+    const { result, ms } = await timed(() => postGrant(app, base64url(xml)));
     expect({ status: result.status, error: result.body['error'], code: result.body['code'] }).toEqual({
       status: 400,
       error: 'invalid_grant',
@@ -82,6 +82,6 @@ describe('base64 text in a Signature is checked in linear time (pre-signature Re
       return `${open}\n${value.replace(/(.{64})/g, '$1\n')}\n`;
     });
     expect(wrapped).not.toBe(xml);
-    expect(outcome(await postAcs(app, ctx, base64(wrapped)))).toEqual({ status: 200, code: 'accepted' });
+    expect(outcome(await postAcs(app, base64(wrapped)))).toEqual({ status: 200, code: 'accepted' });
   });
 });
