@@ -10,7 +10,7 @@ import {
   SamlModule,
   SamlTokenSigner,
   type SamlModuleOptions,
-} from '@inference-shield/saml';
+} from '@inference-shield/saml/internal';
 import { createSigningIdentity, type SigningIdentity } from './support/test-idp.js';
 
 let dir: string;

@@ -9,7 +9,7 @@ import {
   SamlModule,
   SamlValidator,
   type SamlModuleOptions,
-} from '@inference-shield/saml';
+} from '@inference-shield/saml/internal';
 import { Redis } from 'ioredis';
 import { IDP_ENTITY_ID, SP_ENTITY_ID, TOKEN_AUDIENCE, TOKEN_ISSUER } from './support/saml-cases.js';
 import type { TestPki } from '@inference-shield/dev-pki';

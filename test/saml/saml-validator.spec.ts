@@ -5,7 +5,7 @@ import {
   SamlValidator,
   type SamlModuleOptions,
   type SamlPrincipal,
-} from '@inference-shield/saml';
+} from '@inference-shield/saml/internal';
 import {
   ACS_CASES,
   GRANT_CASES,

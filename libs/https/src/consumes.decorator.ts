@@ -8,7 +8,7 @@ import {
   type ExecutionContext,
   type NestInterceptor,
 } from '@nestjs/common';
-import { ShieldError } from '@inference-shield/core';
+import { ShieldError } from '@inference-shield/core/internal';
 import { from, switchMap, type Observable } from 'rxjs';
 
 /** The body types a route can declare and parse itself. */

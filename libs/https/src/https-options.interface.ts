@@ -1,5 +1,5 @@
 import type { NestApplicationOptions } from '@nestjs/common';
-import type { ShieldError } from '@inference-shield/core';
+import type { ShieldError } from '@inference-shield/core/internal';
 import type { CaSource, Tls12Cipher } from '@inference-shield/core/internal';
 
 /** TLS versions the bootstrap accepts as a minimum; anything older is refused at start-up. */

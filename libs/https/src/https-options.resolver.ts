@@ -8,7 +8,7 @@ import {
   deepFreeze,
   describeValue,
   type ShieldError,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { assertCaSource, copyCaSource } from '@inference-shield/core/internal';
 import type {
   HttpsCertificateInfo,

@@ -14,7 +14,7 @@ import {
   TlsBundleWatcher,
   type LoadedTlsBundle,
   type TlsFiles,
-} from '@inference-shield/core';
+} from '@inference-shield/core/internal';
 import { loadCaSource } from '@inference-shield/core/internal';
 import type {
   HttpsBootstrapOptions,

@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { tlsSocketOf } from '@inference-shield/core';
+import { tlsSocketOf } from '@inference-shield/core/internal';
 
 export { tlsSocketOf };
 

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { ShieldError, toHttpResponse, type ShieldErrorCode } from '@inference-shield/core';
+import { ShieldError, toHttpResponse, type ShieldErrorCode } from '@inference-shield/core/internal';
 
 /**
  * A complete HTTP/1.1 refusal, as bytes, for the places where no framework runs: plain HTTP on the

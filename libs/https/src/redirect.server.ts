@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { ShieldError, toHttpResponse } from '@inference-shield/core';
+import { ShieldError, toHttpResponse } from '@inference-shield/core/internal';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 
 /** Longest request target copied into `Location`; longer ones redirect to `/`. */

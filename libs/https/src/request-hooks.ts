@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
-import { ShieldError, toHttpResponse } from '@inference-shield/core';
+import { ShieldError, toHttpResponse } from '@inference-shield/core/internal';
 import type { RequestListener } from './node-internals.js';
 
 /** Passes a request on to the next hook, or to the framework after the last one. */

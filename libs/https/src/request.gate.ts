@@ -2,7 +2,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
-import { toHttpResponse, ShieldError } from '@inference-shield/core';
+import { toHttpResponse, ShieldError } from '@inference-shield/core/internal';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 import {
   interceptBody,

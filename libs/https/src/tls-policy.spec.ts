@@ -1,7 +1,7 @@
 import { constants } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import type { LoadedTlsBundle } from '@inference-shield/core';
+import type { LoadedTlsBundle } from '@inference-shield/core/internal';
 import { resolveHttpsOptions } from './https-options.resolver.js';
 import {
   cipherString,

@@ -1,6 +1,6 @@
 import { constants as cryptoConstants } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
-import type { LoadedTlsBundle } from '@inference-shield/core';
+import type { LoadedTlsBundle } from '@inference-shield/core/internal';
 import { cipherString, ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@inference-shield/core/internal';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isShieldError, loadTlsBundle } from '@inference-shield/core';
+import { isShieldError, loadTlsBundle } from '@inference-shield/core/internal';
 import { DevCertificateAuthority, type IssuedCertificate, type TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { testPki } from '../../support/harness.js';
