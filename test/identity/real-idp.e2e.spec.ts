@@ -251,7 +251,7 @@ const publicPem = (jwk: JWK): string =>
     .toString();
 
 /**
- * THREATS.md "Access tokens", against the real IdP. Unless the name says otherwise, every token is
+ * docs/threat-model.md "Access tokens", against the real IdP. Unless the name says otherwise, every token is
  * signed with the IdP's own current private key (read from its keys file): the signature is good,
  * only the named property is wrong.
  */

@@ -1,5 +1,5 @@
 /**
- * THREATS.md, "TLS, outbound": each row against a real bad upstream on loopback. Where the row says
+ * docs/threat-model.md, "TLS, outbound": each row against a real bad upstream on loopback. Where the row says
  * "no request bytes sent", the bad upstream records what it received after the handshake and the
  * test asserts it got nothing (and, as a control, that the same server records a good client).
  */

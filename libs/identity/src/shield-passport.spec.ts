@@ -77,7 +77,7 @@ const without = (o: Record<string, unknown>, key: string) =>
   Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
 
 /**
- * The attack table of THREATS.md (access tokens), built by hand. Each row names the code both
+ * The attack table of docs/threat-model.md (access tokens), built by hand. Each row names the code both
  * paths must answer; the status is 401 for all of them.
  */
 function attackTable(): [name: string, token: string, code: string][] {

@@ -1,7 +1,7 @@
 /**
  * Attack: keep using a signing key after the IdP removed it, through the verified-token cache.
  *
- * THREATS.md "IdP rotates its signing key": old tokens keep working *until the old key leaves the
+ * docs/threat-model.md "IdP rotates its signing key": old tokens keep working *until the old key leaves the
  * set*. The verifier's cache promises the same ("entries verified with a key that left its
  * issuer's set are dropped at once"): a key-set swap calls `dropKeys` for the kids that left.
  *

@@ -10,7 +10,7 @@
  * identity parsing stands in the way. The module has no `mtls.trustDomains`, so the allow-list
  * matcher itself is what refuses (403 ERR_CALLER_NOT_ALLOWED), not the trust-domain pre-check.
  *
- * Coverage for THREATS.md "inbound mTLS" and the SPIFFE allow-lists at the socket level (the unit
+ * Coverage for docs/threat-model.md "inbound mTLS" and the SPIFFE allow-lists at the socket level (the unit
  * specs cover the parsers with strings; here real certificates go through real handshakes). These
  * held up on the code reviewed; the controls prove each route does let its real caller in.
  */

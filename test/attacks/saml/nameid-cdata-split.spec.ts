@@ -1,5 +1,5 @@
 /**
- * Coverage (THREATS.md, SAML: "comment injected into NameID to truncate it → the full NameID, or
+ * Coverage (docs/threat-model.md, SAML: "comment injected into NameID to truncate it → the full NameID, or
  * refused"). The suite tests the comment form only. An empty CDATA section does the same job and
  * is subtler: exclusive c14n turns `admin@example.com<![CDATA[]]>.evil.example` into the very text
  * that was signed, so the IdP signature still verifies (checked below with xml-crypto alone),

@@ -6,7 +6,7 @@
  * loop (every request of the process) for 38 to 53 s per request here; a Fastify app with its
  * default 1 MiB body limit and the default `maxMessageBytes` takes the 270 KB form as it is.
  *
- * THREATS.md: "never a 500, never a hang"; every attacker-controlled input bounded in time.
+ * docs/threat-model.md: "never a 500, never a hang"; every attacker-controlled input bounded in time.
  *
  * The deadline below is a hang bound, not a performance assertion (as the slowloris test in
  * `test/https`): the fixed check answers in milliseconds, the quadratic one in tens of seconds.

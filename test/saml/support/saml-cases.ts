@@ -1,5 +1,5 @@
 /**
- * The THREATS.md "SAML" rows as tables of cases, shared by the validator spec (function calls)
+ * The docs/threat-model.md "SAML" rows as tables of cases, shared by the validator spec (function calls)
  * and the HTTP spec (ACS and token endpoint): each builds a hostile message from a real signed
  * one, at test time, and names the code it must be refused with.
  */

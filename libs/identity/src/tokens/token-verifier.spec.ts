@@ -1,5 +1,5 @@
 /**
- * The "Access tokens" rows of THREATS.md, against TokenVerifier with inline key sets (the
+ * The "Access tokens" rows of docs/threat-model.md, against TokenVerifier with inline key sets (the
  * key-set fetching rows are in issuer-key-set.spec.ts). Attack tokens are built by hand with
  * node's crypto, so no library policy stands between the attack and our code.
  */
@@ -599,7 +599,7 @@ const cases: Case[] = [
   ['four segments', () => `${rsaSigned({}, claims())}.AAAA`, 'ERR_TOKEN_MALFORMED'],
 ];
 
-describe('TokenVerifier: THREATS.md "Access tokens"', () => {
+describe('TokenVerifier: docs/threat-model.md "Access tokens"', () => {
   it.each(cases.map(([name, build, expected, ctx]) => ({ name, build, expected, ctx })))(
     '$name → $expected',
     async ({ build, expected, ctx }) => {
