@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { Agent } from 'undici';
 import { loadDevIdpClientsFile, type DevIdpClientsConfig } from './clients-config.js';
 import { resolveDevIdpOptions, type DevIdpOptions, type ResolvedDevIdpOptions } from './dev-idp.options.js';
-import { DEV_TLS_POLICY, refusePlaintext } from './dev-tls.policy.js';
+import { DEV_SERVER_TLS_POLICY, refusePlaintext } from '@inference-shield/core/internal';
 import { loadDevIdpTls } from './dev-idp.tls.js';
 import { answerClientError, ResponsesInFlight } from './oauth-error-response.js';
 import { loadOidcProvider } from './oidc-provider.loader.js';
@@ -123,7 +123,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       requestCert: true,
       rejectUnauthorized: false,
       // The same TLS policy as @inference-shield/https: TLS 1.2+, ECDHE with AEAD suites only, no renegotiation.
-      ...DEV_TLS_POLICY,
+      ...DEV_SERVER_TLS_POLICY,
       handshakeTimeout: 10_000,
       headersTimeout: 10_000,
       requestTimeout: 30_000,

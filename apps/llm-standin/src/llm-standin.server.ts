@@ -4,8 +4,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadTlsBundle } from '@inference-shield/core/internal';
-import { DEV_TLS_POLICY, refusePlaintext } from './dev-tls.policy.js';
+import { DEV_SERVER_TLS_POLICY, loadTlsBundle, refusePlaintext } from '@inference-shield/core/internal';
 import {
   complete,
   countInputTokens,
@@ -153,7 +152,7 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       rejectUnauthorized: true,
       // Our own policy, not Node's defaults (which offer CBC suites, so Lucky13 was reported, and
       // let a client renegotiate): TLS 1.2+, ECDHE with AEAD suites only, no renegotiation.
-      ...DEV_TLS_POLICY,
+      ...DEV_SERVER_TLS_POLICY,
       handshakeTimeout: 10_000,
       headersTimeout: 10_000,
       requestTimeout: 60_000,

@@ -45,3 +45,4 @@ export { tlsSocketOf } from './tls-socket.js';
 export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES, cipherString, type Tls12Cipher } from './tls-suites.js';
 export { assertCaSource, loadCaSource, copyCaSource, type CaSource } from './ca-source.js';
 export { parseCaPem, parseCertificatePem } from './certificate.loader.js';
+export { DEV_SERVER_TLS_POLICY, refusePlaintext, type PlaintextGate } from './dev-server.policy.js';

@@ -1,7 +1,7 @@
 /**
- * The TLS policy and plaintext answer of `@inference-shield/https`, for the stand-in LLM's own Node
- * HTTPS server (a bare `node:https` server standing in for a hosted API, so it does not go through
- * `createHttpsApp`). A dev tool that users point their apps at must not teach them weaker TLS than
+ * The TLS policy and plaintext answer of `@inference-shield/https`, for our dev tools' own Node
+ * HTTPS servers, which do not go through `createHttpsApp` (the dev IdP is oidc-provider, a Koa
+ * app; the stand-in LLM is a bare `node:https` server standing in for a hosted API). A dev tool that users point their apps at must not teach them weaker TLS than
  * the bootstrap serves: no CBC suites (Lucky13), no static RSA, no renegotiation, and plain HTTP on
  * the TLS port gets the bootstrap's `400 ERR_HTTP_TO_HTTPS`, not an empty reply.
  */
@@ -9,11 +9,12 @@ import { STATUS_CODES } from 'node:http';
 import { constants as cryptoConstants } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
-import { ShieldError, toHttpResponse } from '@inference-shield/core/internal';
-import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@inference-shield/https';
+import { toHttpResponse } from './http-error.mapping.js';
+import { ShieldError } from './shield.error.js';
+import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from './tls-suites.js';
 
 /** Server options of the bootstrap's TLS policy: TLS 1.2+, ECDHE with AEAD suites only, no renegotiation. */
-export const DEV_TLS_POLICY: Readonly<TlsOptions> = Object.freeze({
+export const DEV_SERVER_TLS_POLICY: Readonly<TlsOptions> = Object.freeze({
   minVersion: 'TLSv1.2',
   maxVersion: 'TLSv1.3',
   ciphers: [...TLS13_CIPHERS, ...TLS12_CIPHERS].join(':'),
@@ -57,6 +58,8 @@ export interface PlaintextGate {
  * anything else is closed at once. A connection that sends nothing within `idleMs` is closed.
  */
 export function refusePlaintext(server: TlsServer, idleMs: number): PlaintextGate {
+  // Relies on Node's TLS server having exactly one 'connection' listener (its own handshake
+  // start), as libs/https/src/node-internals.ts does for the bootstrap; checked here, fail closed.
   const listeners = server.listeners('connection');
   const [tlsListener] = listeners;
   if (listeners.length !== 1 || typeof tlsListener !== 'function') {
