@@ -1,24 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Module } from '@nestjs/common';
 import {
-  call,
-  createPki,
-  createSigner,
-  GW_ID,
-  oidcOptions,
-  startHttpsApp,
-  type Pki,
-  type RunningApp,
-  type Signer,
-} from './identity.e2e.fixtures.js';
-import { IdentityModule } from './identity.module.js';
-import { Allow, Authenticated, mtls, RequireScopes } from './policy.decorator.js';
-import { Principal } from './principal.decorator.js';
-import type { ShieldPrincipal } from './principal.interface.js';
+  Allow,
+  Authenticated,
+  IdentityModule,
+  mtls,
+  Principal,
+  RequireScopes,
+  type ShieldPrincipal,
+} from '@inference-shield/identity';
+import { createSigner, oidcOptions, type Signer } from '../../libs/identity/test/identity.fixtures.js';
+import { startApp, type AppCallOptions, type TestApp } from '../support/harness.js';
+import { createPki, optionalMtls, GW_ID, type Pki } from './support/workload-pki.js';
 
 let pki: Pki;
 let signer: Signer;
-let running: RunningApp;
+let running: TestApp;
 
 @Controller('f')
 class FastifyController {
@@ -42,14 +39,14 @@ beforeAll(async () => {
     controllers: [FastifyController],
   })
   class AppModule {}
-  running = await startHttpsApp(AppModule, pki, { adapter: 'fastify' });
+  running = await startApp(AppModule, { ...optionalMtls(pki), adapter: 'fastify' });
 });
 
 afterAll(async () => {
   await running?.close();
 });
 
-const get = (path: string, opts: Parameters<typeof call>[3] = {}) => call(running.port, pki, path, opts);
+const get = (path: string, opts: AppCallOptions = {}) => running.call(path, opts);
 
 describe('IdentityGuard on the Fastify adapter (req.raw.socket)', () => {
   it('reads the verified client certificate', async () => {
@@ -121,10 +118,10 @@ describe('IdentityModule with startup: not-ready', () => {
       controllers: [TokenOnlyController],
     })
     class NotReadyModule {}
-    const app = await startHttpsApp(NotReadyModule, pki);
+    const app = await startApp(NotReadyModule, optionalMtls(pki));
     try {
       const token = signer.sign({ iss: 'https://idp.invalid', aud: 'x' });
-      const r = await call(app.port, pki, '/f/infer', { token });
+      const r = await app.call('/f/infer', { token });
       expect([r.status, r.body.code]).toEqual([503, 'ERR_KEYSET_UNAVAILABLE']);
     } finally {
       await app.close();

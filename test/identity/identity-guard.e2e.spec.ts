@@ -1,41 +1,37 @@
 import { Agent, request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Module, Req } from '@nestjs/common';
-import type { AuditEvent, AuditSink } from './audit.interface.js';
-import {
-  call,
-  createPki,
-  createSigner,
-  GW_ID,
-  ISSUER,
-  oidcOptions,
-  OTHER_ID,
-  startHttpsApp,
-  type Pki,
-  type RunningApp,
-  type Signer,
-} from './identity.e2e.fixtures.js';
-import { IdentityModule } from './identity.module.js';
 import {
   Allow,
   AllowSpiffe,
   Authenticated,
+  IdentityModule,
   mtls,
   oidc,
+  Principal,
   Public,
   RequireBoundToken,
   RequireClaims,
   RequireRoles,
   RequireScopes,
-} from './policy.decorator.js';
-import { Principal } from './principal.decorator.js';
-import type { ShieldPrincipal } from './principal.interface.js';
-import { TOKEN_VERIFIER } from './identity.constants.js';
-import { certificateThumbprint, type TokenVerifier } from './tokens/index.js';
+  type AuditEvent,
+  type AuditSink,
+  type ShieldPrincipal,
+  type TokenVerifier,
+} from '@inference-shield/identity';
+import { certificateThumbprint, TOKEN_VERIFIER } from '@inference-shield/identity/internal';
+import {
+  createSigner,
+  ISSUER,
+  oidcOptions,
+  type Signer,
+} from '../../libs/identity/test/identity.fixtures.js';
+import { startApp, type AppCallOptions, type TestApp } from '../support/harness.js';
+import { createPki, optionalMtls, GW_ID, OTHER_ID, type Pki } from './support/workload-pki.js';
 
 let pki: Pki;
 let signer: Signer;
-let running: RunningApp;
+let running: TestApp;
 const events: AuditEvent[] = [];
 const sink: AuditSink = { record: (e) => events.push(e) };
 
@@ -138,14 +134,14 @@ beforeAll(async () => {
   })
   class AppModule {}
   appModule = AppModule;
-  running = await startHttpsApp(appModule, pki);
+  running = await startApp(appModule, optionalMtls(pki));
 });
 
 afterAll(async () => {
   await running?.close();
 });
 
-const get = (path: string, opts: Parameters<typeof call>[3] = {}) => call(running.port, pki, path, opts);
+const get = (path: string, opts: AppCallOptions = {}) => running.call(path, opts);
 
 describe('IdentityGuard over real HTTPS (Express)', () => {
   it('lets anyone reach a @Public() route, without a principal', async () => {

@@ -2,29 +2,21 @@ import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Module } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
+import { IdentityModule, Principal, RequireScopes, type ShieldPrincipal } from '@inference-shield/identity';
+import { ShieldPassportModule, UsePassport } from '@inference-shield/identity/passport';
 import {
   AUDIENCE,
-  call,
-  CaptureLogger,
-  createPki,
   createSigner,
   ISSUER,
   oidcOptions,
-  startHttpsApp,
-  type CallResult,
-  type Pki,
-  type RunningApp,
   type Signer,
-} from './identity.e2e.fixtures.js';
-import { IdentityModule } from './identity.module.js';
-import { RequireScopes } from './policy.decorator.js';
-import { Principal } from './principal.decorator.js';
-import type { ShieldPrincipal } from './principal.interface.js';
-import { ShieldPassportModule, UsePassport } from './shield-passport.module.js';
+} from '../../libs/identity/test/identity.fixtures.js';
+import { CaptureLogger, startApp, type CallResult, type TestApp } from '../support/harness.js';
+import { createPki, optionalMtls, type Pki } from './support/workload-pki.js';
 
 let pki: Pki;
 let signer: Signer;
-let running: RunningApp;
+let running: TestApp;
 const logger = new CaptureLogger();
 
 @Controller()
@@ -49,7 +41,7 @@ beforeAll(async () => {
   })
   class AppModule {}
   // The app's own logger captures everything: Nest's, the audit sink's (the default one), ours.
-  running = await startHttpsApp(AppModule, pki, { logger });
+  running = await startApp(AppModule, { ...optionalMtls(pki), logger });
 });
 
 afterAll(async () => {
@@ -192,7 +184,7 @@ function attackTable(): [name: string, token: string, code: string][] {
 }
 
 const get = (path: string, token?: string): Promise<CallResult> =>
-  call(running.port, pki, path, token === undefined ? {} : { token });
+  running.call(path, token === undefined ? {} : { token });
 
 describe('ShieldJwtStrategy (passport) and IdentityGuard enforce the same rules', () => {
   it('accept a valid token on both paths with the same principal', async () => {

@@ -5,7 +5,7 @@ import type { AuditEvent } from './audit.interface.js';
 import { IdentityGuard } from './identity.guard.js';
 import { IdentityModule } from './identity.module.js';
 import type { IdentityModuleOptions } from './identity-options.interface.js';
-import { createSigner, oidcOptions, type Signer } from './identity.e2e.fixtures.js';
+import { createSigner, oidcOptions, type Signer } from '../test/identity.fixtures.js';
 import { AllowSpiffe, Authenticated, Public, RequireScopes } from './policy.decorator.js';
 import { UsePassport } from './shield-passport.module.js';
 import { TOKEN_VERIFIER } from './identity.constants.js';

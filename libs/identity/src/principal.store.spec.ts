@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addPrincipalSlot, attachPrincipal, principalOf } from './principal.store.js';
-import { ALICE } from './identity.e2e.fixtures.js';
+import { ALICE } from '../test/identity.fixtures.js';
 
 const alice = ALICE;
 

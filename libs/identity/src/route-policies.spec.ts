@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { IdentityModule } from './identity.module.js';
 import type { IdentityModuleOptions } from './identity-options.interface.js';
 import { resolveIdentityOptions } from './identity-options.resolver.js';
-import { createSigner, oidcOptions, type Signer } from './identity.e2e.fixtures.js';
+import { createSigner, oidcOptions, type Signer } from '../test/identity.fixtures.js';
 import { Authenticated, Public, RequireScopes } from './policy.decorator.js';
 import { PolicyRegistry } from './policy.registry.js';
 
