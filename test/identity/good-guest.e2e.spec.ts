@@ -42,7 +42,7 @@ import {
 import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
-import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
+import type { HttpsApp } from '@inference-shield/https';
 import {
   Authenticated,
   IdentityModule,
@@ -52,8 +52,14 @@ import {
   type IdentityModuleOptions,
   type ShieldPrincipal,
 } from '@inference-shield/identity';
-import { CaptureLogger } from './support/capture.js';
-import { call, type CallResult, type ClientCertificate } from './support/https-client.js';
+import {
+  call,
+  CaptureLogger,
+  startApp,
+  type AppCallOptions,
+  type CallResult,
+  type ClientCertificate,
+} from '../support/harness.js';
 import { rawExchange } from './support/raw-tls.js';
 import { forgeWithFreshKey, type TokenForge } from './support/token-forge.js';
 
@@ -223,17 +229,13 @@ async function start(
   adapter: 'express' | 'fastify',
   logger: CaptureLogger | false = false,
 ): Promise<{ app: HttpsApp; port: number }> {
-  const app = await createHttpsApp(
-    module,
-    {
-      tls: { cert: pki.server.cert, key: pki.server.key },
-      mtls: { mode: 'optional', ca: { file: pki.ca.cert }, crl: pki.ca.crl },
-      reload: { watch: false, sighup: false },
-      nest: { logger },
-    },
+  const t = await startApp(module, {
+    pki,
+    mtls: { mode: 'optional', ca: { file: pki.ca.cert }, crl: pki.ca.crl },
+    logger,
     adapter,
-  );
-  return { app, port: (await app.listen(0, '127.0.0.1')).port };
+  });
+  return { app: t.https, port: t.port };
 }
 
 /** What a client sees of a response, without what changes from one response to the next. */
@@ -262,8 +264,8 @@ describe.each(['express', 'fastify'] as const)('on %s', (adapter) => {
   // read from a mark taken before each request.
   const logger = new CaptureLogger();
   const linesSince = (mark: number): string => logger.lines.slice(mark).join('\n');
-  const get = (port: number, path: string, extra: Parameters<typeof call>[2] | object = {}) =>
-    call(port, path, { ca: pki.ca.certPem, ...extra });
+  const get = (port: number, path: string, extra: AppCallOptions = {}) =>
+    call(port, { ca: pki.ca.certPem, path, ...extra });
 
   beforeAll(async () => {
     const a = await start(hostModule(identityOptions()), adapter, logger);

@@ -25,10 +25,10 @@ import {
   TokenVerifier,
   type ResolvedIdentityOptions,
 } from '@inference-shield/identity/internal';
-import { CaptureLogger, TokenLedger } from './support/capture.js';
+import { TokenLedger } from './support/capture.js';
 import { startIdp, type RunningIdp } from './support/dev-idp.js';
 import { fixtureModule, ROUTES } from './support/fixture-app.js';
-import { call, type CallResult } from './support/https-client.js';
+import { call, CaptureLogger, type CallResult } from '../support/harness.js';
 import { createSharedPki, type SharedPki } from './support/idp-pki.js';
 import { forgeFromKeysFile, forgeWithFreshKey } from './support/token-forge.js';
 
@@ -65,7 +65,7 @@ const issuerStats = () => {
   return stats;
 };
 const infer = (token: string): Promise<CallResult> =>
-  call(port, ROUTES.infer, { ca: shared.pki.ca.certPem, method: 'POST', token: ledger.add(token) });
+  call(port, { ca: shared.pki.ca.certPem, path: ROUTES.infer, method: 'POST', token: ledger.add(token) });
 const kidOf = (token: string): unknown =>
   (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { kid?: unknown }).kid;
 

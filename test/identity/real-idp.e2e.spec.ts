@@ -15,11 +15,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { TOKEN_VERIFIER, type TokenVerifier } from '@inference-shield/identity/internal';
 import type { JWK } from 'jose';
-import { CaptureAuditSink, CaptureLogger, TokenLedger } from './support/capture.js';
+import { CaptureAuditSink, TokenLedger } from './support/capture.js';
 import { startIdp, tokenFromPort, type RunningIdp } from './support/dev-idp.js';
 import { startFetchWitness, type FetchWitness } from './support/fetch-witness.js';
 import { fixtureModule, ROUTES, type PrincipalAnswer } from './support/fixture-app.js';
-import { call, type CallResult, type ClientCertificate } from './support/https-client.js';
+import { call, CaptureLogger, type CallResult, type ClientCertificate } from '../support/harness.js';
 import { createSharedPki, DEMO_WORKLOAD_SPIFFE_ID, type SharedPki } from './support/idp-pki.js';
 import { forgeFromKeysFile, forgeWithFreshKey, type TokenForge } from './support/token-forge.js';
 
@@ -56,7 +56,7 @@ function post(
   path: string,
   opts: { token?: string; client?: ClientCertificate; headers?: Record<string, string> } = {},
 ) {
-  return call(port, path, { ca: shared.pki.ca.certPem, method: 'POST', ...opts });
+  return call(port, { ca: shared.pki.ca.certPem, path, method: 'POST', ...opts });
 }
 
 function expectInvalidToken(r: CallResult, code: string, token?: string): void {
@@ -122,7 +122,7 @@ describe('tokens issued by the dev IdP', () => {
   });
 
   it('serves the public health route without credentials', async () => {
-    const r = await call(port, ROUTES.health, { ca: shared.pki.ca.certPem });
+    const r = await call(port, { ca: shared.pki.ca.certPem, path: ROUTES.health });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ status: 'ok' });
   });
@@ -192,7 +192,8 @@ describe('tokens issued by the dev IdP', () => {
 
   it.each(PATHS)('%s: accepts the scheme in any case ("bearer", RFC 7235 §2.1)', async (path) => {
     const token = ledger.add(await victim.idp.getToken({ scope: 'models:infer' }));
-    const r = await call(port, routeOf(path), {
+    const r = await call(port, {
+      path: routeOf(path),
       ca: shared.pki.ca.certPem,
       method: 'POST',
       authorization: `bearer ${token}`,

@@ -1,47 +1,10 @@
 /**
- * Log capture for the "nothing sensitive in logs" checks: a Nest logger and an audit sink that
- * keep every line, and a search for any token (or any 16-character piece of its signature).
+ * Capture for the "nothing sensitive in logs" checks: an audit sink that keeps every event, and a
+ * search for any token (or any 16-character piece of its signature). Nest's log lines are the
+ * harness's CaptureLogger (test/support/harness.ts).
  */
-import type { LoggerService } from '@nestjs/common';
 import type { AuditEvent, AuditSink } from '@inference-shield/identity';
 import { signatureOf } from './token-forge.js';
-
-/** Every line Nest's `Logger` is given, at every level (debug and verbose included). */
-export class CaptureLogger implements LoggerService {
-  readonly lines: string[] = [];
-
-  private push(level: string, args: unknown[]): void {
-    const text = args.map((a) => (typeof a === 'string' ? a : render(a))).join(' ');
-    this.lines.push(`${level} ${text}`);
-  }
-  log(...args: unknown[]): void {
-    this.push('log', args);
-  }
-  error(...args: unknown[]): void {
-    this.push('error', args);
-  }
-  warn(...args: unknown[]): void {
-    this.push('warn', args);
-  }
-  debug(...args: unknown[]): void {
-    this.push('debug', args);
-  }
-  verbose(...args: unknown[]): void {
-    this.push('verbose', args);
-  }
-  fatal(...args: unknown[]): void {
-    this.push('fatal', args);
-  }
-}
-
-function render(value: unknown): string {
-  if (value instanceof Error) return `${value.name}: ${value.message}\n${value.stack ?? ''}`;
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
 
 /** An audit sink that keeps the events (and their JSON, which is what a real sink would write). */
 export class CaptureAuditSink implements AuditSink {

@@ -4,7 +4,7 @@
  * answers until the server closes or `waitMs` passes.
  */
 import { connect, type TLSSocket } from 'node:tls';
-import type { ClientCertificate } from './https-client.js';
+import type { ClientCertificate } from '../../support/harness.js';
 
 export interface RawAnswer {
   /** Everything received. */
