@@ -21,6 +21,7 @@ import type { TLSSocket } from 'node:tls';
 import type { INestApplication, LoggerService, NestApplicationOptions } from '@nestjs/common';
 import { NestFactory, type IEntryNestModule } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { TestingModule } from '@nestjs/testing';
 import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
 import {
   createHttpsApp,
@@ -113,11 +114,13 @@ export interface PlainStartOptions {
 }
 
 /**
- * The opt-out: `NestFactory.create` over TLS without our bootstrap (no connection or request gate,
- * no security headers, Nest's own parsers). Only for a test whose subject is a plain Nest app.
+ * The opt-out: `NestFactory.create` (or a compiled `TestingModule`'s `createNestApplication`) over
+ * TLS without our bootstrap: no connection or request gate, no security headers, Nest's own
+ * parsers. Only for a test whose subject is a plain Nest app, or that must replace a provider
+ * with `Test.createTestingModule`, which `createHttpsApp` cannot take.
  */
 export async function startPlainNestApp(
-  module: IEntryNestModule,
+  module: IEntryNestModule | TestingModule,
   options: PlainStartOptions,
 ): Promise<PlainTestApp> {
   const pki = options.pki ?? (await testPki());
@@ -127,20 +130,20 @@ export async function startPlainNestApp(
     minVersion: 'TLSv1.3',
   };
   const logger = options.logger ?? false;
-  const app: INestApplication =
-    options.adapter === 'fastify'
-      ? await NestFactory.create<NestFastifyApplication>(
-          module,
-          new FastifyAdapter({ https: httpsOptions }),
-          {
-            logger,
-          },
-        )
-      : // Nest's HttpsOptions type predates minVersion; the options go to https.createServer as they are.
-        await NestFactory.create(module, {
-          httpsOptions: httpsOptions as NestApplicationOptions['httpsOptions'],
-          logger,
-        });
+  const adapter = options.adapter === 'fastify' ? new FastifyAdapter({ https: httpsOptions }) : undefined;
+  // Nest's HttpsOptions type predates minVersion; the options go to https.createServer as they are.
+  const nest: NestApplicationOptions = adapter
+    ? { logger }
+    : { logger, httpsOptions: httpsOptions as NestApplicationOptions['httpsOptions'] };
+  let app: INestApplication;
+  if (module instanceof TestingModule)
+    app = adapter
+      ? module.createNestApplication<NestFastifyApplication>(adapter, nest)
+      : module.createNestApplication(nest);
+  else
+    app = adapter
+      ? await NestFactory.create<NestFastifyApplication>(module, adapter, nest)
+      : await NestFactory.create(module, nest);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return started(pki, app, port, () => app.close());

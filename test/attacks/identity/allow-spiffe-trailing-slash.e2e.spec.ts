@@ -20,7 +20,8 @@ import { Controller, Get, Module, type Type } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type IssuedCertificate, type TestPki } from '@inference-shield/dev-pki';
 import { Allow, AllowSpiffe, IdentityModule, mtls } from '@inference-shield/identity';
-import { callOnce, startApp } from './attack-kit.js';
+import { startApp } from '../../support/harness.js';
+import { callOnce, serveOptionalMtls } from './attack-kit.js';
 
 /** Meant as `spiffe://shield.local/ns/prod/gateway`, with the workload path lost. */
 const TRUNCATED = 'spiffe://shield.local/';
@@ -70,7 +71,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Starts the app, or returns the error message when it refuses to start. */
 async function tryStart(controller: Type): Promise<{ port: number; close(): Promise<void> } | string> {
   try {
-    return await startApp(appWith(controller), pki);
+    return await startApp(appWith(controller), serveOptionalMtls(pki));
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }

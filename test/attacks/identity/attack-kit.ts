@@ -1,18 +1,14 @@
 /**
- * What the identity attack specs share: a dev PKI, an ES256 issuer key that signs honest tokens,
- * a Nest app on real HTTPS (loopback, port 0, optional mTLS as a Shield server would set it), and
+ * What the identity attack specs share: an ES256 issuer key that signs honest tokens, the serving
+ * options of a Shield server with optional mTLS (for the harness's `startApp`), and
  * a raw HTTP/1.1-over-TLS client that writes header lines byte for byte and can keep one
  * connection for several requests. Only public entries (`@inference-shield/*`) are imported.
  */
 import 'reflect-metadata';
-import type { AddressInfo } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
-import type { ServerOptions } from 'node:https';
-import type { INestApplication, NestApplicationOptions, Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import type { TestingModule } from '@nestjs/testing';
 import type { IssuedCertificate, TestPki } from '@inference-shield/dev-pki';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import type { StartOptions } from '../../support/harness.js';
 
 export const ISSUER = 'https://idp.attack.test';
 export const AUDIENCE = 'inference';
@@ -45,35 +41,10 @@ export async function issuerKey(kid: string): Promise<IssuerKey> {
 /**
  * Optional mTLS, the way an app mixing token and workload callers serves: a client certificate is
  * asked for and verified against the test CA, a connection without one still reaches the guard.
+ * TLS 1.3 only. For the harness's `startApp(module, serveOptionalMtls(pki))`.
  */
-export function serverOptions(pki: TestPki): ServerOptions {
-  return {
-    key: pki.server.keyPem,
-    cert: pki.server.certPem,
-    ca: pki.ca.certPem,
-    requestCert: true,
-    rejectUnauthorized: false,
-    minVersion: 'TLSv1.3',
-  };
-}
-
-export interface RunningApp {
-  readonly app: INestApplication;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-/** Starts `module` (or an already compiled testing module) on 127.0.0.1:0 over TLS. */
-export async function startApp(module: Type | TestingModule, pki: TestPki): Promise<RunningApp> {
-  // Nest's HttpsOptions type predates minVersion; the object goes to https.createServer as it is.
-  const httpsOptions = serverOptions(pki) as NestApplicationOptions['httpsOptions'];
-  const app =
-    typeof module === 'function'
-      ? await NestFactory.create(module, { httpsOptions, logger: false })
-      : module.createNestApplication({ httpsOptions, logger: false });
-  await app.listen(0, '127.0.0.1');
-  const port = (app.getHttpServer() as { address(): AddressInfo }).address().port;
-  return { app, port, close: () => app.close() };
+export function serveOptionalMtls(pki: TestPki): StartOptions {
+  return { pki, mtls: 'optional', tls: { minVersion: 'TLSv1.3' } };
 }
 
 export interface RawResponse {

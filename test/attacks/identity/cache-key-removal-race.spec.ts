@@ -42,16 +42,8 @@ import {
   type ResolvedIdentityOptions,
 } from '@inference-shield/identity/internal';
 import type { JWK } from 'jose';
-import {
-  AUDIENCE,
-  callOnce,
-  ISSUER,
-  issuerKey,
-  RawConnection,
-  startApp,
-  type IssuerKey,
-  type RunningApp,
-} from './attack-kit.js';
+import { AUDIENCE, callOnce, ISSUER, issuerKey, RawConnection, type IssuerKey } from './attack-kit.js';
+import { startPlainNestApp, type PlainTestApp } from '../../support/harness.js';
 
 interface Deferred {
   readonly promise: Promise<void>;
@@ -205,7 +197,7 @@ describe('through IdentityGuard, on a keep-alive connection', () => {
   }
 
   async function startGuarded(net: ReturnType<typeof holdingFetch>): Promise<{
-    running: RunningApp;
+    running: PlainTestApp;
     verifier: TokenVerifier;
     skew(ms: number): void;
   }> {
@@ -240,7 +232,22 @@ describe('through IdentityGuard, on a keep-alive connection', () => {
         inject: [IDENTITY_OPTIONS],
       })
       .compile();
-    const running = await startApp(moduleRef, pki);
+    // Opt-out of the bootstrap: the verifier is replaced through Test.createTestingModule (a clock
+    // and a fetch under the test's control), and createHttpsApp takes a root module, not a
+    // compiled testing module. The subject here is the verifier's cache, not the server.
+    const running = await startPlainNestApp(moduleRef, {
+      pki,
+      // What serverOptions(pki) gave before: optional mTLS against the test CA, TLS 1.3.
+      httpsOptions: {
+        key: pki.server.keyPem,
+        cert: pki.server.certPem,
+        ca: pki.ca.certPem,
+        requestCert: true,
+        rejectUnauthorized: false,
+        minVersion: 'TLSv1.3',
+      },
+      why: 'a provider replaced with Test.createTestingModule',
+    });
     return {
       running,
       verifier: running.app.get<TokenVerifier>(TOKEN_VERIFIER),

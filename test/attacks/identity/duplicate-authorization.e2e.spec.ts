@@ -24,15 +24,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
 import { IdentityModule, Principal, RequireScopes, type ShieldPrincipal } from '@inference-shield/identity';
 import { ShieldPassportModule, UsePassport } from '@inference-shield/identity/passport';
-import {
-  AUDIENCE,
-  callOnce,
-  ISSUER,
-  issuerKey,
-  startApp,
-  type IssuerKey,
-  type RunningApp,
-} from './attack-kit.js';
+import { AUDIENCE, callOnce, ISSUER, issuerKey, serveOptionalMtls, type IssuerKey } from './attack-kit.js';
+import { startApp, type TestApp } from '../../support/harness.js';
 
 @Controller()
 class ModelsController {
@@ -52,7 +45,7 @@ class ModelsController {
 const dir = mkdtempSync(join(tmpdir(), 'attack-dup-authz-'));
 let pki: TestPki;
 let key: IssuerKey;
-let running: RunningApp;
+let running: TestApp;
 let alice: string;
 let bob: string;
 
@@ -70,7 +63,7 @@ beforeAll(async () => {
     controllers: [ModelsController],
   })
   class DuplicateAuthorizationApp {}
-  running = await startApp(DuplicateAuthorizationApp, pki);
+  running = await startApp(DuplicateAuthorizationApp, serveOptionalMtls(pki));
   [alice, bob] = await Promise.all([key.sign({ sub: 'alice' }), key.sign({ sub: 'bob' })]);
 });
 

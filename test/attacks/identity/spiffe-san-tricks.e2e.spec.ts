@@ -30,7 +30,8 @@ import {
   Principal,
   type ShieldPrincipal,
 } from '@inference-shield/identity';
-import { callOnce, startApp, type RunningApp } from './attack-kit.js';
+import { startApp, type TestApp } from '../../support/harness.js';
+import { callOnce, serveOptionalMtls } from './attack-kit.js';
 
 const GW = 'spiffe://shield.local/ns/prod/gw';
 
@@ -63,11 +64,11 @@ class WorkloadApp {}
 
 const dir = mkdtempSync(join(tmpdir(), 'attack-san-'));
 let pki: TestPki;
-let running: RunningApp;
+let running: TestApp;
 
 beforeAll(async () => {
   pki = await createTestPki(dir);
-  running = await startApp(WorkloadApp, pki);
+  running = await startApp(WorkloadApp, serveOptionalMtls(pki));
 });
 
 afterAll(async () => {
