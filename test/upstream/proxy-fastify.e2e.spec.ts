@@ -6,8 +6,6 @@ import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Controller, Module, Post, Req, Res } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -18,6 +16,7 @@ import {
   type UpstreamProxy,
 } from '@inference-shield/upstream';
 import { createLlmStandin, type LlmStandin } from '../../apps/llm-standin/src/llm-standin.server.js';
+import { startApp, type TestApp } from '../support/harness.js';
 import { testPki } from './upstream-fixtures.js';
 
 const KEY = 'sk-fastify-upstream-key-4410';
@@ -34,7 +33,7 @@ class FastifyProxyController {
 
 let pki: Awaited<ReturnType<typeof testPki>>;
 let standin: LlmStandin;
-let app: NestFastifyApplication;
+let app: TestApp;
 let caller: Agent;
 let base: string;
 
@@ -69,13 +68,8 @@ beforeAll(async () => {
   })
   class AppModule {}
 
-  app = await NestFactory.create<NestFastifyApplication>(
-    AppModule,
-    new FastifyAdapter({ https: { cert: pki.server.certPem, key: pki.server.keyPem } }),
-    { logger: false },
-  );
-  await app.listen(0, '127.0.0.1');
-  base = `https://localhost:${(app.getHttpServer().address() as { port: number }).port}`;
+  app = await startApp(AppModule, { pki, adapter: 'fastify' });
+  base = app.url;
   caller = new Agent({ connect: { ca: pki.ca.certPem } });
 });
 

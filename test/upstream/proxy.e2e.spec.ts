@@ -19,8 +19,6 @@ import {
   UseGuards,
   type CanActivate,
   type ExecutionContext,
-  type INestApplication,
-  type LoggerService,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { createLocalJWKSet, jwtVerify } from 'jose';
@@ -37,6 +35,7 @@ import {
   type UpstreamRegistry,
 } from '@inference-shield/upstream';
 import { createLlmStandin, type LlmStandin } from '../../apps/llm-standin/src/llm-standin.server.js';
+import { CaptureLogger, startApp, type TestApp } from '../support/harness.js';
 import { deferred, httpsServer, testPki } from './upstream-fixtures.js';
 
 const UPSTREAM_KEY = 'sk-upstream-key-for-proxy-9931';
@@ -46,24 +45,7 @@ const SERVICE_ID = 'spiffe://shield.local/model-server';
 const CALLER_KEY = Symbol('test-caller');
 
 /** Every log line of the app, to check nothing sensitive is logged. */
-const logLines: string[] = [];
-class CapturingLogger implements LoggerService {
-  log(m: unknown, ...rest: unknown[]): void {
-    logLines.push([m, ...rest].map(String).join(' '));
-  }
-  error(m: unknown, ...rest: unknown[]): void {
-    this.log(m, ...rest);
-  }
-  warn(m: unknown, ...rest: unknown[]): void {
-    this.log(m, ...rest);
-  }
-  debug(m: unknown, ...rest: unknown[]): void {
-    this.log(m, ...rest);
-  }
-  verbose(m: unknown, ...rest: unknown[]): void {
-    this.log(m, ...rest);
-  }
-}
+const logger = new CaptureLogger();
 
 /** Stands in for the identity guard: a verified bearer token becomes a frozen caller on the request. */
 @Injectable()
@@ -119,7 +101,7 @@ let pki: Awaited<ReturnType<typeof testPki>>;
 let standin: LlmStandin;
 let slowStandin: LlmStandin;
 let scripted: Awaited<ReturnType<typeof httpsServer>>;
-let app: INestApplication;
+let app: TestApp;
 let caller: Agent;
 let base: string;
 /** Scripted upstream: each test sets what `/v1/<name>` does. */
@@ -203,17 +185,12 @@ beforeAll(async () => {
   const previous = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
   process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
   try {
-    app = await NestFactory.create(AppModule, {
-      httpsOptions: { cert: pki.server.certPem, key: pki.server.keyPem },
-      logger: new CapturingLogger(),
-    });
+    app = await startApp(AppModule, { pki, logger });
   } finally {
     if (previous === undefined) delete process.env.NODE_TLS_REJECT_UNAUTHORIZED;
     else process.env.NODE_TLS_REJECT_UNAUTHORIZED = previous;
   }
-  await app.listen(0, '127.0.0.1');
-  const address = app.getHttpServer().address() as { port: number };
-  base = `https://localhost:${address.port}`;
+  base = app.url;
   caller = new Agent({ connect: { ca: pki.ca.certPem } });
 });
 
@@ -465,7 +442,7 @@ describe('upstream errors', () => {
 
 describe('start-up and logs', () => {
   it('NODE_TLS_REJECT_UNAUTHORIZED=0 was reported at start-up', () => {
-    expect(logLines.some((l) => l.includes('NODE_TLS_REJECT_UNAUTHORIZED=0'))).toBe(true);
+    expect(logger.lines.some((l) => l.includes('NODE_TLS_REJECT_UNAUTHORIZED=0'))).toBe(true);
   });
 
   it.each([
@@ -529,7 +506,7 @@ describe('start-up and logs', () => {
   });
 
   it('no log line holds a key, a token, an assertion or a prompt', () => {
-    const all = logLines.join('\n');
+    const all = logger.lines.join('\n');
     expect(all.length).toBeGreaterThan(0);
     for (const secret of [UPSTREAM_KEY, CALLER_TOKEN, SECRET_PROMPT, 'eyJ'])
       expect(all).not.toContain(secret);

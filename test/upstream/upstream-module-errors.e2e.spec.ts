@@ -5,11 +5,10 @@
  */
 import 'reflect-metadata';
 import { ConflictException, Controller, Get, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { InjectUpstream, UpstreamModule, type UpstreamClient } from '@inference-shield/upstream';
+import { startApp, type TestApp } from '../support/harness.js';
 import { recordingTlsServer, testPki, type RecordingServer } from './upstream-fixtures.js';
 
 @Controller()
@@ -30,7 +29,7 @@ class CallsController {
 
 let pki: Awaited<ReturnType<typeof testPki>>;
 let untrusted: RecordingServer;
-let app: NestExpressApplication;
+let app: TestApp;
 let caller: Agent;
 let base: string;
 
@@ -49,12 +48,8 @@ beforeAll(async () => {
     controllers: [CallsController],
   })
   class AppModule {}
-  app = await NestFactory.create<NestExpressApplication>(AppModule, {
-    logger: false,
-    httpsOptions: { cert: pki.server.certPem, key: pki.server.keyPem },
-  });
-  await app.listen(0, '127.0.0.1');
-  base = `https://localhost:${(app.getHttpServer().address() as { port: number }).port}`;
+  app = await startApp(AppModule, { pki });
+  base = app.url;
   caller = new Agent({ connect: { ca: pki.ca.certPem } });
 });
 
