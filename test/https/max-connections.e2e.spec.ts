@@ -1,11 +1,10 @@
 import 'reflect-metadata';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LoggerService } from '@nestjs/common';
 import type { TestPki } from '@inference-shield/dev-pki';
 import type { HttpsAdapterChoice, HttpsApp } from '@inference-shield/https';
 import { HelloAppModule } from './fixtures/hello.app.js';
-import { startApp } from '../support/harness.js';
+import { CaptureLogger, startApp } from '../support/harness.js';
 import { handshake } from './support/clients.js';
 
 const MAX = 3;
@@ -19,21 +18,15 @@ function openConnection(port: number, ca: string): Promise<TLSSocket> {
   });
 }
 
-/** Keeps what Nest's Logger is given, by level. */
-class Capture implements LoggerService {
-  readonly warnings: string[] = [];
-  log(): void {}
-  error(): void {}
-  warn(message: unknown): void {
-    this.warnings.push(String(message));
-  }
-}
+/** The warnings among what Nest's Logger was given (`<message> <context>`). */
+const warningsOf = (logger: CaptureLogger): string[] =>
+  logger.lines.filter((l) => l.startsWith('warn ')).map((l) => l.slice('warn '.length));
 
 describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections (%s)', (adapter) => {
   let pki: TestPki;
   let https: HttpsApp;
   let port: number;
-  const logger = new Capture();
+  const logger = new CaptureLogger();
 
   beforeAll(async () => {
     ({ pki, https, port } = await startApp(HelloAppModule, {
@@ -54,8 +47,8 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections
       expect(refused.ok).toBe(false);
       // Closed by the server on accept: the client sees a reset or a closed socket, never a TLS alert.
       expect(['ECONNRESET', 'CLOSED', 'EPIPE']).toContain(refused.code);
-      expect(logger.warnings.some((w) => w.includes(`limits.maxConnections (${MAX}) reached`))).toBe(true);
-      expect(logger.warnings.join('\n')).not.toContain('127.0.0.1');
+      expect(warningsOf(logger).some((w) => w.includes(`limits.maxConnections (${MAX}) reached`))).toBe(true);
+      expect(warningsOf(logger).join('\n')).not.toContain('127.0.0.1');
 
       held.pop()?.destroy();
       // The server counts the closed connection out; the next one gets in.
@@ -73,7 +66,7 @@ describe.each<HttpsAdapterChoice>(['express', 'fastify'])('limits.maxConnections
 
 describe('limits.maxConnectionsPerAddress', () => {
   const PER_ADDRESS = 2;
-  const perAddressLog = new Capture();
+  const perAddressLog = new CaptureLogger();
   let pki: TestPki;
   let https: HttpsApp;
   let port: number;
@@ -95,10 +88,10 @@ describe('limits.maxConnectionsPerAddress', () => {
     );
     try {
       expect((await handshake(port, { ca: pki.ca.certPem })).ok).toBe(false);
-      expect(perAddressLog.warnings).toContainEqual(
+      expect(warningsOf(perAddressLog)).toContainEqual(
         expect.stringContaining(`limits.maxConnectionsPerAddress (${PER_ADDRESS}) for one address reached`),
       );
-      expect(perAddressLog.warnings.join('\n')).not.toContain('127.0.0.1');
+      expect(warningsOf(perAddressLog).join('\n')).not.toContain('127.0.0.1');
       // Another client address (Linux routes all of 127/8 to loopback) still gets in.
       expect(
         (await handshake(port, { ca: pki.ca.certPem, localAddress: '127.0.0.2' } as ConnectionOptions)).ok,
