@@ -46,6 +46,23 @@ export default tseslint.config(
     },
   },
   {
+    // A unit spec beside its code may read its package's own test fixtures (libs/<name>/test/),
+    // from any depth of src/; nothing else may climb out of src/.
+    files: ['libs/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            deepImport,
+            intoAnotherPackage,
+            { ...outOfThisPackage, regex: '^(\\.\\./){2,}(?!test/)|^(\\.\\./){3,}' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The dev tools are packages of ours too: they may use the /internal entries.
     files: ['apps/**'],
     rules: {

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { isShieldError } from '@inference-shield/core/internal';
 import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import type { JWK } from 'jose';
-import { b64, claimsAt, forgeToken, signToken, testKey, type TestKey } from './test-tokens.js';
+import { b64, claimsAt, forgeToken, signToken, testKey, type TestKey } from '../../test/test-tokens.js';
 import { TokenVerifier } from './token-verifier.js';
 import { resolveTokenVerifierOptions } from './token-verifier-options.js';
 import type { IssuerOptions } from './token-verifier-options.interface.js';

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { isShieldError } from '@inference-shield/core/internal';
 import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { certificateThumbprint } from './certificate-thumbprint.js';
-import { claimsAt, signToken, testKey, type TestKey } from './test-tokens.js';
+import { claimsAt, signToken, testKey, type TestKey } from '../../test/test-tokens.js';
 import { TokenVerifier, type VerifyContext } from './token-verifier.js';
 import { resolveTokenVerifierOptions } from './token-verifier-options.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';

@@ -9,7 +9,15 @@ import { ERROR_CATALOGUE, isShieldError, type ShieldErrorCode } from '@inference
 import { DevCertificateAuthority } from '@inference-shield/dev-pki';
 import { CompactEncrypt, generateKeyPair, type JWK } from 'jose';
 import { certificateThumbprint } from './certificate-thumbprint.js';
-import { b64, claimsAt, forgeToken, signInput, signToken, testKey, type TestKey } from './test-tokens.js';
+import {
+  b64,
+  claimsAt,
+  forgeToken,
+  signInput,
+  signToken,
+  testKey,
+  type TestKey,
+} from '../../test/test-tokens.js';
 import { TokenVerifier, type VerifyContext } from './token-verifier.js';
 import { resolveTokenVerifierOptions } from './token-verifier-options.js';
 
