@@ -10,6 +10,7 @@ import { constants as cryptoConstants } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Server as TlsServer, TlsOptions } from 'node:tls';
 import { toHttpResponse } from './http-error.mapping.js';
+import { takeTlsConnectionListener } from './node-internals.js';
 import { ShieldError } from './shield.error.js';
 import { ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from './tls-suites.js';
 
@@ -58,16 +59,8 @@ export interface PlaintextGate {
  * anything else is closed at once. A connection that sends nothing within `idleMs` is closed.
  */
 export function refusePlaintext(server: TlsServer, idleMs: number): PlaintextGate {
-  // Relies on Node's TLS server having exactly one 'connection' listener (its own handshake
-  // start), as libs/https/src/node-internals.ts does for the bootstrap; checked here, fail closed.
-  const listeners = server.listeners('connection');
-  const [tlsListener] = listeners;
-  if (listeners.length !== 1 || typeof tlsListener !== 'function') {
-    // Fail closed: a server we do not recognise might serve plaintext or skip the check.
-    throw new Error(`expected the TLS server to have one connection listener, found ${listeners.length}`);
-  }
-  const handToTls = tlsListener as (this: TlsServer, socket: Socket) => void;
-  server.removeListener('connection', handToTls);
+  // Fails closed (throws) on a server whose connection handling we do not recognise.
+  const handToTls = takeTlsConnectionListener(server);
   const refusal = plaintextRefusal();
   const sockets = new Set<Socket>();
 

@@ -46,3 +46,13 @@ export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES, cipherString, type Tls12Ciph
 export { assertCaSource, loadCaSource, copyCaSource, type CaSource } from './ca-source.js';
 export { parseCaPem, parseCertificatePem } from './certificate.loader.js';
 export { DEV_SERVER_TLS_POLICY, refusePlaintext, type PlaintextGate } from './dev-server.policy.js';
+export {
+  takeTlsConnectionListener,
+  tcpSocketUnder,
+  parserAttached,
+  responseOnSocket,
+  interceptBody,
+  letGateAnswerMissingHost,
+  setParserLimits,
+  type RequestListener,
+} from './node-internals.js';

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
-import { responseOnSocket } from './node-internals.js';
+import { responseOnSocket } from '@inference-shield/core/internal';
 import { rawRefusal } from './raw-response.js';
 
 /** How long a refused client may take to read the answer before its connection is destroyed. */

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
-import { tcpSocketUnder, takeTlsConnectionListener } from './node-internals.js';
+import { tcpSocketUnder, takeTlsConnectionListener } from '@inference-shield/core/internal';
 import { rawRefusal } from './raw-response.js';
 
 /** The first byte of every TLS record carrying a handshake message (RFC 8446 §5.1, ContentType 22). */
@@ -116,7 +116,7 @@ export function installConnectionGate(
   const acceptedAt = new WeakMap<Socket, number>();
   const pending = new WeakMap<Socket, NodeJS.Timeout>();
   const secured = new WeakSet<Socket>();
-  // Finds the raw socket under each TLS socket (see node-internals.ts). Checked on the first
+  // Finds the raw socket under each TLS socket (see core's node-internals.ts). Checked on the first
   // handshake: where it is missing, the absolute deadline is not used (the TLS handshake timer
   // alone applies, as before) rather than cut connections.
   let parentKnown: boolean | undefined;

@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 import { installClientErrorHandler } from './client-error.handler.js';
 import { installConnectionGate, type ConnectionGate } from './connection.gate.js';
-import { setParserLimits, type RequestListener } from './node-internals.js';
+import { setParserLimits, type RequestListener } from '@inference-shield/core/internal';
 import { HttpsRequestHooks } from './request-hooks.js';
 import { installRequestGate, securityHeaders, type RequestGate } from './request.gate.js';
 
@@ -67,7 +67,7 @@ function takeFrameworkListener(server: TlsServer): RequestListener {
  * 5. **the framework**: the request listener the adapter installed (Express's app, Fastify's handler).
  *
  * Node's parser errors (`'clientError'`) are answered by one handler, replacing the framework's.
- * Each reliance on Node internals is in node-internals.ts.
+ * Each reliance on Node internals is in core's node-internals.ts (core/internal).
  */
 export class HttpsServerHooks {
   private constructor(

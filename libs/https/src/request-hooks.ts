@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { ShieldError, toHttpResponse } from '@inference-shield/core/internal';
-import type { RequestListener } from './node-internals.js';
+import type { RequestListener } from '@inference-shield/core/internal';
 
 /** Passes a request on to the next hook, or to the framework after the last one. */
 export type HttpsRequestNext = (req: IncomingMessage, res: ServerResponse) => void;

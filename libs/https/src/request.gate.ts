@@ -10,7 +10,7 @@ import {
   parserAttached,
   tcpSocketUnder,
   type RequestListener,
-} from './node-internals.js';
+} from '@inference-shield/core/internal';
 
 /**
  * Per connection: responses not yet done, when the last one ended, and the idle deadline's timer;

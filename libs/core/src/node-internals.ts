@@ -3,11 +3,12 @@ import { Socket as NetSocket, type Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 
 /**
- * Every reliance of this package on something Node does not document, in one place. Each function
- * names the field it reads or writes and what goes wrong if a Node release changes it; the test
- * `test/https/node-internals.e2e.spec.ts` checks each one on a real TLS server and socket, so a Node
- * version that changes one fails that test by name (run it on every supported Node: 20, 24, 26).
- * Nothing else in the package touches an underscore field, `socket.parser` or a server field that
+ * Every reliance of Inference Shield on something Node does not document, in one place (the HTTPS
+ * bootstrap's gates and the dev tools' servers use it through `@inference-shield/core/internal`).
+ * Each function names the field it reads or writes and what goes wrong if a Node release changes
+ * it; `node-internals.spec.ts` checks each one on a real TLS server and socket, so a Node version
+ * that changes one fails that test by name (CI runs it on every supported Node: 20, 24, 26).
+ * Nothing else in the packages touches an underscore field, `socket.parser` or a server field that
  * is not in Node's documentation.
  */
 
