@@ -20,6 +20,8 @@ const REFUSED: [string, ClientPick][] = [
 const REFUSAL_CODES = [
   'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
   'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
+  // The same TLS 1.2 handshake_failure alert, as OpenSSL 3.2+ (Node 24, 26) names it.
+  'ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE',
   'CLOSED',
   'ECONNRESET',
 ];
