@@ -364,10 +364,8 @@ export function loadTlsBundle(files: TlsFiles, opts: LoadTlsBundleOptions = {}):
     crls = parsedCrls.map((parsed) => parsed.pem);
   }
 
-  // Our own key-strength rule first: its reason is the same on every OpenSSL (3.5's default
-  // security level refuses RSA-1024 itself, with a terser reason, where 3.0 accepts it).
-  checkKeyStrength(leaf, resolved.cert);
   checkOpenSslAccepts(cert, key, resolved);
+  checkKeyStrength(leaf, resolved.cert);
 
   const spiffeId = spiffeIdOf(leaf);
   const bundle: {
