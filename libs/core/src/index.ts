@@ -1,8 +1,8 @@
 /**
  * `@inference-shield/core`: what applications use of what every Inference Shield package shares:
  * the error catalogue and its one HTTP mapping, the exception filters, the `ca` option's shape, the
- * certificate loader and watcher, and the SPIFFE helpers. The packages' shared plumbing (option checks, file reading,
- * PEM parsing) is in `@inference-shield/core/internal`, which is not a public API.
+ * certificate loader and watcher, and the SPIFFE helpers. The packages' shared plumbing (option
+ * checks, file reading, PEM parsing) is in `@inference-shield/core/internal`, not a public API.
  */
 export { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from './error-codes.js';
 export { ShieldError, isShieldError, type ShieldErrorDetails } from './shield.error.js';
