@@ -118,6 +118,13 @@ function resolvePolicyList(field: string, value: unknown): ResolvedRoutePolicy['
   if (fragments.length < list.length) {
     throw new TypeError(`"${field}" holds a function that is not an Inference Shield policy decorator`);
   }
+  // UsePassport() is a policy *and* ShieldPassportGuard on the route; from options only the policy
+  // would arrive, and IdentityGuard leaves passport routes to a guard that would never run.
+  if (fragments.some((f) => f.kind === 'passport')) {
+    throw new TypeError(
+      `"${field}": UsePassport() must decorate the route itself (it adds ShieldPassportGuard); use RequireScopes(...) or Allow(...) in options`,
+    );
+  }
   return fragments;
 }
 

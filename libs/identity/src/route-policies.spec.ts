@@ -7,6 +7,7 @@ import { resolveIdentityOptions } from './identity-options.resolver.js';
 import { createSigner, oidcOptions, type Signer } from '../test/identity.fixtures.js';
 import { Authenticated, Public, RequireScopes } from './policy.decorator.js';
 import { PolicyRegistry } from './policy.registry.js';
+import { UsePassport } from './shield-passport.module.js';
 
 let signer: Signer;
 const opened: { close(): Promise<void> }[] = [];
@@ -178,6 +179,17 @@ describe('resolveIdentityOptions: routePolicies, user, redactUnknownErrors', () 
       'a function that is not ours',
       [{ path: '/x', policy: () => undefined }],
       /not an Inference Shield policy decorator/,
+    ],
+    [
+      // From options only the policy would arrive, not ShieldPassportGuard: an open route.
+      'UsePassport() (it must decorate the route)',
+      [{ path: '/x', policy: UsePassport({ scopes: ['admin'] }) }],
+      /UsePassport\(\) must decorate the route itself/,
+    ],
+    [
+      'UsePassport() by controller',
+      [{ controller: VendoredController, policy: [UsePassport()] }],
+      /UsePassport\(\) must decorate the route itself/,
     ],
     [
       'a bad method',
