@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestPki, type TestPki } from '@inference-shield/dev-pki';
 import { createHttpsApp, type HttpsApp } from '@inference-shield/https';
 import { requestHooksOf } from '@inference-shield/https/internal';
-import { IdentityModule, RequireScopes } from '@inference-shield/identity';
+import { IdentityModule, Public, RequireScopes } from '@inference-shield/identity';
 import { rawExchange } from './support/raw-tls.js';
 import { forgeWithFreshKey, type TokenForge } from './support/token-forge.js';
 
@@ -27,6 +27,21 @@ let forge: TokenForge;
 
 @Controller()
 class InferController {
+  // Declared before the guarded `items/:id`, so Express serves it for `items/import`.
+  @Post('items/import')
+  @HttpCode(200)
+  @Public()
+  importItems(@Body() body: unknown): unknown {
+    return { imported: body };
+  }
+
+  @Post('items/:id')
+  @HttpCode(200)
+  @RequireScopes('models:infer')
+  updateItem(@Body() body: unknown): unknown {
+    return { updated: body };
+  }
+
   @Post('infer')
   @HttpCode(200)
   @RequireScopes('models:infer')
@@ -88,6 +103,16 @@ describe('under createHttpsApp (Express)', () => {
     expect(JSON.parse(r.body)).toMatchObject({ code: 'ERR_TOKEN_MISSING' });
     // The request gate ran first: its security headers are on the early answer.
     expect(r.headers['strict-transport-security']).toBeDefined();
+  });
+
+  it('a public route that a guarded pattern also matches is not refused early', async () => {
+    const r = await rawExchange(
+      port,
+      { ca: pki.ca.certPem },
+      'POST /items/import HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}',
+    );
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body)).toEqual({ imported: {} });
   });
 });
 

@@ -55,7 +55,8 @@ export function earlyCandidates(routes: readonly RouteEntry[], config: Applicati
   const prefix = config.getGlobalPrefix();
   const out: Candidate[] = [];
   for (const entry of routes) {
-    if (entry.policy.kind === 'public') continue;
+    // Public routes stay candidates: a request that could match one (`@Public() POST /items/import`
+    // beside a guarded `POST /items/:id`) must not be refused early; preflight lets them through.
     if (
       Reflect.getMetadata(VERSION_METADATA, entry.controller) !== undefined ||
       Reflect.getMetadata(VERSION_METADATA, entry.handler) !== undefined
