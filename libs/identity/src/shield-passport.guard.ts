@@ -55,11 +55,11 @@ export class ShieldPassportGuard extends AuthGuard(SHIELD_JWT_STRATEGY) {
     } finally {
       this.slots.delete(request);
     }
+    // Only the strategy's own decision counts: never whatever other middleware put on `req.user`.
     const decision = slot.decision;
-    const principal = decision?.allow ? decision.principal : (request as { user?: ShieldPrincipal }).user;
-    if (!principal)
+    if (!decision?.allow)
       return this.decider.refuse({ allow: false, error: new ShieldError('ERR_TOKEN_MISSING') }, route);
-    return this.decider.conclude({ allow: true, principal }, route, request);
+    return this.decider.conclude({ allow: true, principal: decision.principal }, route, request);
   }
 
   /** The options `passport.authenticate` passes to the strategy: this request's decision slot. */
