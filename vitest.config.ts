@@ -15,6 +15,8 @@ const ENTRIES: Record<string, string> = {
   'identity/passport': 'passport',
   saml: 'index',
   'saml/internal': 'internal',
+  'llm-relay': 'index',
+  spiffe: 'index',
   upstream: 'index',
   'upstream/client': 'client',
 };
