@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { IDP_ENTITY_ID, SP_ENTITY_ID, TOKEN_AUDIENCE, TOKEN_ISSUER } from './support/saml-cases.js';
 import type { TestPki } from '@inference-shield/dev-pki';
 import { startApp, testPki, type TestApp } from '../support/harness.js';
-import { startRedis, type RunningRedis } from './support/redis-server.js';
+import { startRedis, type RunningRedis } from '../support/redis-server.js';
 import { base64, createSigningIdentity, newId, TestIdp, type TestIdpTarget } from './support/test-idp.js';
 
 const TARGET: TestIdpTarget = {
