@@ -85,6 +85,10 @@ export const ERROR_CATALOGUE = {
   ERR_UPSTREAM_PIN_MISMATCH: { status: 502, reason: 'The upstream key does not match its pin.' },
   ERR_UPSTREAM_TLS_VERSION: { status: 502, reason: 'The upstream does not offer an acceptable TLS version.' },
   ERR_UPSTREAM_TLS: { status: 502, reason: 'The TLS connection to the upstream failed.' },
+  ERR_UPSTREAM_CLIENT_CERT_REFUSED: {
+    status: 502,
+    reason: 'The upstream refused our client certificate.',
+  },
   ERR_UPSTREAM_CONNECT: { status: 502, reason: 'The upstream could not be reached.' },
   ERR_UPSTREAM_REDIRECT: {
     status: 502,
@@ -93,6 +97,12 @@ export const ERROR_CATALOGUE = {
   ERR_UPSTREAM_BAD_RESPONSE: { status: 502, reason: 'The upstream answered with an error.' },
   ERR_UPSTREAM_TIMEOUT: { status: 504, reason: 'The upstream did not answer in time.' },
   ERR_UPSTREAM_ABORTED: { status: 499, reason: 'The request was cancelled.' },
+
+  // LLM relay
+  ERR_BUDGET_STORE_UNAVAILABLE: {
+    status: 503,
+    reason: 'The budget store is unavailable; try again later.',
+  },
 
   // Start-up and rotation (never sent to clients: they stop the app or are reported)
   ERR_CERT_FILE_UNREADABLE: { status: 500, reason: 'A certificate file is missing or unreadable.' },
