@@ -17,6 +17,7 @@ const ENTRIES: Record<string, string> = {
   'saml/internal': 'internal',
   'llm-relay': 'index',
   spiffe: 'index',
+  'spiffe/internal': 'internal',
   upstream: 'index',
   'upstream/client': 'client',
 };

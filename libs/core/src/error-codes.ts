@@ -104,6 +104,15 @@ export const ERROR_CATALOGUE = {
     reason: 'The budget store is unavailable; try again later.',
   },
 
+  // SPIFFE Workload API (start-up failures are thrown; a source that is not ready answers 503)
+  ERR_SPIFFE_AGENT_UNAVAILABLE: {
+    status: 503,
+    reason: 'The SPIFFE Workload API agent did not answer in time.',
+  },
+  ERR_SPIFFE_SVID_INVALID: { status: 503, reason: 'The SPIFFE Workload API agent sent invalid material.' },
+  ERR_SPIFFE_NOT_READY: { status: 503, reason: 'The workload identity is not available.' },
+  ERR_SPIFFE_JWT_SVID_UNAVAILABLE: { status: 503, reason: 'No JWT-SVID could be obtained for this audience.' },
+
   // Start-up and rotation (never sent to clients: they stop the app or are reported)
   ERR_CERT_FILE_UNREADABLE: { status: 500, reason: 'A certificate file is missing or unreadable.' },
   ERR_CERT_INVALID: { status: 500, reason: 'A certificate file does not hold a valid certificate.' },
