@@ -13,6 +13,16 @@ import {
   MAX_COMPLETION_TOKENS,
   type StandinCompletion,
 } from './standin-model.js';
+import { RequestError } from './standin-errors.js';
+import {
+  messageItem,
+  outputTextPart,
+  readResponsesRequest,
+  responseIds,
+  responseObject,
+  responsesEvent,
+  responsesUsage,
+} from './standin-responses.js';
 
 /** Options of {@link createLlmStandin}. */
 export interface LlmStandinOptions {
@@ -33,8 +43,41 @@ export interface LlmStandinOptions {
   tokenDelayMs?: number;
   /** Default embedding size; default 8 (a request's `dimensions` overrides it, up to 3072). */
   embeddingDimensions?: number;
-  /** Keep the last 100 requests' method, path and headers in `requests` (tests only). */
+  /**
+   * Keep the last 100 requests' method, path and headers in `requests`, and emit each as a `request`
+   * event (tests only: in-process, nothing of it is served).
+   */
   recordRequests?: boolean;
+  /** The 429 mode from the start (switch it later with `setRateLimited`). */
+  rateLimited?: StandinRateLimit;
+}
+
+/**
+ * The 429 mode: calls for these models are answered `429` with `retry-after` and OpenAI's
+ * `rate_limit_exceeded` body, as a hosted LLM over its limit answers.
+ */
+export interface StandinRateLimit {
+  /** Model ids, or `["*"]` for every model. */
+  readonly models: readonly string[];
+  /** Seconds in `retry-after`; default 1, from 0 to 86400. */
+  readonly retryAfterSeconds?: number;
+}
+
+/** A stream that went out in full (emitted as `done`). */
+export interface StandinStreamDone {
+  readonly path: string;
+  /** Tokens written. */
+  readonly tokensSent: number;
+}
+
+/** The in-process events of a running stand-in (tests listen; nothing of it is on the network). */
+export interface StandinEvents {
+  /** A request arrived (only with `recordRequests`). */
+  request: [RecordedRequest];
+  /** A caller hung up before the answer was complete. */
+  cancel: [StandinCancellation];
+  /** A streamed answer was sent in full. */
+  done: [StandinStreamDone];
 }
 
 /** What a test may ask a request it recorded. */
@@ -62,6 +105,8 @@ export interface LlmStandinStats {
   cancelled: number;
   /** TLS handshakes completed (with a verified client certificate). */
   handshakes: number;
+  /** Calls answered 429 by the rate-limit mode. */
+  rateLimited: number;
 }
 
 /** A running stand-in: its URL, counters, and `cancel` events. */
@@ -71,31 +116,21 @@ export interface LlmStandin {
   readonly port: number;
   readonly stats: Readonly<LlmStandinStats>;
   readonly requests: readonly RecordedRequest[];
-  readonly events: EventEmitter<{ cancel: [StandinCancellation] }>;
+  readonly events: EventEmitter<StandinEvents>;
   readonly server: Server;
+  /** Turn the 429 mode on (for these models) or off (`undefined`). */
+  setRateLimited(limit: StandinRateLimit | undefined): void;
   close(): Promise<void>;
 }
 
 /** Models the stand-in lists and accepts. */
-export const STANDIN_MODELS = ['standin-chat', 'standin-embed'] as const;
+export const STANDIN_MODELS = ['standin-chat', 'standin-embed', 'standin-long'] as const;
 
 const MAX_BODY_BYTES = 1024 * 1024;
 const MAX_RECORDED = 100;
 const MAX_EMBEDDING_INPUTS = 2048;
 const MAX_DIMENSIONS = 3072;
 const CREATED = 1_735_689_600; // 2025-01-01: fixed, so listings are deterministic
-
-class RequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly type: string,
-    readonly code: string | null,
-    readonly param: string | null = null,
-  ) {
-    super(message);
-  }
-}
 
 /**
  * Start the stand-in hosted LLM: an OpenAI-compatible HTTPS server (`GET /v1/models`,
@@ -119,6 +154,7 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
   if (!Number.isInteger(dimensions) || dimensions < 1 || dimensions > MAX_DIMENSIONS) {
     throw new TypeError(`"embeddingDimensions" must be an integer from 1 to ${MAX_DIMENSIONS}`);
   }
+  let rateLimited = checkRateLimit(options.rateLimited);
   const port = options.port ?? 9444;
   const files =
     options.crl !== undefined
@@ -136,9 +172,10 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
     embeddings: 0,
     cancelled: 0,
     handshakes: 0,
+    rateLimited: 0,
   };
   const recorded: RecordedRequest[] = [];
-  const events = new EventEmitter<{ cancel: [StandinCancellation] }>();
+  const events = new EventEmitter<StandinEvents>();
 
   const server = createServer(
     {
@@ -161,8 +198,10 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
     (req, res) => {
       stats.requests++;
       if (options.recordRequests === true) {
-        recorded.push({ method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers } });
+        const entry = { method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers } };
+        recorded.push(entry);
         if (recorded.length > MAX_RECORDED) recorded.shift();
+        events.emit('request', entry);
       }
       handle(req, res).catch((err: unknown) => {
         if (err instanceof RequestError) return sendError(res, err);
@@ -199,8 +238,9 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       if (!(STANDIN_MODELS as readonly string[]).includes(id)) throw modelNotFound(id);
       return sendJson(res, 200, modelObject(id));
     }
-    if (route === 'POST /v1/chat/completions') return chat(req, res, await readJson(req));
-    if (route === 'POST /v1/embeddings') return embeddings(res, await readJson(req));
+    if (route === 'POST /v1/chat/completions') return chat(req, res, overLimit(await readJson(req)));
+    if (route === 'POST /v1/responses') return responses(req, res, overLimit(await readJson(req)));
+    if (route === 'POST /v1/embeddings') return embeddings(res, overLimit(await readJson(req)));
     throw new RequestError(
       404,
       `Invalid URL (${req.method ?? ''} ${url.pathname})`,
@@ -309,6 +349,8 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
         model,
         system_fingerprint: 'fp_standin',
         choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+        // With include_usage, OpenAI sends `usage: null` on every chunk but the last.
+        ...(usage !== undefined ? { usage: null } : {}),
       })}\n\n`;
     res.writeHead(200, {
       ...commonHeaders(model),
@@ -337,12 +379,116 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       if (!(await write(last))) return cancelled(path, sent);
     }
     stats.completions++;
+    events.emit('done', { path, tokensSent: sent });
     res.end('data: [DONE]\n\n');
   }
 
   function cancelled(path: string, tokensSent: number): void {
     stats.cancelled++;
     events.emit('cancel', { path, tokensSent });
+  }
+
+  /** The 429 mode: a known model marked over its limit is refused as a hosted LLM does. */
+  function overLimit(body: Record<string, unknown>): Record<string, unknown> {
+    const model = body.model;
+    if (
+      rateLimited !== undefined &&
+      typeof model === 'string' &&
+      (STANDIN_MODELS as readonly string[]).includes(model) &&
+      (rateLimited.models.includes('*') || rateLimited.models.includes(model))
+    ) {
+      stats.rateLimited++;
+      const after = rateLimited.retryAfterSeconds ?? 1;
+      throw new RequestError(
+        429,
+        `Rate limit reached for ${model} in organization standin-org on requests per min (RPM): Limit 1, Used 1, Requested 1. Please try again in ${after}s.`,
+        'requests',
+        'rate_limit_exceeded',
+        null,
+        {
+          'retry-after': String(after),
+          'retry-after-ms': String(after * 1000),
+          'x-ratelimit-limit-requests': '1',
+          'x-ratelimit-remaining-requests': '0',
+          'x-ratelimit-reset-requests': `${after}s`,
+        },
+      );
+    }
+    return body;
+  }
+
+  /** `POST /v1/responses`, streamed (OpenAI's event sequence) or not. */
+  async function responses(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Record<string, unknown>,
+  ): Promise<void> {
+    const model = requireModel(body.model);
+    const request = readResponsesRequest(body);
+    const completion = complete(model, request.messages, request.maxOutputTokens);
+    const usage = responsesUsage(countPromptTokens(request.messages), completion.tokens.length);
+    const ids = responseIds(completion);
+    const createdAt = Math.floor(Date.now() / 1000);
+    const text = completion.tokens.join(' ');
+    // Stopped by max_output_tokens: OpenAI's status is `incomplete` (event `response.incomplete`).
+    const final = completion.finishReason === 'length' ? 'incomplete' : 'completed';
+    const path = req.url ?? '';
+    const snapshot = (
+      status: 'in_progress' | 'completed' | 'incomplete',
+      output: readonly unknown[],
+      u: typeof usage | null,
+    ): Record<string, unknown> =>
+      responseObject({ id: ids.response, model, createdAt, request, status, output, usage: u });
+    if (!request.stream) {
+      if (tokenDelayMs > 0) {
+        const gone = waitForHangUp(res);
+        for (let i = 0; i < completion.tokens.length && !gone.value; i++) await sleep(tokenDelayMs);
+        if (gone.value) return cancelled(path, 0);
+      }
+      stats.completions++;
+      return sendJson(res, 200, snapshot(final, [messageItem(ids.message, text, final)], usage));
+    }
+    stats.streams++;
+    res.writeHead(200, {
+      ...commonHeaders(model),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+    });
+    res.flushHeaders();
+    const gone = waitForHangUp(res);
+    let sequence = 0;
+    let sent = 0;
+    const write = async (type: string, fields: Record<string, unknown>): Promise<boolean> => {
+      if (gone.value) return false;
+      if (!res.write(responsesEvent(type, sequence++, fields))) await drainOrClose(res);
+      return !gone.value;
+    };
+    const at = { item_id: ids.message, output_index: 0, content_index: 0 };
+    const opening: [string, Record<string, unknown>][] = [
+      ['response.created', { response: snapshot('in_progress', [], null) }],
+      ['response.in_progress', { response: snapshot('in_progress', [], null) }],
+      ['response.output_item.added', { output_index: 0, item: messageItem(ids.message, '', 'in_progress') }],
+      ['response.content_part.added', { ...at, part: outputTextPart('') }],
+    ];
+    for (const [type, fields] of opening) if (!(await write(type, fields))) return cancelled(path, sent);
+    for (const [i, token] of completion.tokens.entries()) {
+      if (tokenDelayMs > 0) await Promise.race([sleep(tokenDelayMs), gone.promise]);
+      const delta = i === 0 ? token : ` ${token}`;
+      if (!(await write('response.output_text.delta', { ...at, delta, logprobs: [] })))
+        return cancelled(path, sent);
+      sent++;
+    }
+    const item = messageItem(ids.message, text, final);
+    const closing: [string, Record<string, unknown>][] = [
+      ['response.output_text.done', { ...at, text, logprobs: [] }],
+      ['response.content_part.done', { ...at, part: outputTextPart(text) }],
+      ['response.output_item.done', { output_index: 0, item }],
+      [`response.${final}`, { response: snapshot(final, [item], usage) }],
+    ];
+    for (const [type, fields] of closing) if (!(await write(type, fields))) return cancelled(path, sent);
+    stats.completions++;
+    events.emit('done', { path, tokensSent: sent });
+    res.end();
   }
 
   function embeddings(res: ServerResponse, body: Record<string, unknown>): void {
@@ -409,7 +555,12 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
     };
   }
 
-  function sendJson(res: ServerResponse, status: number, payload: unknown): void {
+  function sendJson(
+    res: ServerResponse,
+    status: number,
+    payload: unknown,
+    extraHeaders: Readonly<Record<string, string>> = {},
+  ): void {
     const json = JSON.stringify(payload);
     const model =
       typeof (payload as { model?: unknown }).model === 'string'
@@ -417,6 +568,7 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
         : 'standin';
     res.writeHead(status, {
       ...commonHeaders(model),
+      ...extraHeaders,
       'content-type': 'application/json',
       'content-length': Buffer.byteLength(json),
     });
@@ -428,9 +580,12 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       res.destroy();
       return;
     }
-    sendJson(res, err.status, {
-      error: { message: err.message, type: err.type, param: err.param, code: err.code },
-    });
+    sendJson(
+      res,
+      err.status,
+      { error: { message: err.message, type: err.type, param: err.param, code: err.code } },
+      err.headers,
+    );
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -448,6 +603,9 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
     requests: recorded,
     events,
     server,
+    setRateLimited: (limit) => {
+      rateLimited = checkRateLimit(limit);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -462,13 +620,35 @@ function modelObject(id: string): Record<string, unknown> {
 }
 
 function modelNotFound(id: string): RequestError {
+  // OpenAI's words and shape (`param: null`); the id is cut, so a huge one is not echoed whole.
   return new RequestError(
     404,
-    `The model '${id.slice(0, 64)}' does not exist`,
+    `The model \`${id.slice(0, 64)}\` does not exist or you do not have access to it.`,
     'invalid_request_error',
     'model_not_found',
-    'model',
+    null,
   );
+}
+
+function checkRateLimit(value: unknown): StandinRateLimit | undefined {
+  if (value === undefined) return undefined;
+  const v = value as { models?: unknown; retryAfterSeconds?: unknown };
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    !Array.isArray(v.models) ||
+    v.models.length === 0 ||
+    !v.models.every((m) => typeof m === 'string' && m.length > 0)
+  ) {
+    throw new TypeError('"rateLimited.models" must be a non-empty array of model ids (or ["*"])');
+  }
+  const unknown = Object.keys(value).find((k) => k !== 'models' && k !== 'retryAfterSeconds');
+  if (unknown !== undefined) throw new TypeError(`"rateLimited" has an unknown option "${unknown}"`);
+  const after = v.retryAfterSeconds ?? 1;
+  if (typeof after !== 'number' || !Number.isInteger(after) || after < 0 || after > 86_400) {
+    throw new TypeError('"rateLimited.retryAfterSeconds" must be an integer from 0 to 86400');
+  }
+  return Object.freeze({ models: Object.freeze([...(v.models as string[])]), retryAfterSeconds: after });
 }
 
 function requireModel(model: unknown): string {

@@ -5,13 +5,14 @@
  *
  * Environment: SHIELD_PKI_DIR (default `.shield/pki`, created if missing), SHIELD_LLM_PORT (9444),
  * SHIELD_LLM_HOST (127.0.0.1), SHIELD_LLM_TOKEN_DELAY_MS (20), SHIELD_LLM_API_KEY (default: the
- * key in `<pki dir>/llm-api-key`, created with a random key if missing).
+ * key in `<pki dir>/llm-api-key`, created with a random key if missing), SHIELD_LLM_RATE_LIMITED_MODELS
+ * (comma-separated model ids, or `*`: answer them 429) and SHIELD_LLM_RETRY_AFTER_SECONDS (1).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { initDevPki } from '@inference-shield/dev-pki';
-import { createLlmStandin } from './llm-standin.server.js';
+import { createLlmStandin, type StandinRateLimit } from './llm-standin.server.js';
 
 function intFromEnv(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -34,6 +35,18 @@ function devApiKey(dir: string): { key: string; source: string } {
   return { key: readFileSync(file, 'utf8').trim(), source: file };
 }
 
+/** The 429 mode, when SHIELD_LLM_RATE_LIMITED_MODELS names models. */
+function rateLimitFromEnv(): { rateLimited?: StandinRateLimit } {
+  const models = (process.env.SHIELD_LLM_RATE_LIMITED_MODELS ?? '')
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '');
+  if (models.length === 0) return {};
+  return {
+    rateLimited: { models, retryAfterSeconds: intFromEnv('SHIELD_LLM_RETRY_AFTER_SECONDS', 1, 0, 86_400) },
+  };
+}
+
 const USAGE = `usage: shield-llm-standin   (DEVELOPMENT ONLY: a stand-in for a hosted LLM API)
 
 OpenAI-compatible over mutual TLS on https://localhost:9444/v1. Configured by environment:
@@ -41,6 +54,8 @@ OpenAI-compatible over mutual TLS on https://localhost:9444/v1. Configured by en
   SHIELD_LLM_PORT            default 9444;  SHIELD_LLM_HOST  default 127.0.0.1
   SHIELD_LLM_TOKEN_DELAY_MS  pause before each streamed token; default 20
   SHIELD_LLM_API_KEY         the accepted key; default the key in <pki dir>/llm-api-key (created)
+  SHIELD_LLM_RATE_LIMITED_MODELS  answer these models (comma-separated, or *) 429; default none
+  SHIELD_LLM_RETRY_AFTER_SECONDS  retry-after of those 429s; default 1
 Clients present a certificate issued by <pki dir>/ca.pem (shield-pki init --client <name>).
 `;
 
@@ -65,6 +80,7 @@ async function main(): Promise<void> {
     ca: pki.caCert,
     apiKeys: [key],
     tokenDelayMs: intFromEnv('SHIELD_LLM_TOKEN_DELAY_MS', 20, 0, 10_000),
+    ...rateLimitFromEnv(),
   });
   // The key's location, never the key.
   console.warn(

@@ -78,6 +78,9 @@ const MIN_WORDS = 8;
 const EXTRA_WORDS = 17;
 /** Upper bound of any completion, whatever `max_tokens` asks. */
 export const MAX_COMPLETION_TOKENS = 4096;
+/** The model whose answers run long (for tests that cut a stream mid-way), and their length. */
+export const LONG_MODEL = 'standin-long';
+export const LONG_COMPLETION_TOKENS = 1000;
 
 /** Split text into tokens: runs of letters/digits, and each other visible character. */
 export function tokenize(text: string): string[] {
@@ -122,7 +125,8 @@ export interface StandinCompletion {
 
 /**
  * The deterministic completion of a conversation: the same model and messages always give the same
- * words. With `maxTokens`, exactly that many words (`finish_reason: "length"`); else 8 to 24.
+ * words. With `maxTokens`, exactly that many words (`finish_reason: "length"`); else 8 to 24
+ * (`standin-long`: {@link LONG_COMPLETION_TOKENS}).
  */
 export function complete(
   model: string,
@@ -137,7 +141,9 @@ export function complete(
   const count =
     maxTokens !== undefined
       ? Math.min(maxTokens, MAX_COMPLETION_TOKENS)
-      : MIN_WORDS + ((seed[0] ?? 0) % EXTRA_WORDS);
+      : model === LONG_MODEL
+        ? LONG_COMPLETION_TOKENS
+        : MIN_WORDS + ((seed[0] ?? 0) % EXTRA_WORDS);
   const bytes = stream(seed, count);
   const tokens: string[] = [];
   for (let i = 0; i < count; i++) tokens.push(WORDS[(bytes[i] ?? 0) % WORDS.length] ?? 'shield');
