@@ -8,12 +8,37 @@ export type HttpsMinVersion = 'TLSv1.2' | 'TLSv1.3';
 /** TLS 1.2 cipher suites the bootstrap may offer: ECDHE key exchange with an AEAD cipher only. */
 export type HttpsTls12Cipher = Tls12Cipher;
 
+/**
+ * TLS material that changes over time, given instead of files (a SPIFFE Workload API source, a
+ * secret manager). `current()` is read at start-up and after each change `subscribe` announces;
+ * the material is checked as files are, and a refused change keeps the previous material.
+ * `@inference-shield/spiffe`'s `x509TlsSource(source)` is one.
+ */
+export interface HttpsTlsSource {
+  /** The certificate chain and key (PEM), and the client CAs when `mtls.ca` is `{ tlsSource: true }`. */
+  current(): {
+    readonly cert: string | Buffer;
+    readonly key: string | Buffer;
+    readonly ca?: string | Buffer | undefined;
+  };
+  /** Call `onChange` whenever `current()` changes; returns the function that unsubscribes. */
+  subscribe(onChange: () => void): () => void;
+}
+
 /** The server identity and the TLS policy. */
 export interface HttpsTlsOptions {
-  /** PEM file of the server certificate, optionally followed by its intermediates. */
-  cert: string;
-  /** PEM file of its unencrypted private key. */
-  key: string;
+  /** PEM file of the server certificate, optionally followed by its intermediates. Not with `source`. */
+  cert?: string;
+  /** PEM file of its unencrypted private key. Not with `source`. */
+  key?: string;
+  /**
+   * The certificate and key from a {@link HttpsTlsSource} instead of `cert` and `key` files: new
+   * connections get each new certificate, connections already open keep theirs.
+   *
+   * @example
+   * tls: { source: x509TlsSource(await WorkloadApiSource.connect()) }
+   */
+  source?: HttpsTlsSource;
   /** `TLSv1.2` (default) or `TLSv1.3` for a TLS 1.3-only server. Nothing lower exists. */
   minVersion?: HttpsMinVersion;
   /**
@@ -21,6 +46,11 @@ export interface HttpsTlsOptions {
    * that order). TLS 1.3 suites are always the three standard AEAD suites.
    */
   ciphers?: HttpsTls12Cipher[];
+}
+
+/** `mtls.ca` taken from `tls.source` (its `ca`), following its changes. */
+export interface HttpsCaFromTlsSource {
+  readonly tlsSource: true;
 }
 
 /** Inbound mutual TLS: who may connect with a client certificate. */
@@ -36,10 +66,13 @@ export interface HttpsMtlsOptions {
    * rotation with the certificate, or `{ pem }`, PEM text (a string or bytes, e.g. from a secret
    * manager) checked and loaded once. A bare string is refused.
    *
+   * With `tls.source`, `{ tlsSource: true }` takes the CAs from the source (a SPIFFE trust bundle:
+   * a CA dropped from it is refused on the next handshakes); `{ file }` is then refused.
+   *
    * @example
    * ca: { file: '/etc/shield/client-ca.pem' }
    */
-  ca: CaSource;
+  ca: CaSource | HttpsCaFromTlsSource;
   /**
    * PEM file of the CA's CRL(s). Every certificate of the chain is then checked for revocation.
    * Needs `ca` as `{ file }`: the CRL is checked against the CA file and reloaded with it.
@@ -114,7 +147,7 @@ export interface HttpsCertificateInfo {
   readonly fingerprint256: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  /** The files it was read from. */
+  /** The files it was read from (`tls.source` for both when it came from a source). */
   readonly files: Readonly<{ cert: string; key: string; ca?: string; crl?: string }>;
 }
 
@@ -174,13 +207,20 @@ export interface HttpsBootstrapOptions {
 /** {@link HttpsBootstrapOptions} after validation: every default filled in, frozen. */
 export interface ResolvedHttpsOptions {
   readonly tls: {
-    readonly cert: string;
-    readonly key: string;
+    /** Undefined with `source`. */
+    readonly cert: string | undefined;
+    readonly key: string | undefined;
+    readonly source: HttpsTlsSource | undefined;
     readonly minVersion: HttpsMinVersion;
     readonly ciphers: readonly HttpsTls12Cipher[];
   };
   readonly mtls:
-    { readonly mode: 'required' | 'optional'; readonly ca: CaSource; readonly crl?: string } | undefined;
+    | {
+        readonly mode: 'required' | 'optional';
+        readonly ca: CaSource | HttpsCaFromTlsSource;
+        readonly crl?: string;
+      }
+    | undefined;
   readonly headers: {
     readonly hstsMaxAgeSeconds: number;
     readonly hstsIncludeSubDomains: boolean;

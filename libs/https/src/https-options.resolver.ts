@@ -9,9 +9,11 @@ import {
   describeValue,
   type ShieldError,
 } from '@inference-shield/core/internal';
-import { assertCaSource, copyCaSource } from '@inference-shield/core/internal';
+import { assertCaSource, copyCaSource, type CaSource } from '@inference-shield/core/internal';
 import type {
+  HttpsCaFromTlsSource,
   HttpsCertificateInfo,
+  HttpsTlsSource,
   HttpsMinVersion,
   HttpsNestOptions,
   HttpsTls12Cipher,
@@ -20,7 +22,7 @@ import type {
 import { TLS12_CIPHERS } from './tls-policy.js';
 
 const TOP_KEYS = ['tls', 'mtls', 'headers', 'limits', 'timeouts', 'reload', 'redirect', 'nest'] as const;
-const TLS_KEYS = ['cert', 'key', 'minVersion', 'ciphers'] as const;
+const TLS_KEYS = ['cert', 'key', 'source', 'minVersion', 'ciphers'] as const;
 const MTLS_KEYS = ['mode', 'ca', 'crl'] as const;
 const HEADER_KEYS = ['hstsMaxAgeSeconds', 'hstsIncludeSubDomains', 'hstsPreload', 'cacheControl'] as const;
 const LIMIT_KEYS = [
@@ -163,6 +165,34 @@ function resolveHost(field: string, value: unknown): string {
   return value.toLowerCase();
 }
 
+/** `tls.source` checked: an object with `current` and `subscribe`, and then no `cert` or `key`. */
+function tlsSourceOf(tls: Record<string, unknown>): HttpsTlsSource | undefined {
+  const source = tls.source;
+  if (source === undefined) return undefined;
+  const s = source as Partial<Record<'current' | 'subscribe', unknown>> | null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    typeof s.current !== 'function' ||
+    typeof s.subscribe !== 'function'
+  ) {
+    throw new TypeError(
+      `"tls.source" must be an object with current() and subscribe(), got ${describeValue(source)}`,
+    );
+  }
+  if (tls.cert !== undefined || tls.key !== undefined) {
+    throw new TypeError('"tls.source" replaces "tls.cert" and "tls.key": give one or the other');
+  }
+  return source as HttpsTlsSource;
+}
+
+function isCaFromTlsSource(ca: unknown): boolean {
+  if (typeof ca !== 'object' || ca === null || !('tlsSource' in ca)) return false;
+  assertKnownKeys('mtls.ca', ca, ['tlsSource']);
+  if (ca.tlsSource !== true) throw new TypeError('"mtls.ca.tlsSource" must be true');
+  return true;
+}
+
 /**
  * Validate the bootstrap options and fill in every default. Pure: it reads no file (certificates are
  * checked by the bootstrap, before Nest starts). A bad field throws a `TypeError` naming it; unknown
@@ -177,11 +207,15 @@ export function resolveHttpsOptions(raw: unknown): ResolvedHttpsOptions {
 
   assertKnownKeys('tls', raw.tls, TLS_KEYS);
   const tlsRaw = raw.tls;
-  assertString('tls.cert', tlsRaw.cert);
-  assertString('tls.key', tlsRaw.key);
+  const source = tlsSourceOf(tlsRaw);
+  if (source === undefined) {
+    assertString('tls.cert', tlsRaw.cert);
+    assertString('tls.key', tlsRaw.key);
+  }
   const tls = {
-    cert: tlsRaw.cert,
-    key: tlsRaw.key,
+    cert: source === undefined ? (tlsRaw.cert as string) : undefined,
+    key: source === undefined ? (tlsRaw.key as string) : undefined,
+    source,
     minVersion: resolveMinVersion(tlsRaw.minVersion),
     ciphers: resolveCiphers(tlsRaw.ciphers),
   };
@@ -191,12 +225,23 @@ export function resolveHttpsOptions(raw: unknown): ResolvedHttpsOptions {
     assertKnownKeys('mtls', raw.mtls, MTLS_KEYS);
     const m = raw.mtls;
     assertOneOf('mtls.mode', m.mode, ['required', 'optional'] as const);
-    // Core's one check of a `ca` option: { file } or { pem }; a bare string is refused.
-    assertCaSource('mtls.ca', m.ca);
-    const ca = copyCaSource(m.ca);
+    let ca: CaSource | HttpsCaFromTlsSource;
+    if (isCaFromTlsSource(m.ca)) {
+      if (source === undefined)
+        throw new TypeError('"mtls.ca" is { tlsSource: true } but "tls.source" is not set');
+      ca = Object.freeze({ tlsSource: true as const });
+    } else {
+      // Core's one check of a `ca` option: { file } or { pem }; a bare string is refused.
+      assertCaSource('mtls.ca', m.ca);
+      ca = copyCaSource(m.ca);
+      if (source !== undefined && 'file' in ca) {
+        // Files are watched as one bundle with the certificate; with a source there is none.
+        throw new TypeError('"mtls.ca" must be { tlsSource: true } or { pem } when "tls.source" is set');
+      }
+    }
     if (m.crl !== undefined) {
       assertString('mtls.crl', m.crl);
-      if ('pem' in ca) {
+      if (!('file' in ca)) {
         // A CRL is checked against the CA file and reloaded with it, as one bundle.
         throw new TypeError(
           '"mtls.crl" needs "mtls.ca" as { file }: a CRL is checked against its CA file and both are watched for rotation together',

@@ -22,6 +22,7 @@ import type {
   ResolvedHttpsOptions,
 } from './https-options.interface.js';
 import { resolveHttpsOptions } from './https-options.resolver.js';
+import { loadTlsSource } from './tls-source.js';
 import { HttpsServerHooks } from './https-server.hooks.js';
 import { CONSUMES_ROUTE_CONFIG_KEY, unsupportedMediaType } from './consumes.decorator.js';
 import { createRedirectServer } from './redirect.server.js';
@@ -81,14 +82,30 @@ function infoOf(bundle: LoadedTlsBundle): HttpsCertificateInfo {
  * is a file. They travel together: one bundle, checked and swapped as one. A CA given as PEM text
  * is loaded once, apart ({@link staticCaOf}).
  */
-function tlsFilesOf(options: ResolvedHttpsOptions): TlsFiles {
-  const files: TlsFiles = { cert: options.tls.cert, key: options.tls.key };
+function tlsFilesOf(options: ResolvedHttpsOptions): TlsFiles | undefined {
+  const { cert, key } = options.tls;
+  // Material from `tls.source` is no file: nothing to read or watch.
+  if (cert === undefined || key === undefined) return undefined;
+  const files: TlsFiles = { cert, key };
   const mtls = options.mtls;
   if (mtls !== undefined && 'file' in mtls.ca) {
     files.ca = mtls.ca.file;
     if (mtls.crl !== undefined) files.crl = mtls.crl;
   }
   return files;
+}
+
+/**
+ * The bundle to serve now: the files read and checked, or the current material of `tls.source`
+ * checked the same way (with its `ca` as the client CAs when `mtls.ca` is `{ tlsSource: true }`).
+ */
+function loadServerBundle(options: ResolvedHttpsOptions, files: TlsFiles | undefined): LoadedTlsBundle {
+  const source = options.tls.source;
+  if (source !== undefined) {
+    return loadTlsSource(source, options.mtls !== undefined && 'tlsSource' in options.mtls.ca);
+  }
+  if (files === undefined) throw new TypeError('"tls.cert" and "tls.key" are required without "tls.source"');
+  return loadTlsBundle(files, { usage: 'server' });
 }
 
 /** The client CA given as PEM text, checked by core (`ERR_CERT_INVALID` naming `mtls.ca.pem`). */
@@ -268,6 +285,7 @@ async function ipv6Available(): Promise<boolean> {
 class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
   private current: LoadedTlsBundle;
   private readonly watcher: TlsBundleWatcher | undefined;
+  private readonly stopSource: (() => void) | undefined;
   private readonly stopSighup: (() => void) | undefined;
   private listening = false;
   private redirectServer: HttpServer | undefined;
@@ -283,12 +301,14 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
     private readonly server: TlsServer & HttpServer,
     private readonly hooks: HttpsServerHooks,
     private readonly adapter: CheckedAdapter['kind'],
-    private readonly files: TlsFiles,
+    private readonly files: TlsFiles | undefined,
     private readonly staticCa: Buffer | undefined,
     initial: LoadedTlsBundle,
   ) {
     this.current = initial;
-    if (options.reload.watch) {
+    // A source announces its changes: each one is checked and applied as a reload is.
+    this.stopSource = options.tls.source?.subscribe(() => void this.reload());
+    if (options.reload.watch && files !== undefined) {
       const watcher = new TlsBundleWatcher(files, {
         usage: 'server',
         debounceMs: options.reload.debounceMs,
@@ -331,7 +351,7 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
   reload(): boolean {
     if (this.watcher !== undefined) return this.watcher.reload() !== undefined;
     try {
-      const next = loadTlsBundle(this.files, { usage: 'server' });
+      const next = loadServerBundle(this.options, this.files);
       if (!sameTlsBundle(this.current, next)) this.apply(next);
       return true;
     } catch (err) {
@@ -385,6 +405,7 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
   private async shutdown(): Promise<void> {
     this.stopSighup?.();
     this.watcher?.close();
+    this.stopSource?.();
     this.hooks.startClosing();
     if (this.redirectServer !== undefined) {
       this.redirectServer.close();
@@ -435,7 +456,7 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
   const checked = await checkAdapter(adapter);
   const files = tlsFilesOf(options);
   const staticCa = staticCaOf(options);
-  const initial = loadTlsBundle(files, { usage: 'server' });
+  const initial = loadServerBundle(options, files);
 
   const app = await createNestApp<T>(rootModule, options, serverOptions(initial, options, staticCa), checked);
   try {

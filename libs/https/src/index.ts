@@ -14,6 +14,8 @@ export type {
   HttpsBootstrapOptions,
   ResolvedHttpsOptions,
   HttpsTlsOptions,
+  HttpsTlsSource,
+  HttpsCaFromTlsSource,
   HttpsMtlsOptions,
   HttpsHeadersOptions,
   HttpsLimitsOptions,
