@@ -99,6 +99,21 @@ export const ERROR_CATALOGUE = {
   ERR_UPSTREAM_ABORTED: { status: 499, reason: 'The request was cancelled.' },
 
   // LLM relay
+  // Answered in OpenAI's shape on the relay's routes, the code in `error.code`. A forbidden model is
+  // answered ERR_LLM_MODEL_NOT_FOUND (names never leak); ERR_LLM_MODEL_FORBIDDEN is for the audit.
+  // ERR_LLM_UPSTREAM_REFUSED (logs, usage events): the upstream's 4xx, passed on with its status.
+  ERR_LLM_INVALID_REQUEST: { status: 400, reason: 'The request is invalid.', exposeDetail: true },
+  ERR_LLM_MODEL_NOT_FOUND: {
+    status: 404,
+    reason: 'The model does not exist or you do not have access to it.',
+  },
+  ERR_LLM_MODEL_FORBIDDEN: {
+    status: 404,
+    reason: 'The model does not exist or you do not have access to it.',
+  },
+  ERR_LLM_REQUESTS_EXCEEDED: { status: 429, reason: 'Rate limit reached for requests.' },
+  ERR_LLM_TOKENS_EXCEEDED: { status: 429, reason: 'Rate limit reached for tokens.' },
+  ERR_LLM_UPSTREAM_REFUSED: { status: 400, reason: 'The upstream model server refused the request.' },
   ERR_BUDGET_STORE_UNAVAILABLE: {
     status: 503,
     reason: 'The budget store is unavailable; try again later.',
