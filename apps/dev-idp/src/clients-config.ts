@@ -4,7 +4,7 @@
  * secret or a scope no resource knows is a `TypeError` naming the field, so a typo never turns
  * into a client that silently gets more (or other) access than written.
  */
-import { X509Certificate } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import {
@@ -26,6 +26,7 @@ export const DEV_IDP_AUTH_METHODS = [
   'client_secret_post',
   'tls_client_auth',
   'self_signed_tls_client_auth',
+  'private_key_jwt',
 ] as const;
 
 /** One of {@link DEV_IDP_AUTH_METHODS}. */
@@ -36,6 +37,11 @@ export interface DevIdpResource {
   readonly identifier: string;
   readonly scopes: readonly string[];
   readonly accessTokenTtlSeconds: number;
+  /**
+   * `jwt` (default): RFC 9068 JWT access tokens. `opaque`: tokens only the IdP can read, which a
+   * resource server checks by RFC 7662 introspection.
+   */
+  readonly accessTokenFormat: 'jwt' | 'opaque';
 }
 
 /** A client allowed to use the `client_credentials` grant. */
@@ -57,6 +63,10 @@ export interface DevIdpClient {
   readonly tlsClientAuthSanUri?: string;
   /** Only for `self_signed_tls_client_auth`: the registered certificate (PEM). */
   readonly selfSignedCertificatePem?: string;
+  /** Only for `private_key_jwt`: the client's registered public key (PEM), checking its assertions. */
+  readonly publicKeyPem?: string;
+  /** A resource server: may call the RFC 7662 introspection endpoint. Default false. */
+  readonly introspect: boolean;
 }
 
 /** The parsed, frozen clients file. */
@@ -67,7 +77,7 @@ export interface DevIdpClientsConfig {
 }
 
 const TOP_KEYS = ['$comment', 'defaultResource', 'resources', 'clients'] as const;
-const RESOURCE_KEYS = ['identifier', 'scopes', 'accessTokenTtlSeconds'] as const;
+const RESOURCE_KEYS = ['identifier', 'scopes', 'accessTokenTtlSeconds', 'accessTokenFormat'] as const;
 const CLIENT_KEYS = [
   '$comment',
   'clientId',
@@ -78,6 +88,8 @@ const CLIENT_KEYS = [
   'certificateBoundAccessTokens',
   'tlsClientAuthSanUri',
   'selfSignedCertificateFile',
+  'publicKeyFile',
+  'introspect',
 ] as const;
 
 // RFC 6749 3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -101,10 +113,13 @@ function parseResource(field: string, value: unknown): DevIdpResource {
   const identifier = value.identifier as string;
   const ttl = value.accessTokenTtlSeconds ?? DEFAULT_TTL_SECONDS;
   assertInteger(`${field}.accessTokenTtlSeconds`, ttl, 10, 24 * 3600);
+  const format = value.accessTokenFormat ?? 'jwt';
+  assertOneOf(`${field}.accessTokenFormat`, format, ['jwt', 'opaque'] as const);
   return {
     identifier,
     scopes: parseScopes(`${field}.scopes`, value.scopes),
     accessTokenTtlSeconds: ttl,
+    accessTokenFormat: format,
   };
 }
 
@@ -131,10 +146,12 @@ function parseClient(
   }
   const bound = value.certificateBoundAccessTokens ?? false;
   assertBoolean(`${field}.certificateBoundAccessTokens`, bound);
+  const introspect = value.introspect ?? false;
+  assertBoolean(`${field}.introspect`, introspect);
 
   const client: {
     -readonly [K in keyof DevIdpClient]: DevIdpClient[K];
-  } = { clientId, auth, scopes, certificateBoundAccessTokens: bound };
+  } = { clientId, auth, scopes, certificateBoundAccessTokens: bound, introspect };
   if (value.resources !== undefined) {
     assertStringArray(`${field}.resources`, value.resources, { nonEmpty: true });
     for (const resource of value.resources) {
@@ -161,6 +178,7 @@ function parseClient(
   onlyFor('clientSecret', 'client_secret_*', secretAuth);
   onlyFor('tlsClientAuthSanUri', 'tls_client_auth', auth === 'tls_client_auth');
   onlyFor('selfSignedCertificateFile', 'self_signed_tls_client_auth', auth === 'self_signed_tls_client_auth');
+  onlyFor('publicKeyFile', 'private_key_jwt', auth === 'private_key_jwt');
 
   if (secretAuth) {
     assertString(`${field}.clientSecret`, value.clientSecret);
@@ -178,6 +196,20 @@ function parseClient(
       );
     }
     client.tlsClientAuthSanUri = value.tlsClientAuthSanUri;
+  } else if (auth === 'private_key_jwt') {
+    // RFC 7523 2.2: the client signs its assertion; the IdP checks it with the registered public key.
+    assertString(`${field}.publicKeyFile`, value.publicKeyFile);
+    const file = resolve(baseDir, value.publicKeyFile);
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+      createPublicKey(pem);
+    } catch (err) {
+      throw new TypeError(`"${field}.publicKeyFile" (${file}) is not a readable PEM public key`, {
+        cause: err,
+      });
+    }
+    client.publicKeyPem = pem;
   } else {
     assertString(`${field}.selfSignedCertificateFile`, value.selfSignedCertificateFile);
     const file = resolve(baseDir, value.selfSignedCertificateFile);

@@ -3,7 +3,7 @@
  * tokens (`typ: at+jwt`) per RFC 8707 resource, ES256 keys from the persisted key set, and RFC 8705
  * mutual-TLS client authentication and certificate-bound tokens read from the TLS socket.
  */
-import { X509Certificate, randomBytes } from 'node:crypto';
+import { X509Certificate, createPublicKey, randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import { parseSpiffeId, spiffeIdOf, subjectAltNames } from '@inference-shield/core/internal';
 import type { ClientMetadata, Configuration, KoaContextWithOIDC, errors as OidcErrors } from 'oidc-provider';
@@ -54,6 +54,10 @@ function clientMetadata(client: DevIdpClient): ClientMetadata {
     const jwk = cert.publicKey.export({ format: 'jwk' });
     metadata.jwks = { keys: [{ ...jwk, x5c: [cert.raw.toString('base64')] }] };
   }
+  if (client.publicKeyPem !== undefined) {
+    // RFC 7523 2.2 (private_key_jwt): the key that checks the client's assertions.
+    metadata.jwks = { keys: [createPublicKey(client.publicKeyPem).export({ format: 'jwk' })] };
+  }
   return metadata;
 }
 
@@ -75,6 +79,7 @@ export function buildProviderConfiguration({ clients, keys, errors }: ProviderCo
     clients.clients.map((c) => [c.clientId, c.resources ? new Set(c.resources) : undefined]),
   );
   const allScopes = [...new Set(clients.resources.flatMap((r) => r.scopes))];
+  const introspectors = new Set(clients.clients.filter((c) => c.introspect).map((c) => c.clientId));
 
   return {
     clients: clients.clients.map(clientMetadata),
@@ -100,8 +105,13 @@ export function buildProviderConfiguration({ clients, keys, errors }: ProviderCo
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: false },
-      revocation: { enabled: false },
+      // RFC 7662: only the resource servers of the clients file (`introspect: true`) may ask.
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client) => introspectors.has(client.clientId),
+      },
+      // RFC 7009: a client revokes its own tokens (oidc-provider's default policy).
+      revocation: { enabled: true },
       userinfo: { enabled: false },
       resourceIndicators: {
         enabled: true,
@@ -131,8 +141,9 @@ export function buildProviderConfiguration({ clients, keys, errors }: ProviderCo
             scope: resource.scopes.filter((s) => allowed.has(s)).join(' '),
             audience: resource.identifier,
             accessTokenTTL: resource.accessTokenTtlSeconds,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
+            ...(resource.accessTokenFormat === 'opaque'
+              ? { accessTokenFormat: 'opaque' as const }
+              : { accessTokenFormat: 'jwt' as const, jwt: { sign: { alg: 'ES256' as const } } }),
           };
         },
       },

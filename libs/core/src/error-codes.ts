@@ -119,6 +119,13 @@ export const ERROR_CATALOGUE = {
     reason: 'The budget store is unavailable; try again later.',
   },
 
+  // OAuth 2.0 token introspection, RFC 7662 (opaque access tokens; identity `introspection`)
+  ERR_TOKEN_INACTIVE: { status: 401, reason: 'The token is not active.' },
+  ERR_INTROSPECTION_UNAVAILABLE: {
+    status: 503,
+    reason: 'The token cannot be checked now: the authorization server did not answer.',
+  },
+
   // SPIFFE Workload API (start-up failures are thrown; a source that is not ready answers 503)
   ERR_SPIFFE_AGENT_UNAVAILABLE: {
     status: 503,

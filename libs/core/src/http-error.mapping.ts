@@ -32,7 +32,14 @@ const INVALID_TOKEN_CODES = new Set<ShieldErrorCode>([
   'ERR_TOKEN_CLAIM_INVALID',
   'ERR_TOKEN_BINDING_MISMATCH',
   'ERR_TOKEN_BINDING_REQUIRED',
+  'ERR_TOKEN_INACTIVE',
 ]);
+
+/** What every challenge of one application carries besides the error (set once at start-up). */
+export interface ChallengeParams {
+  /** RFC 9728 §5.1: the URL of the protected resource's metadata, on every `WWW-Authenticate` challenge. */
+  readonly resourceMetadata?: string;
+}
 
 /** Status codes of Nest/Express/body-parser errors that we translate into our own codes. */
 const STATUS_TO_CODE: ReadonlyMap<number, ShieldErrorCode> = new Map([
@@ -56,7 +63,7 @@ function quote(value: string): string {
  * The body carries the code and the catalogue's short reason, never `error.message` of a library
  * error, never a credential. Unknown errors become `ERR_INTERNAL` (500): a bug, not an input.
  */
-export function toHttpResponse(err: unknown): ShieldHttpResponse {
+export function toHttpResponse(err: unknown, challenge?: ChallengeParams): ShieldHttpResponse {
   const code = codeOf(err);
   const entry = ERROR_CATALOGUE[code];
   const headers: Record<string, string> = {};
@@ -70,6 +77,13 @@ export function toHttpResponse(err: unknown): ShieldHttpResponse {
       `Bearer error="insufficient_scope"` + (scope ? `, scope="${quote(scope)}"` : '');
   } else if (entry.status === 401) {
     headers['WWW-Authenticate'] = 'Bearer';
+  }
+  const resourceMetadata = challenge?.resourceMetadata;
+  const www = headers['WWW-Authenticate'];
+  if (resourceMetadata !== undefined && www !== undefined) {
+    // RFC 9728 §5.1: lets a client find the authorization servers from any 401.
+    const param = `resource_metadata="${quote(resourceMetadata)}"`;
+    headers['WWW-Authenticate'] = www.includes(' ') ? `${www}, ${param}` : `${www} ${param}`;
   }
   const body: { code: ShieldErrorCode; message: string; scope?: string; detail?: string } = {
     code,

@@ -6,7 +6,12 @@
  */
 export { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from './error-codes.js';
 export { ShieldError, isShieldError, type ShieldErrorDetails } from './shield.error.js';
-export { toHttpResponse, codeOf, type ShieldHttpResponse } from './http-error.mapping.js';
+export {
+  toHttpResponse,
+  codeOf,
+  type ChallengeParams,
+  type ShieldHttpResponse,
+} from './http-error.mapping.js';
 export { ShieldExceptionFilter, ShieldRedactingExceptionFilter } from './shield-exception.filter.js';
 export type { CaSource } from './ca-source.js';
 export {

@@ -8,7 +8,12 @@
  */
 export { ERROR_CATALOGUE, isShieldErrorCode, type ShieldErrorCode } from './error-codes.js';
 export { ShieldError, isShieldError, type ShieldErrorDetails } from './shield.error.js';
-export { toHttpResponse, codeOf, type ShieldHttpResponse } from './http-error.mapping.js';
+export {
+  toHttpResponse,
+  codeOf,
+  type ChallengeParams,
+  type ShieldHttpResponse,
+} from './http-error.mapping.js';
 export {
   assertKnownKeys,
   assertObject,

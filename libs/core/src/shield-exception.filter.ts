@@ -1,6 +1,13 @@
-import { Catch, HttpException, Logger, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import {
+  Catch,
+  HttpException,
+  Logger,
+  Optional,
+  type ArgumentsHost,
+  type ExceptionFilter,
+} from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { codeOf, toHttpResponse } from './http-error.mapping.js';
+import { codeOf, toHttpResponse, type ChallengeParams } from './http-error.mapping.js';
 import { isShieldError } from './shield.error.js';
 
 /**
@@ -67,14 +74,21 @@ function hasHttpStatus(value: unknown): boolean {
 export class ShieldExceptionFilter implements ExceptionFilter {
   protected readonly logger = new Logger('Shield');
 
-  constructor(private readonly adapterHost: HttpAdapterHost) {}
+  /**
+   * @param challenge What every challenge carries (`IdentityModule` passes its RFC 9728
+   * `resource_metadata` URL); nothing when the filter is registered as a class.
+   */
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    @Optional() private readonly challenge?: ChallengeParams,
+  ) {}
 
   catch(err: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw err;
     const ctx = host.switchToHttp();
     const res = ctx.getResponse<unknown>();
     const adapter = this.adapterHost.httpAdapter;
-    const response = toHttpResponse(err);
+    const response = toHttpResponse(err, this.challenge);
     if (codeOf(err) === 'ERR_INTERNAL') {
       this.logger.error(`unhandled ${describe(err)}`);
     }

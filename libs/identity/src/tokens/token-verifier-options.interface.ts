@@ -1,12 +1,25 @@
 import type { CaSource } from '@inference-shield/core/internal';
 import type { JWK } from 'jose';
+import type {
+  IntrospectionOptions,
+  ResolvedIntrospectionOptions,
+} from '../introspection/introspection-options.interface.js';
 
 /** One trusted issuer of access tokens: its audience(s), algorithms and where its keys come from. */
 export interface IssuerOptions {
   /** Exact `iss` value (compared byte for byte); an `https:` URL. */
   issuer: string;
-  /** Accepted `aud` values; a token must contain at least one of them. */
-  audience: string | string[];
+  /**
+   * Accepted `aud` values; a token must contain at least one of them. Give either this or
+   * `resource` (or both: `resource` is then one more accepted value).
+   */
+  audience?: string | string[];
+  /**
+   * RFC 8707: this service's resource identifier (the `resource` clients request tokens for, and
+   * the RFC 9728 `resource` of its metadata), accepted as `aud` by exact string comparison. An
+   * `https:` URL without fragment.
+   */
+  resource?: string;
   /** The issuer's JWKS (`https:` only). Without it and without `jwks`, OpenID discovery at `${issuer}/.well-known/openid-configuration`. */
   jwksUri?: string;
   /** Inline public keys, never fetched (for example our own SAML-exchange issuer). */
@@ -37,6 +50,8 @@ export interface IssuerOptions {
   maxKeyStalenessMs?: number;
   /** The key set is refreshed (lazily, on use) after this period. Default 10 min. */
   refreshIntervalMs?: number;
+  /** RFC 7662: how this issuer's opaque access tokens are checked (see `opaqueTokenIssuer`). */
+  introspection?: IntrospectionOptions;
 }
 
 /** Options of {@link TokenVerifier}, as written by the user. */
@@ -49,6 +64,11 @@ export interface TokenVerifierOptions {
   cacheMaxEntries?: number;
   /** `'fail'` (default): `create()` rejects when a key set cannot be loaded. `'not-ready'`: start, refuse with 503 until loaded. */
   startup?: 'fail' | 'not-ready';
+  /**
+   * The issuer whose introspection endpoint checks opaque tokens (a token that is not a JWS: it
+   * names no issuer). It must have `introspection`. JWTs keep being routed by their `iss`.
+   */
+  opaqueTokenIssuer?: string;
 }
 
 /** Where an issuer's public keys come from, decided once at start-up. */
@@ -75,6 +95,7 @@ export interface ResolvedIssuerOptions {
   readonly refetchCooldownMs: number;
   readonly maxKeyStalenessMs: number;
   readonly refreshIntervalMs: number;
+  readonly introspection?: ResolvedIntrospectionOptions;
 }
 
 /** {@link TokenVerifierOptions} after {@link resolveTokenVerifierOptions}. */
@@ -83,4 +104,6 @@ export interface ResolvedTokenVerifierOptions {
   readonly maxTokenBytes: number;
   readonly cacheMaxEntries: number;
   readonly startup: 'fail' | 'not-ready';
+  /** Absent when no issuer introspects opaque tokens. */
+  readonly opaqueTokenIssuer?: string;
 }

@@ -12,6 +12,7 @@ import {
 } from '@inference-shield/core/internal';
 import { assertCaSource, copyCaSource, type CaSource } from '@inference-shield/core/internal';
 import type { JWK } from 'jose';
+import { resolveIntrospectionOptions } from '../introspection/introspection-options.resolver.js';
 import { isSymmetricAlgorithm, SUPPORTED_ALGORITHMS } from './jws-inspect.js';
 import type {
   KeySource,
@@ -19,10 +20,17 @@ import type {
   ResolvedTokenVerifierOptions,
 } from './token-verifier-options.interface.js';
 
-const VERIFIER_KEYS = ['issuers', 'maxTokenBytes', 'cacheMaxEntries', 'startup'] as const;
+const VERIFIER_KEYS = [
+  'issuers',
+  'maxTokenBytes',
+  'cacheMaxEntries',
+  'startup',
+  'opaqueTokenIssuer',
+] as const;
 const ISSUER_KEYS = [
   'issuer',
   'audience',
+  'resource',
   'jwksUri',
   'jwks',
   'algorithms',
@@ -36,6 +44,7 @@ const ISSUER_KEYS = [
   'refetchCooldownMs',
   'maxKeyStalenessMs',
   'refreshIntervalMs',
+  'introspection',
 ] as const;
 
 /** The algorithms an issuer with public keys accepts when `algorithms` is not given. */
@@ -86,7 +95,26 @@ export function resolveTokenVerifierOptions(raw: unknown, path?: string): Resolv
   const startup = raw['startup'] ?? 'fail';
   assertOneOf(at('startup'), startup, ['fail', 'not-ready'] as const);
 
-  return deepFreeze({ issuers, maxTokenBytes, cacheMaxEntries, startup });
+  let opaqueTokenIssuer: string | undefined;
+  if (raw['opaqueTokenIssuer'] !== undefined) {
+    const name: unknown = raw['opaqueTokenIssuer'];
+    assertString(at('opaqueTokenIssuer'), name);
+    const named = issuers.find((i) => i.issuer === name);
+    if (named?.introspection === undefined) {
+      throw new TypeError(
+        `"${at('opaqueTokenIssuer')}" must name a configured issuer that has "introspection", got ${describeValue(name)}`,
+      );
+    }
+    opaqueTokenIssuer = name;
+  }
+
+  return deepFreeze({
+    issuers,
+    maxTokenBytes,
+    cacheMaxEntries,
+    startup,
+    ...(opaqueTokenIssuer !== undefined ? { opaqueTokenIssuer } : {}),
+  });
 }
 
 function resolveIssuer(field: string, raw: unknown): ResolvedIssuerOptions {
@@ -97,13 +125,20 @@ function resolveIssuer(field: string, raw: unknown): ResolvedIssuerOptions {
   const issuer = raw['issuer'] as string;
 
   const audienceRaw = raw['audience'];
-  let audience: string[];
+  let audience: string[] = [];
   if (typeof audienceRaw === 'string') {
     assertString(`${field}.audience`, audienceRaw);
     audience = [audienceRaw];
-  } else {
+  } else if (audienceRaw !== undefined || raw['resource'] === undefined) {
     assertStringArray(`${field}.audience`, audienceRaw, { nonEmpty: true });
     audience = [...audienceRaw];
+  }
+  if (raw['resource'] !== undefined) {
+    // RFC 8707 §2: an absolute URI without fragment; compared with `aud` as the exact string written.
+    const resource = parseHttpsUrl(`${field}.resource`, raw['resource']);
+    if (resource.hash) throw new TypeError(`"${field}.resource" must not have a fragment`);
+    const written = raw['resource'] as string;
+    if (!audience.includes(written)) audience.push(written);
   }
 
   const sharedSecret = resolveSecret(`${field}.sharedSecret`, raw['sharedSecret']);
@@ -159,6 +194,11 @@ function resolveIssuer(field: string, raw: unknown): ResolvedIssuerOptions {
   const maxKeyStalenessMs = raw['maxKeyStalenessMs'] ?? 24 * HOUR;
   assertInteger(`${field}.maxKeyStalenessMs`, maxKeyStalenessMs, refreshIntervalMs, 7 * 24 * HOUR);
 
+  const introspection =
+    raw['introspection'] === undefined
+      ? undefined
+      : resolveIntrospectionOptions(`${field}.introspection`, raw['introspection'], ca);
+
   const resolved: ResolvedIssuerOptions = {
     issuer,
     audience,
@@ -174,6 +214,7 @@ function resolveIssuer(field: string, raw: unknown): ResolvedIssuerOptions {
     refreshIntervalMs,
     ...(sharedSecret !== undefined ? { sharedSecret } : {}),
     ...(ca !== undefined ? { ca } : {}),
+    ...(introspection !== undefined ? { introspection } : {}),
   };
   return resolved;
 }

@@ -3,9 +3,10 @@ import { fetch as undiciFetch } from 'undici';
 import { deepFreeze, ShieldError } from '@inference-shield/core/internal';
 import { loadCaSource } from '@inference-shield/core/internal';
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { Introspector, isOpaqueToken, type IntrospectionStats } from '../introspection/introspector.js';
 import { extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
-import { IssuerKeySet, type IssuerKeySetStats } from './issuer-key-set.js';
+import { IssuerKeySet, type IssuerKeySetStats, type ResolvedKey } from './issuer-key-set.js';
 import { translateJoseError } from './jose-error.mapping.js';
 import { decodeClaims, inspectCompactJws } from './jws-inspect.js';
 import type { JwksFetch } from './jwks-fetch.js';
@@ -45,6 +46,8 @@ export interface TokenVerifierStats {
   readonly cacheEntries: number;
   /** Requests answered by {@link TokenVerifier.recall}: same connection, byte-identical header. */
   readonly connectionMemoHits: number;
+  /** RFC 7662 calls and cache figures, when an issuer introspects opaque tokens. */
+  readonly introspection?: IntrospectionStats;
 }
 
 interface IssuerRuntime {
@@ -56,6 +59,8 @@ interface IssuerRuntime {
 /** RFC 8705 §3.1: a base64url SHA-256 is 43 characters. */
 const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
 const MAX_SCOPES = 256;
+/** What an introspected token is "verified with": nothing reusable, so never remembered per connection. */
+const INTROSPECTED: ResolvedKey = Object.freeze({ key: new Uint8Array(0), retired: true });
 
 /**
  * Verifies OAuth 2.0 JWT access tokens (RFC 9068) from one or more issuers, each with its own
@@ -71,6 +76,8 @@ export class TokenVerifier {
   // The one cache of verifications (by token hash and by connection), this verifier's own.
   private readonly cache: VerifiedTokenCache;
   private readonly abort = new AbortController();
+  // RFC 7662, for opaque tokens: set by create() when `opaqueTokenIssuer` is configured.
+  private introspector: Introspector | undefined;
 
   private constructor(
     private readonly options: ResolvedTokenVerifierOptions,
@@ -123,6 +130,22 @@ export class TokenVerifier {
       issuer.ca === undefined ? undefined : loadCaSource(`issuers[${i}].ca`, issuer.ca),
     );
     const verifier = new TokenVerifier(options, deps.now ?? Date.now, deps.fetch ?? undiciFetch, cas);
+    const opaque = options.issuers.find((i) => i.issuer === options.opaqueTokenIssuer);
+    if (opaque?.introspection !== undefined) {
+      // Its key, certificate or secret is read now: a bad one stops app.init(), naming the field.
+      try {
+        verifier.introspector = await Introspector.create(
+          opaque,
+          opaque.introspection,
+          `issuers[${options.issuers.indexOf(opaque)}].introspection`,
+          { now: verifier.now, closed: verifier.abort.signal, ...(deps.fetch ? { fetch: deps.fetch } : {}) },
+          options.cacheMaxEntries,
+        );
+      } catch (err) {
+        await verifier.close();
+        throw err;
+      }
+    }
     const runtimes = [...verifier.byIssuer.values()];
     // Inline keys and shared secrets are configuration: they load (or fail) now in both modes.
     // Only keys fetched from an IdP may arrive later with `startup: 'not-ready'`.
@@ -227,6 +250,7 @@ export class TokenVerifier {
       cacheMisses: this.cache.misses,
       cacheEntries: this.cache.size,
       connectionMemoHits: this.cache.connectionHits,
+      ...(this.introspector ? { introspection: this.introspector.stats() } : {}),
     };
   }
 
@@ -234,6 +258,7 @@ export class TokenVerifier {
   async close(): Promise<void> {
     this.abort.abort();
     await Promise.all([...this.byIssuer.values()].map(({ keySet }) => keySet.close()));
+    await this.introspector?.close();
     this.cache.clear();
   }
 
@@ -242,6 +267,14 @@ export class TokenVerifier {
     // Size first: nothing else reads a token before this comparison.
     if (typeof token !== 'string' || token.length === 0) throw new ShieldError('ERR_TOKEN_MALFORMED');
     if (token.length > this.options.maxTokenBytes) throw new ShieldError('ERR_TOKEN_TOO_LARGE');
+
+    // An opaque token names no issuer: the configured one introspects it (RFC 7662), with its own
+    // single-flight cache. The binding is checked on every use, as for a JWT.
+    if (this.introspector !== undefined && isOpaqueToken(token)) {
+      const introspected = await this.introspector.introspect(token);
+      checkBinding(introspected, ctx);
+      return { token: introspected, key: INTROSPECTED, validUntilMs: 0 };
+    }
 
     // The cache is keyed by the hash of the exact bytes, and every check below is a function of
     // those bytes, the clock and the key set: a hit only has to pass the cache's reuse rule (time,
