@@ -26,3 +26,11 @@ export {
   MAX_COMPLETION_TOKENS,
   type StandinCompletion,
 } from './standin-model.js';
+export {
+  StandinTokenEndpoint,
+  STANDIN_TOKEN_PATH,
+  type StandinTokenEndpointOptions,
+  type StandinJwtIssuer,
+  type StandinTokenStats,
+  type StandinTokenSubject,
+} from './standin-token.endpoint.js';

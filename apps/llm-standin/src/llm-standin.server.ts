@@ -23,6 +23,7 @@ import {
   responsesEvent,
   responsesUsage,
 } from './standin-responses.js';
+import { StandinTokenEndpoint, type StandinTokenEndpointOptions } from './standin-token.endpoint.js';
 
 /** Options of {@link createLlmStandin}. */
 export interface LlmStandinOptions {
@@ -37,8 +38,12 @@ export interface LlmStandinOptions {
   ca: string;
   /** Optional CRL of that CA. */
   crl?: string;
-  /** Accepted API keys (`Authorization: Bearer <key>`); at least one. */
-  apiKeys: readonly string[];
+  /** Accepted API keys (`Authorization: Bearer <key>`); at least one unless `tokenEndpoint` is set. */
+  apiKeys?: readonly string[];
+  /** Serve `POST /oauth/token` (token exchange: a JWT or the client certificate) and accept its tokens. */
+  tokenEndpoint?: StandinTokenEndpointOptions;
+  /** Accept only tokens the token endpoint issued; API keys are refused. Default `false`. */
+  requireIssuedTokens?: boolean;
   /** Pause before each streamed token, in ms; default 0. */
   tokenDelayMs?: number;
   /** Default embedding size; default 8 (a request's `dimensions` overrides it, up to 3072). */
@@ -120,6 +125,8 @@ export interface LlmStandin {
   readonly server: Server;
   /** Turn the 429 mode on (for these models) or off (`undefined`). */
   setRateLimited(limit: StandinRateLimit | undefined): void;
+  /** The token endpoint, when configured (its counters, its `outage` switch). */
+  readonly tokenEndpoint?: StandinTokenEndpoint;
   close(): Promise<void>;
 }
 
@@ -139,13 +146,22 @@ const CREATED = 1_735_689_600; // 2025-01-01: fixed, so listings are determinist
  * deterministic; usage counts use the same tokenizer as the output.
  */
 export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmStandin> {
+  const apiKeys = options.apiKeys ?? [];
   if (
-    !Array.isArray(options.apiKeys) ||
-    options.apiKeys.length === 0 ||
-    options.apiKeys.some((k) => typeof k !== 'string' || k.length < 8)
+    !Array.isArray(apiKeys) ||
+    (apiKeys.length === 0 && options.tokenEndpoint === undefined) ||
+    apiKeys.some((k) => typeof k !== 'string' || k.length < 8)
   ) {
-    throw new TypeError('"apiKeys" must hold at least one key of 8 characters or more');
+    throw new TypeError(
+      '"apiKeys" must hold at least one key of 8 characters or more (or set "tokenEndpoint")',
+    );
   }
+  if (options.requireIssuedTokens === true && options.tokenEndpoint === undefined) {
+    throw new TypeError('"requireIssuedTokens" needs "tokenEndpoint"');
+  }
+  const tokens =
+    options.tokenEndpoint !== undefined ? new StandinTokenEndpoint(options.tokenEndpoint) : undefined;
+  const acceptApiKeys = options.requireIssuedTokens !== true;
   const tokenDelayMs = options.tokenDelayMs ?? 0;
   if (!Number.isInteger(tokenDelayMs) || tokenDelayMs < 0 || tokenDelayMs > 10_000) {
     throw new TypeError(`"tokenDelayMs" must be an integer from 0 to 10000, got ${String(tokenDelayMs)}`);
@@ -162,7 +178,7 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
       : { cert: options.cert, key: options.key, ca: options.ca };
   const bundle = loadTlsBundle(files, { usage: 'server' });
   // Keys are compared as digests in constant time: no timing oracle on a prefix match.
-  const keyDigests = options.apiKeys.map((k) => createHash('sha256').update(k).digest());
+  const keyDigests = apiKeys.map((k) => createHash('sha256').update(k).digest());
 
   const stats: LlmStandinStats = {
     requests: 0,
@@ -224,6 +240,10 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
   server.on('tlsClientError', () => undefined);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The token endpoint authenticates with the subject token or the client certificate, not a key.
+    if (tokens?.handles(req.method, new URL(req.url ?? '/', 'https://standin.invalid').pathname) === true) {
+      return tokens.handle(req, res);
+    }
     if (!authorized(req.headers.authorization)) {
       stats.unauthorized++;
       throw new RequestError(401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
@@ -252,6 +272,8 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
   function authorized(header: string | undefined): boolean {
     const m = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header ?? '');
     if (m === null || m[1] === undefined) return false;
+    if (tokens?.verify(m[1]) !== undefined) return true;
+    if (!acceptApiKeys) return false;
     const digest = createHash('sha256').update(m[1]).digest();
     let ok = false;
     for (const d of keyDigests) ok = timingSafeEqual(d, digest) || ok;
@@ -606,6 +628,7 @@ export async function createLlmStandin(options: LlmStandinOptions): Promise<LlmS
     setRateLimited: (limit) => {
       rateLimited = checkRateLimit(limit);
     },
+    ...(tokens !== undefined ? { tokenEndpoint: tokens } : {}),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

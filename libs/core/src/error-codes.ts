@@ -119,6 +119,16 @@ export const ERROR_CATALOGUE = {
     reason: 'The budget store is unavailable; try again later.',
   },
 
+  // Upstream credentials (keyless calls: tokens obtained from a token endpoint, never logged)
+  ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE: {
+    status: 503,
+    reason: 'No credential for the upstream could be obtained; try again later.',
+  },
+  ERR_UPSTREAM_CREDENTIAL_REFUSED: {
+    status: 503,
+    reason: 'The token endpoint refused this service; try again later.',
+  },
+
   // OAuth 2.0 token introspection, RFC 7662 (opaque access tokens; identity `introspection`)
   ERR_TOKEN_INACTIVE: { status: 401, reason: 'The token is not active.' },
   ERR_INTROSPECTION_UNAVAILABLE: {

@@ -60,5 +60,18 @@ export type {
   UpstreamSecretSource,
 } from './upstream-options.interface.js';
 export type { UpstreamStats } from './upstream-stats.js';
+export type {
+  UpstreamCredentialOptions,
+  UpstreamClientCredentialsOptions,
+  UpstreamTokenExchangeOptions,
+  UpstreamCertificateExchangeOptions,
+  UpstreamTokenEndpointOptions,
+  UpstreamClientAuthOptions,
+  UpstreamCredentialSecretSource,
+  UpstreamSubjectTokenSource,
+  UpstreamSubjectTokenProvider,
+  UpstreamSubjectToken,
+} from './credentials/credential-options.interface.js';
+export type { CredentialStats } from './credentials/refreshing-token.js';
 export { spkiPin } from './spki-pin.js';
 export { ShieldError, isShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';

@@ -22,11 +22,25 @@ export { UpstreamRegistry, createUpstreamRegistry } from './upstream.registry.js
 export { CALLER_ASSERTION_TYPE, type CallerAssertionJwks } from './caller-assertion.js';
 export { spkiPin } from './spki-pin.js';
 export type { UpstreamStats } from './upstream-stats.js';
+export type {
+  UpstreamCredentialOptions,
+  UpstreamClientCredentialsOptions,
+  UpstreamTokenExchangeOptions,
+  UpstreamCertificateExchangeOptions,
+  UpstreamTokenEndpointOptions,
+  UpstreamClientAuthOptions,
+  UpstreamCredentialSecretSource,
+  UpstreamSubjectTokenSource,
+  UpstreamSubjectTokenProvider,
+  UpstreamSubjectToken,
+} from './credentials/credential-options.interface.js';
+export type { CredentialStats } from './credentials/refreshing-token.js';
 export { upstreamClientToken, upstreamProxyToken, DEFAULT_ASSERTION_HEADER } from './upstream.constants.js';
 export type {
   UpstreamModuleOptions,
   UpstreamOptions,
   UpstreamClientCertificateOptions,
+  UpstreamTlsSource,
   UpstreamTimeoutOptions,
   UpstreamPoolOptions,
   UpstreamEgressProxyOptions,

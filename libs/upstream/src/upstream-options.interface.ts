@@ -1,4 +1,10 @@
 import type { CaSource } from '@inference-shield/core/internal';
+import type { UpstreamTlsSource } from './upstream-tls-source.js';
+export type { UpstreamTlsSource };
+import type {
+  ResolvedUpstreamCredential,
+  UpstreamCredentialOptions,
+} from './credentials/credential-options.interface.js';
 /** Where an upstream API key is read from at start-up. The value itself never appears in options. */
 export type UpstreamSecretSource = { readonly env: string } | { readonly file: string };
 
@@ -66,6 +72,14 @@ export interface UpstreamOptions {
   readonly ca?: CaSource;
   /** Client certificate for mTLS. */
   readonly clientCertificate?: UpstreamClientCertificateOptions;
+  /**
+   * The client certificate from a source instead of files (not with `clientCertificate`): new
+   * connections present each new certificate, requests in flight finish on the old connections.
+   *
+   * @example
+   * clientCertificateSource: x509TlsSource(await WorkloadApiSource.connect(), { trust: false })
+   */
+  readonly clientCertificateSource?: UpstreamTlsSource;
   /** TLS SNI and the name checked in the certificate; default: the host of `baseUrl`. */
   readonly servername?: string;
   /** Lowest TLS version; default `'TLSv1.2'`. */
@@ -82,6 +96,12 @@ export interface UpstreamOptions {
   readonly apiKey?: UpstreamSecretSource;
   /** Header carrying `apiKey`: default `authorization` (as `Bearer <key>`); another name gets the bare key. */
   readonly apiKeyHeader?: string;
+  /**
+   * A keyless credential: a short-lived token from a token endpoint (client credentials, token
+   * exchange of the workload's identity, or the client certificate itself), sent as
+   * `Authorization: Bearer`. Instead of `apiKey` (both at once are refused).
+   */
+  readonly credential?: UpstreamCredentialOptions;
   /** Settings of the streaming proxy for this upstream. */
   readonly proxy?: UpstreamProxyOptions;
 }
@@ -132,6 +152,7 @@ export interface ResolvedUpstreamOptions {
   readonly pathPrefix: string;
   readonly ca?: CaSource;
   readonly clientCertificate?: Required<UpstreamClientCertificateOptions>;
+  readonly clientCertificateSource?: UpstreamTlsSource;
   readonly servername?: string;
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
   /** Base64 SHA-256 of allowed SPKIs. */
@@ -141,6 +162,8 @@ export interface ResolvedUpstreamOptions {
   readonly egressProxy?: { readonly url: string; readonly ca?: CaSource };
   /** Name (lowercase) and value of the credential header; the value is never logged. */
   readonly credential?: { readonly header: string; readonly value: string };
+  /** The keyless credential, parsed (loaded when the client is created). */
+  readonly tokenCredential?: ResolvedUpstreamCredential;
   readonly proxy: ResolvedUpstreamProxyOptions;
 }
 

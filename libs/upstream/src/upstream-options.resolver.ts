@@ -35,11 +35,13 @@ import type {
   UpstreamModuleOptions,
   UpstreamOptions,
 } from './upstream-options.interface.js';
+import { resolveUpstreamCredential } from './credentials/credential-options.resolver.js';
 
 const UPSTREAM_KEYS = [
   'baseUrl',
   'ca',
   'clientCertificate',
+  'clientCertificateSource',
   'servername',
   'minTlsVersion',
   'pins',
@@ -48,6 +50,7 @@ const UPSTREAM_KEYS = [
   'egressProxy',
   'apiKey',
   'apiKeyHeader',
+  'credential',
   'proxy',
 ] as const;
 
@@ -153,6 +156,25 @@ export function resolveUpstreamOptions(
     if (c.watch !== undefined) assertBoolean(f('clientCertificate.watch'), c.watch);
     out.clientCertificate = { cert: c.cert, key: c.key, watch: c.watch ?? true };
   }
+  if (o.clientCertificateSource !== undefined) {
+    const s = o.clientCertificateSource as Partial<Record<'current' | 'subscribe', unknown>> | null;
+    if (
+      typeof s !== 'object' ||
+      s === null ||
+      typeof s.current !== 'function' ||
+      typeof s.subscribe !== 'function'
+    ) {
+      throw new TypeError(
+        `"${f('clientCertificateSource')}" must be an object with current() and subscribe()`,
+      );
+    }
+    if (o.clientCertificate !== undefined) {
+      throw new TypeError(
+        `"${f('clientCertificateSource')}" replaces "${f('clientCertificate')}": give one or the other`,
+      );
+    }
+    out.clientCertificateSource = o.clientCertificateSource;
+  }
   if (o.servername !== undefined) {
     assertString(f('servername'), o.servername);
     if (isIP(o.servername) !== 0 || !/^[A-Za-z0-9.-]{1,253}$/.test(o.servername)) {
@@ -215,6 +237,19 @@ export function resolveUpstreamOptions(
     }
     const key = readSecret(f('apiKey'), o.apiKey, env);
     out.credential = { header: lower, value: lower === 'authorization' ? `Bearer ${key}` : key };
+  }
+  if (o.credential !== undefined) {
+    // One credential per upstream: a static key beside a token would make which one is sent a guess.
+    if (o.apiKey !== undefined) {
+      throw new TypeError(`"${f('credential')}" and "${f('apiKey')}" are exclusive: configure one`);
+    }
+    out.tokenCredential = resolveUpstreamCredential(
+      f('credential'),
+      o.credential,
+      out.clientCertificate !== undefined,
+      out.origin,
+      env,
+    );
   }
   return deepFreeze(out);
 }

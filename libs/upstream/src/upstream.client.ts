@@ -9,6 +9,7 @@ import {
   type RequestInit as UndiciRequestInit,
 } from 'undici';
 import {
+  isShieldError,
   loadCaSource,
   loadTlsBundle,
   ShieldError,
@@ -21,6 +22,9 @@ import { UpstreamCounters, type UpstreamStats } from './upstream-stats.js';
 import { resolveUpstreamTarget, upstreamRequestTarget } from './upstream-target.js';
 import { buildUpstreamDispatcher, type UpstreamPool, type UpstreamTlsMaterial } from './upstream-tls.js';
 import type { ResolvedUpstreamOptions } from './upstream-options.interface.js';
+import { loadUpstreamTlsSource, type UpstreamTlsSource } from './upstream-tls-source.js';
+import { UpstreamCredential } from './credentials/upstream-credential.js';
+import type { CredentialStats } from './credentials/refreshing-token.js';
 
 /** HTTP methods `request()` sends. */
 export type UpstreamMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -62,6 +66,8 @@ export interface UpstreamClientHooks {
   onCertificateError?: (err: ShieldError) => void;
   /** A new client certificate is in use for new connections. */
   onCertificateReload?: (bundle: LoadedTlsBundle) => void;
+  /** A token refresh failed; the current token stays in use until it expires (log the code only). */
+  onCredentialRefreshError?: (err: ShieldError) => void;
 }
 
 // Redirect statuses (RFC 9110 §15.4): never followed, never handed over as a success. 304 is not one.
@@ -90,6 +96,10 @@ export class UpstreamClient {
   private pool: UpstreamPool;
   private readonly retiring = new Set<UpstreamPool>();
   private closed = false;
+  /** Unsubscribes from `clientCertificateSource`. */
+  private stopSource: (() => void) | undefined;
+  /** The keyless credential (a token from a token endpoint), when configured. */
+  private tokenCredential: UpstreamCredential | undefined;
 
   private constructor(
     private readonly options: ResolvedUpstreamOptions,
@@ -120,11 +130,17 @@ export class UpstreamClient {
       options.egressProxy?.ca !== undefined
         ? loadCaSource(`upstreams.${options.name}.egressProxy.ca`, options.egressProxy.ca)
         : undefined;
+    const source = options.clientCertificateSource;
+    if (source !== undefined) return UpstreamClient.fromSource(options, hooks, source);
     const ca = options.ca;
     const cc = options.clientCertificate;
     if (cc === undefined) {
       const material = ca !== undefined ? { ca: loadCaSource(`upstreams.${options.name}.ca`, ca) } : {};
-      return new UpstreamClient(options, material, proxyCa, undefined);
+      // The credential (its key) is loaded first: a bad key file stops here, before any pool exists.
+      const credential = await loadCredential(options, material, hooks);
+      const client = new UpstreamClient(options, material, proxyCa, undefined);
+      client.tokenCredential = credential;
+      return client;
     }
     // A CA file is watched with the client certificate; PEM text given in the options is loaded
     // once and joins every bundle the watcher delivers.
@@ -147,7 +163,16 @@ export class UpstreamClient {
         })
       : undefined;
     const bundle = watcher !== undefined ? watcher.start() : loadTlsBundle(files, { usage: 'client' });
-    box.client = new UpstreamClient(options, materialOf(bundle, staticCa), proxyCa, watcher);
+    const material = materialOf(bundle, staticCa);
+    let credential: UpstreamCredential | undefined;
+    try {
+      credential = await loadCredential(options, material, hooks);
+    } catch (err) {
+      watcher?.close();
+      throw err;
+    }
+    box.client = new UpstreamClient(options, material, proxyCa, watcher);
+    box.client.tokenCredential = credential;
     return box.client;
   }
 
@@ -162,13 +187,17 @@ export class UpstreamClient {
     if (isFormData(req.body)) await encodeFormData(req);
     const target = this.check(() => resolveUpstreamTarget(this.options, req.url));
     const credential = this.options.credential;
+    const signal = req.signal ?? undefined;
     let headers = req.headers as UndiciRequestInit['headers'];
     if (credential !== undefined) {
       const h = new UndiciHeaders(headers);
       h.set(credential.header, credential.value);
       headers = h;
+    } else if (this.tokenCredential !== undefined) {
+      const h = new UndiciHeaders(headers);
+      h.set('authorization', await this.bearer(signal));
+      headers = h;
     }
-    const signal = req.signal ?? undefined;
     this.counters.requests++;
     let res: UndiciResponse;
     try {
@@ -221,6 +250,13 @@ export class UpstreamClient {
     }
     const credential = this.options.credential;
     if (credential !== undefined) headers[credential.header] = credential.value;
+    else if (this.tokenCredential !== undefined) {
+      try {
+        headers.authorization = await this.bearer(options.signal);
+      } catch (err) {
+        throw options.signal?.aborted === true ? this.fail(err, 'ERR_UPSTREAM_ABORTED') : err;
+      }
+    }
     this.counters.requests++;
     let res: Dispatcher.ResponseData;
     try {
@@ -249,6 +285,11 @@ export class UpstreamClient {
     return this.counters.snapshot();
   }
 
+  /** Counters of the keyless credential (token requests, failures), when one is configured. */
+  credentialStats(): Readonly<CredentialStats> | undefined {
+    return this.tokenCredential?.stats();
+  }
+
   /** Count a failure seen by a user of {@link request} (e.g. while streaming the body). */
   recordError(err: unknown): ShieldError {
     return this.fail(err);
@@ -266,9 +307,49 @@ export class UpstreamClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.stopSource?.();
     this.watcher?.close();
+    await this.tokenCredential?.close();
     const deadline = Date.now() + SHUTDOWN_GRACE_MS;
     await Promise.all([this.pool, ...this.retiring].map((pool) => settle(pool, deadline)));
+  }
+
+  /**
+   * The client certificate from `clientCertificateSource`: checked now (a bad one stops the start),
+   * then on each change the source announces (a bad one is reported and the current one kept).
+   * The client is built as one without a certificate (CA, credential), then given the source's
+   * before any connection exists.
+   */
+  private static async fromSource(
+    options: ResolvedUpstreamOptions,
+    hooks: UpstreamClientHooks,
+    source: UpstreamTlsSource,
+  ): Promise<UpstreamClient> {
+    const field = `upstreams.${options.name}.clientCertificateSource`;
+    const ca =
+      options.ca !== undefined ? loadCaSource(`upstreams.${options.name}.ca`, options.ca) : undefined;
+    const material = (): UpstreamTlsMaterial => {
+      const { cert, key } = loadUpstreamTlsSource(source, field);
+      return ca !== undefined ? { ca, cert, key } : { cert, key };
+    };
+    const first = material();
+    const client = await UpstreamClient.create({ ...options, clientCertificateSource: undefined }, hooks);
+    client.rotate(first);
+    client.stopSource = source.subscribe(() => {
+      let next: UpstreamTlsMaterial;
+      try {
+        next = material();
+      } catch (err) {
+        hooks.onCertificateError?.(
+          isShieldError(err)
+            ? err
+            : new ShieldError('ERR_CERT_INVALID', { message: `${field}: refused`, cause: err }),
+        );
+        return;
+      }
+      client.rotate(next);
+    });
+    return client;
   }
 
   /** A new client certificate: new connections use it; the old pool finishes its requests, then closes. */
@@ -276,11 +357,30 @@ export class UpstreamClient {
     if (this.closed) return;
     const previous = this.pool;
     this.pool = buildUpstreamDispatcher(this.options, material, this.counters, this.proxyCa);
+    // The token endpoint sees the same certificate as the upstream.
+    this.tokenCredential?.useTls(material);
     this.counters.certificateReloads++;
     this.retiring.add(previous);
     // No deadline: a long generation may stream for minutes (each chunk within bodyIdleMs).
     // close() takes over with its own deadline if the app stops first.
     void settle(previous, undefined, () => this.closed).finally(() => this.retiring.delete(previous));
+  }
+
+  /**
+   * `Bearer <token>` for one request. A caller abort rejects with the signal's reason (as fetch
+   * does); no token is a counted `ERR_UPSTREAM_CREDENTIAL_*` (503), and nothing is sent upstream.
+   */
+  private async bearer(signal: AbortSignal | undefined): Promise<string> {
+    const credential = this.tokenCredential as UpstreamCredential;
+    try {
+      return await credential.authorization(signal);
+    } catch (err) {
+      if (signal?.aborted === true) {
+        this.counters.error('ERR_UPSTREAM_ABORTED');
+        throw err;
+      }
+      throw this.fail(err);
+    }
   }
 
   private check<T>(fn: () => T): T {
@@ -320,6 +420,19 @@ export class UpstreamClient {
       { highWaterMark: 0 },
     );
   }
+}
+
+/** Load the keyless credential (its key, its token endpoint's pool); no token is asked for yet. */
+async function loadCredential(
+  options: ResolvedUpstreamOptions,
+  material: UpstreamTlsMaterial,
+  hooks: UpstreamClientHooks,
+): Promise<UpstreamCredential | undefined> {
+  const c = options.tokenCredential;
+  if (c === undefined) return undefined;
+  return UpstreamCredential.create(options.name, c, material, options.timeouts.connectMs, {
+    onRefreshError: (err) => hooks.onCredentialRefreshError?.(err),
+  });
 }
 
 function materialOf(bundle: LoadedTlsBundle, staticCa: Buffer | undefined): UpstreamTlsMaterial {
