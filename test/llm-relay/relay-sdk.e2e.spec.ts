@@ -35,6 +35,7 @@ let alice: IssuedCertificate;
 let bob: IssuedCertificate;
 let admin: IssuedCertificate;
 let carol: IssuedCertificate;
+let dave: IssuedCertificate;
 const clients: (OpenAI & { close(): Promise<void> })[] = [];
 
 const ID = (name: string): string => `spiffe://shield.local/${name}`;
@@ -48,6 +49,13 @@ function relayOptions(): LlmRelayModuleOptions {
       'secret-model': { upstream: 'llm', model: 'standin-chat' },
       ghost: { upstream: 'llm', model: 'no-such-upstream-model-7c1' },
       'slow-chat': { upstream: 'internal', model: 'standin-chat', endpoints: ['chat'], defaultMaxTokens: 64 },
+      'long-chat': {
+        upstream: 'internal',
+        model: 'standin-long',
+        endpoints: ['chat', 'responses'],
+        defaultMaxTokens: 100,
+      },
+      busy: { upstream: 'llm', model: 'standin-long' },
     },
     access: {
       'chat-fast': [{ spiffeIds: [ID('alice'), ID('admin')] }],
@@ -55,10 +63,12 @@ function relayOptions(): LlmRelayModuleOptions {
       'secret-model': [{ spiffeIds: [ID('admin')] }],
       ghost: [{ spiffeIds: [ID('alice')] }],
       'slow-chat': [{ spiffeIds: [ID('alice'), ID('carol')] }],
+      'long-chat': [{ spiffeIds: [ID('dave')] }],
+      busy: [{ spiffeIds: [ID('alice')] }],
     },
     budgets: {
       perPrincipal: { requestsPerMinute: 1000, tokensPerMinute: 1_000_000 },
-      perModel: { 'slow-chat': { tokensPerMinute: 150 } },
+      perModel: { 'slow-chat': { tokensPerMinute: 150 }, 'long-chat': { tokensPerMinute: 300 } },
       streamBlockTokens: 32,
     },
   };
@@ -86,6 +96,7 @@ beforeAll(async () => {
   bob = await workload(hosted.pki, 'bob');
   admin = await workload(hosted.pki, 'admin');
   carol = await workload(hosted.pki, 'carol');
+  dave = await workload(hosted.pki, 'dave');
 });
 
 afterAll(async () => {
@@ -107,7 +118,7 @@ async function apiError(p: Promise<unknown>): Promise<InstanceType<typeof OpenAI
 
 describe('models: listed per caller', () => {
   it.each([
-    ['alice', ['chat-fast', 'embed', 'ghost', 'slow-chat']],
+    ['alice', ['busy', 'chat-fast', 'embed', 'ghost', 'slow-chat']],
     ['bob', ['embed']],
     ['admin', ['chat-fast', 'embed', 'secret-model']],
   ])('%s sees only the models it may use', async (name, expected) => {
@@ -249,6 +260,96 @@ describe('chat completions', () => {
     );
     expect(e).toBeInstanceOf(OpenAI.BadRequestError);
     expect(e).toMatchObject({ code: 'ERR_LLM_INVALID_REQUEST', param: 'messages' });
+  });
+});
+
+describe('the upstream over its own limit', () => {
+  it('an upstream 429 reaches the SDK as a RateLimitError, its Retry-After kept, its code passed on', async () => {
+    hosted.standin.setRateLimited({ models: ['standin-long'], retryAfterSeconds: 7 });
+    try {
+      const e = await apiError(
+        client({ client: alice }).chat.completions.create({
+          model: 'busy',
+          messages: [{ role: 'user', content: PROMPT }],
+        }),
+      );
+      expect(e).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(e).toMatchObject({ code: 'rate_limit_exceeded', type: 'requests' });
+      expect(e.headers?.get('retry-after')).toBe('7');
+      // Our words, not the upstream's (which names its organisation and model).
+      expect(e.message).not.toMatch(/standin-org|standin-long/);
+      expect(audit.usage().at(-1)).toMatchObject({ code: 'ERR_LLM_UPSTREAM_REFUSED', status: 429 });
+    } finally {
+      hosted.standin.setRateLimited(undefined);
+    }
+  });
+});
+
+describe('responses API', () => {
+  it('non-streamed: the output text, renamed, with usage', async () => {
+    const res = await client({ client: alice }).responses.create({
+      model: 'chat-fast',
+      input: PROMPT,
+      max_output_tokens: 16,
+    });
+    expect(res.model).toBe('chat-fast');
+    expect(res.output_text.split(' ')).toHaveLength(16);
+    expect(res.usage?.output_tokens).toBe(16);
+    expect(audit.usage().at(-1)).toMatchObject({
+      route: 'POST /v1/responses',
+      completionTokens: 16,
+      outcome: 'ok',
+      stream: false,
+    });
+  });
+
+  it('streamed: the events, the text, and usage counted from response.completed', async () => {
+    const stream = await client({ client: alice }).responses.create({
+      model: 'chat-fast',
+      input: [{ role: 'user', content: PROMPT }],
+      max_output_tokens: 12,
+      stream: true,
+    });
+    let text = '';
+    const types: string[] = [];
+    for await (const ev of stream) {
+      types.push(ev.type);
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.created') expect(ev.response.model).toBe('chat-fast');
+    }
+    expect(text.split(' ')).toHaveLength(12);
+    expect(types[0]).toBe('response.created');
+    expect(types.at(-1)).toMatch(/^response\.(completed|incomplete)$/);
+    expect(audit.usage().at(-1)).toMatchObject({ completionTokens: 12, stream: true, outcome: 'ok' });
+  });
+
+  it('a stream past its budget ends with response.incomplete (max_output_tokens), the upstream cancelled', async () => {
+    const cancelled = once(slow.standin.events, 'cancel') as Promise<[StandinCancellation]>;
+    const stream = await client({ client: dave }).responses.create({
+      model: 'long-chat',
+      input: 'a very long answer please',
+      stream: true,
+    });
+    const types: string[] = [];
+    let last: OpenAI.Responses.ResponseStreamEvent | undefined;
+    for await (const ev of stream) {
+      types.push(ev.type);
+      last = ev;
+    }
+    expect(last?.type).toBe('response.incomplete');
+    if (last?.type === 'response.incomplete') {
+      expect(last.response.incomplete_details?.reason).toBe('max_output_tokens');
+      expect(last.response.model).toBe('long-chat');
+    }
+    expect(types.filter((t) => t === 'response.output_text.delta').length).toBeGreaterThan(5);
+    const [cancel] = await cancelled;
+    expect(cancel.tokensSent).toBeLessThan(1000);
+    await vi.waitFor(() => expect(audit.usage().at(-1)?.['outcome']).toBe('cut'));
+    expect(audit.usage().at(-1)).toMatchObject({
+      subject: ID('dave'),
+      model: 'long-chat',
+      route: 'POST /v1/responses',
+    });
   });
 });
 
