@@ -47,7 +47,20 @@ export {
 } from './certificate.inspect.js';
 export { TlsBundleWatcher, type TlsBundleWatcherOptions } from './bundle.watcher.js';
 export { tlsSocketOf } from './tls-socket.js';
-export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES, cipherString, type Tls12Cipher } from './tls-suites.js';
+export {
+  TLS12_CIPHERS,
+  TLS13_CIPHERS,
+  ECDH_CURVES,
+  PQ_HYBRID_GROUP,
+  PQ_ECDH_CURVES,
+  cipherString,
+  keyExchangeGroups,
+  detectKeyExchangeGroups,
+  describeKeyExchangeGroups,
+  groupNames,
+  type KeyExchangeGroups,
+  type Tls12Cipher,
+} from './tls-suites.js';
 export { assertCaSource, loadCaSource, copyCaSource, type CaSource } from './ca-source.js';
 export { parseCaPem, parseCertificatePem } from './certificate.loader.js';
 export { DEV_SERVER_TLS_POLICY, refusePlaintext, type PlaintextGate } from './dev-server.policy.js';

@@ -15,7 +15,7 @@ import {
   type LoadedTlsBundle,
   type TlsFiles,
 } from '@inference-shield/core/internal';
-import { loadCaSource } from '@inference-shield/core/internal';
+import { describeKeyExchangeGroups, loadCaSource } from '@inference-shield/core/internal';
 import type {
   HttpsBootstrapOptions,
   HttpsCertificateInfo,
@@ -466,6 +466,9 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
     }
     const httpServer = server as TlsServer & HttpServer;
     const hooks = HttpsServerHooks.install(httpServer, options);
+    // Which groups are in force depends on the runtime's OpenSSL (post-quantum on Node 24+ only):
+    // said once, so an operator can tell from the log whether key exchange is quantum-safe.
+    logger.log(`TLS policy: ${options.tls.minVersion} and up, ${describeKeyExchangeGroups()}`);
     return new ShieldHttpsApp<T>(app, options, httpServer, hooks, checked.kind, files, staticCa, initial);
   } catch (err) {
     await app.close();

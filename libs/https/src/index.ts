@@ -28,5 +28,12 @@ export type {
   HttpsTls12Cipher,
 } from './https-options.interface.js';
 export { peerCertificateOf, peerX509CertificateOf, tlsSocketOf } from './peer-certificate.js';
-export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES } from './tls-policy.js';
+export {
+  TLS12_CIPHERS,
+  TLS13_CIPHERS,
+  ECDH_CURVES,
+  PQ_ECDH_CURVES,
+  keyExchangeGroups,
+  type KeyExchangeGroups,
+} from './tls-policy.js';
 export { Consumes, type ConsumableMediaType, type ConsumesOptions } from './consumes.decorator.js';

@@ -1,12 +1,21 @@
 import { constants as cryptoConstants } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
 import type { LoadedTlsBundle } from '@inference-shield/core/internal';
-import { cipherString, ECDH_CURVES, TLS12_CIPHERS, TLS13_CIPHERS } from '@inference-shield/core/internal';
+import {
+  cipherString,
+  ECDH_CURVES,
+  keyExchangeGroups,
+  PQ_ECDH_CURVES,
+  TLS12_CIPHERS,
+  TLS13_CIPHERS,
+  type KeyExchangeGroups,
+} from '@inference-shield/core/internal';
 import type { ResolvedHttpsOptions } from './https-options.interface.js';
 
-// The suite lists are core's, shared with the outbound client and the dev tools; re-exported
-// here as part of this package's public API.
-export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES, cipherString };
+// The suite lists and the key-exchange groups are core's, shared with the outbound client and the
+// dev tools; re-exported here as part of this package's public API.
+export { TLS12_CIPHERS, TLS13_CIPHERS, ECDH_CURVES, PQ_ECDH_CURVES, cipherString, keyExchangeGroups };
+export type { KeyExchangeGroups };
 
 /**
  * OpenSSL options: refuse every renegotiation (client-initiated renegotiation is a cheap CPU
@@ -35,7 +44,9 @@ export function secureContextOptions(
     minVersion: options.tls.minVersion,
     maxVersion: 'TLSv1.3',
     ciphers: cipherString(options.tls.ciphers),
-    ecdhCurve: ECDH_CURVES,
+    // X25519MLKEM768 first where OpenSSL 3.5 offers it, else the classical groups: probed once per
+    // process, so a reload (which rebuilds the context from these options) keeps the same groups.
+    ecdhCurve: keyExchangeGroups().ecdhCurve,
     honorCipherOrder: true,
     secureOptions: SECURE_OPTIONS,
   };

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
-import { ShieldError } from '@inference-shield/core/internal';
+import { keyExchangeGroups, ShieldError } from '@inference-shield/core/internal';
 import { buildServerIdentityCheck } from './spki-pin.js';
 import { UPSTREAM_CIPHERS } from './upstream.constants.js';
 import type { UpstreamCounters } from './upstream-stats.js';
@@ -25,6 +25,9 @@ export function upstreamTlsOptions(
     rejectUnauthorized: true,
     minVersion: options.minTlsVersion,
     ciphers: UPSTREAM_CIPHERS,
+    // X25519MLKEM768 first (key shares for it and X25519) where OpenSSL 3.5 offers it, else the
+    // classical groups; probed once per process, never per connection.
+    ecdhCurve: keyExchangeGroups().ecdhCurve,
     checkServerIdentity: buildServerIdentityCheck(options.pins),
     timeout: options.timeouts.connectMs,
     // A few resumable sessions per connector; a rotation builds a new connector, so a session
