@@ -48,7 +48,9 @@ async function svidAnswer(dropPartner = false) {
     svid,
     answer: {
       svids: [svid],
-      federated_bundles: dropPartner ? {} : { 'spiffe://partner.example': derOf(partnerCa.certPem) },
+      federated_bundles: (dropPartner
+        ? {}
+        : { 'spiffe://partner.example': derOf(partnerCa.certPem) }) as Record<string, Buffer>,
     },
   };
 }

@@ -317,7 +317,7 @@ export class UpstreamClient {
   /**
    * The client certificate from `clientCertificateSource`: checked now (a bad one stops the start),
    * then on each change the source announces (a bad one is reported and the current one kept).
-   * The client is built as one without a certificate (CA, credential), then given the source's
+   * The client is built as one without a certificate (its CA and the rest), then given the source's
    * before any connection exists.
    */
   private static async fromSource(
