@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ShieldError } from '@inference-shield/core/internal';
-import { toUpstreamError } from './upstream-error.mapping.js';
+import { ShieldError, toHttpResponse } from '@inference-shield/core/internal';
+import { clientCertAlertOf, toUpstreamError } from './upstream-error.mapping.js';
 
 function err(code: string, name = 'Error'): Error {
   return Object.assign(new Error('library message quoting https://host/path?key=secret'), { code, name });
@@ -60,4 +60,62 @@ describe('toUpstreamError', () => {
     a.cause = b;
     expect(toUpstreamError(a).code).toBe('ERR_UPSTREAM_CONNECT');
   });
+});
+
+describe('toUpstreamError: the upstream refusing our client certificate', () => {
+  it.each([
+    // OpenSSL 3.0 (Node 20) spellings.
+    ['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'certificate required'],
+    ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'unknown ca'],
+    ['ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'bad certificate'],
+    ['ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE', 'unsupported certificate'],
+    ['ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED', 'certificate expired'],
+    ['ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED', 'certificate revoked'],
+    ['ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN', 'certificate unknown'],
+    ['ERR_SSL_TLSV1_ALERT_ACCESS_DENIED', 'access denied'],
+    // OpenSSL 3.2+ (Node 24, 26) renamed the "sslv3 alert" reasons "ssl/tls alert".
+    ['ERR_SSL_SSL/TLS_ALERT_BAD_CERTIFICATE', 'bad certificate'],
+    ['ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_EXPIRED', 'certificate expired'],
+    ['ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_REVOKED', 'certificate revoked'],
+    ['ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_UNKNOWN', 'certificate unknown'],
+  ])('%s → ERR_UPSTREAM_CLIENT_CERT_REFUSED, alert "%s" in detail and message only', (code, alert) => {
+    const mapped = toUpstreamError(new TypeError('fetch failed', { cause: err(code) }));
+    expect(mapped.code).toBe('ERR_UPSTREAM_CLIENT_CERT_REFUSED');
+    expect(mapped.status).toBe(502);
+    expect(mapped.details.detail).toBe(`TLS alert "${alert}" (${code})`);
+    expect(mapped.message).toContain(alert);
+    // The body a client sees is the catalogue's reason: no alert, no library message.
+    const body = JSON.stringify(toHttpResponse(mapped).body);
+    expect(body).not.toContain(alert);
+    expect(body).not.toContain('secret');
+  });
+
+  it.each([
+    // Also the end of a handshake with no common cipher or group: not a verdict on our certificate.
+    ['ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', 'ERR_UPSTREAM_TLS'],
+    ['ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE', 'ERR_UPSTREAM_TLS'],
+    ['ERR_SSL_TLSV1_ALERT_DECODE_ERROR', 'ERR_UPSTREAM_TLS'],
+    ['ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR', 'ERR_UPSTREAM_TLS'],
+    ['ERR_SSL_CERTIFICATE_VERIFY_FAILED', 'ERR_UPSTREAM_TLS'],
+    // A socket closed with no alert seen for its connection.
+    ['UND_ERR_SOCKET', 'ERR_UPSTREAM_BAD_RESPONSE'],
+  ])('%s stays %s', (code, expected) => {
+    expect(toUpstreamError(err(code)).code).toBe(expected);
+  });
+
+  it.each([
+    ['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'certificate required'],
+    ['ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'bad certificate'],
+    ['ERR_SSL_SSL/TLS_ALERT_CERTIFICATE_UNKNOWN', 'certificate unknown'],
+    ['ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'unknown ca'],
+  ])('clientCertAlertOf(%s) is "%s"', (code, alert) => {
+    expect(clientCertAlertOf(code)).toBe(alert);
+  });
+
+  it.each([undefined, 42, '', 'ERR_SSL_TLSV13_ALERT_', 'X_ERR_SSL_TLSV1_ALERT_UNKNOWN_CA'])(
+    'clientCertAlertOf(%j) is undefined',
+    (code) => {
+      expect(clientCertAlertOf(code)).toBeUndefined();
+    },
+  );
 });

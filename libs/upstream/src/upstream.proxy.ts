@@ -157,8 +157,10 @@ export class UpstreamProxy {
       return;
     }
     const mapped = isShieldError(err) ? err : this.client.recordError(toUpstreamError(err));
-    // Code and upstream name only: a library message could quote the prompt or a header.
-    this.logger.warn(`forward failed: ${mapped.code}`);
+    // Code and upstream name only: a library message could quote the prompt or a header. A TLS
+    // refusal of our certificate adds its alert (`detail`, made by our mapping, never the body).
+    const alert = mapped.code === 'ERR_UPSTREAM_CLIENT_CERT_REFUSED' ? mapped.details.detail : undefined;
+    this.logger.warn(`forward failed: ${mapped.code}${alert !== undefined ? `, ${alert}` : ''}`);
     if (res.headersSent) {
       // Mid-stream: the status is gone; cutting the connection is the only honest signal.
       res.destroy();
