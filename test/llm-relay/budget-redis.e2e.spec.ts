@@ -7,14 +7,13 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { isShieldError } from '@inference-shield/core';
-// The package entry is being written alongside (its owner exports these names); until then, the files.
-import type {
-  BudgetDecision,
-  BudgetLimits,
-  BudgetSnapshot,
-} from '../../libs/llm-relay/src/budget/budget-store.interface.js';
-import { MemoryBudgetStore } from '../../libs/llm-relay/src/budget/memory-budget.store.js';
-import { RedisBudgetStore } from '../../libs/llm-relay/src/budget/redis-budget.store.js';
+import {
+  MemoryBudgetStore,
+  RedisBudgetStore,
+  type BudgetDecision,
+  type BudgetLimits,
+  type BudgetSnapshot,
+} from '@inference-shield/llm-relay';
 import { startRedis, type RunningRedis } from '../support/redis-server.js';
 
 // A fixed caller clock at the start of a UTC minute, so no test straddles a window by chance.
