@@ -478,7 +478,13 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
    */
   private logFailure(refusal: RelayHttpError, err: unknown, model: ResolvedRelayModel | undefined): void {
     if (refusal.status < 500) return;
-    this.logger.warn(`upstream "${model?.upstream ?? '?'}" failed: ${refusal.code} (${causeOf(err)})`);
+    // Our own errors carry a safe `detail` for operators (an upstream status, the TLS alert that
+    // refused our client certificate); it never goes into the body.
+    const shield = isShieldError(err) ? err : isShieldError(refusal.cause) ? refusal.cause : undefined;
+    const detail = shield?.details.detail;
+    this.logger.warn(
+      `upstream "${model?.upstream ?? '?'}" failed: ${refusal.code}${detail !== undefined ? `, ${detail}` : ''} (${causeOf(err)})`,
+    );
   }
 
   private record(

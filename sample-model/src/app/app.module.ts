@@ -1,17 +1,19 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { IdentityModule, principalOf } from '@inference-shield/identity';
+import { LlmRelayModule } from '@inference-shield/llm-relay';
 import { UpstreamModule } from '@inference-shield/upstream';
-import { ChatController } from '../chat/chat.controller.js';
-import { CHAT_OPTIONS, LLM_UPSTREAM } from '../chat/chat.constants.js';
 import { SampleModelModule } from '../inference/sample-model.module.js';
 import type { SampleConfig } from './sample-config.js';
 
 /** The trust domain of the dev PKI's workloads. */
 export const SAMPLE_TRUST_DOMAIN = 'shield.local';
 
+/** The upstream name of the hosted LLM. */
+const LLM_UPSTREAM = 'llm';
+
 /**
- * The sample model server: KServe v2 inference and an LLM chat route, every route behind the
- * identity guard, the LLM reached over mTLS. Built only on the public entries of `libs/`.
+ * The sample model server: KServe v2 inference and OpenAI's `/v1` routes relayed to the hosted LLM
+ * (over mTLS), every route behind the identity guard. Built only on the public entries of `libs/`.
  */
 @Module({})
 export class AppModule {
@@ -51,9 +53,22 @@ export class AppModule {
             },
           },
         }),
+        // `/v1/models`, `/v1/chat/completions`, `/v1/responses`, `/v1/embeddings` (docs/llm-relay.md).
+        LlmRelayModule.forRoot({
+          upstreams: { [LLM_UPSTREAM]: { assertCaller: true } },
+          models: {
+            [config.llm.model]: { upstream: LLM_UPSTREAM, endpoints: ['chat', 'responses'] },
+            'standin-embed': { upstream: LLM_UPSTREAM, endpoints: ['embeddings'] },
+          },
+          // Tokens with llm:chat, and the demo workload by its certificate.
+          access: {
+            '*': [{ scopes: ['llm:chat'] }, { spiffeIds: [`spiffe://${SAMPLE_TRUST_DOMAIN}/demo`] }],
+          },
+          budgets: {
+            perPrincipal: { requestsPerMinute: 60, tokensPerMinute: 40_000, tokensPerDay: 1_000_000 },
+          },
+        }),
       ],
-      controllers: [ChatController],
-      providers: [{ provide: CHAT_OPTIONS, useValue: Object.freeze({ model: config.llm.model }) }],
     };
   }
 }
