@@ -39,6 +39,28 @@ export const ERROR_CATALOGUE = {
   ERR_TOKEN_BINDING_REQUIRED: { status: 401, reason: 'This route requires a certificate-bound token.' },
   ERR_KEYSET_UNAVAILABLE: { status: 503, reason: 'The issuer keys are not available yet.' },
 
+  // DPoP (RFC 9449)
+  // Access tokens bound to a client key (`cnf.jkt`): each request carries a proof signed by it.
+  ERR_DPOP_PROOF_MISSING: { status: 401, reason: 'This access token needs a DPoP proof.' },
+  ERR_DPOP_PROOF_INVALID: { status: 401, reason: 'The DPoP proof is invalid.' },
+  ERR_DPOP_PROOF_REQUEST_MISMATCH: { status: 401, reason: 'The DPoP proof was made for another request.' },
+  ERR_DPOP_PROOF_EXPIRED: { status: 401, reason: 'The DPoP proof is too old or issued in the future.' },
+  ERR_DPOP_PROOF_REPLAYED: { status: 401, reason: 'This DPoP proof was already used.' },
+  ERR_DPOP_BINDING_MISMATCH: { status: 401, reason: 'The DPoP proof does not match the access token.' },
+  ERR_DPOP_NONCE_REQUIRED: { status: 401, reason: 'The DPoP proof must carry the current server nonce.' },
+  ERR_DPOP_TOKEN_AS_BEARER: {
+    status: 401,
+    reason: 'This access token is DPoP-bound: send it with the DPoP scheme.',
+  },
+  ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED: {
+    status: 401,
+    reason: 'This route requires a sender-constrained token (DPoP or certificate-bound).',
+  },
+  ERR_DPOP_REPLAY_STORE_UNAVAILABLE: {
+    status: 503,
+    reason: 'DPoP proofs cannot be checked right now; try again later.',
+  },
+
   // Callers and policy
   ERR_CLIENT_CERT_MISSING: { status: 401, reason: 'A verified client certificate is required.' },
   ERR_CLIENT_CERT_INVALID: { status: 401, reason: 'The client certificate is not acceptable.' },

@@ -41,6 +41,19 @@ export interface ChallengeParams {
   readonly resourceMetadata?: string;
 }
 
+/** RFC 9449 §7.1 and §12.2: the `error` of the `DPoP` challenge for DPoP's own refusals. */
+const DPOP_CHALLENGE_ERRORS: ReadonlyMap<ShieldErrorCode, string> = new Map<ShieldErrorCode, string>([
+  ['ERR_DPOP_PROOF_MISSING', 'invalid_dpop_proof'],
+  ['ERR_DPOP_PROOF_INVALID', 'invalid_dpop_proof'],
+  ['ERR_DPOP_PROOF_REQUEST_MISMATCH', 'invalid_dpop_proof'],
+  ['ERR_DPOP_PROOF_EXPIRED', 'invalid_dpop_proof'],
+  ['ERR_DPOP_PROOF_REPLAYED', 'invalid_dpop_proof'],
+  ['ERR_DPOP_BINDING_MISMATCH', 'invalid_dpop_proof'],
+  ['ERR_DPOP_NONCE_REQUIRED', 'use_dpop_nonce'],
+  ['ERR_DPOP_TOKEN_AS_BEARER', 'invalid_token'],
+  ['ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED', 'invalid_token'],
+]);
+
 /** Status codes of Nest/Express/body-parser errors that we translate into our own codes. */
 const STATUS_TO_CODE: ReadonlyMap<number, ShieldErrorCode> = new Map([
   [400, 'ERR_BAD_REQUEST'],
@@ -84,6 +97,18 @@ export function toHttpResponse(err: unknown, challenge?: ChallengeParams): Shiel
     // RFC 9728 §5.1: lets a client find the authorization servers from any 401.
     const param = `resource_metadata="${quote(resourceMetadata)}"`;
     headers['WWW-Authenticate'] = www.includes(' ') ? `${www}, ${param}` : `${www} ${param}`;
+  }
+  const dpop = isShieldError(err) ? err.details.dpop : undefined;
+  if (dpop !== undefined && entry.status === 401) {
+    // RFC 9449 §7.1: a `DPoP` challenge beside the Bearer one, with the error when it is DPoP's.
+    const error = DPOP_CHALLENGE_ERRORS.get(code);
+    const dpopChallenge =
+      (error ? `DPoP error="${error}", error_description="${code}", ` : 'DPoP ') +
+      `algs="${quote(dpop.algs)}"`;
+    const bearer = headers['WWW-Authenticate'];
+    headers['WWW-Authenticate'] = bearer === undefined ? dpopChallenge : `${bearer}, ${dpopChallenge}`;
+    // RFC 9449 §8/§9: the nonce the next proof must carry.
+    if (dpop.nonce !== undefined) headers['DPoP-Nonce'] = dpop.nonce;
   }
   const body: { code: ShieldErrorCode; message: string; scope?: string; detail?: string } = {
     code,

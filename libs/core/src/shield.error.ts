@@ -6,6 +6,11 @@ export interface ShieldErrorDetails {
   readonly scope?: string;
   /** A short, safe detail for operators' logs; never sent to clients, never a credential. */
   readonly detail?: string;
+  /**
+   * RFC 9449 §7.1: the refused request could have used DPoP. A `DPoP` challenge naming `algs`
+   * (space-separated) joins a 401's `WWW-Authenticate`, and `nonce` is sent as `DPoP-Nonce`.
+   */
+  readonly dpop?: { readonly algs: string; readonly nonce?: string };
 }
 
 /**
@@ -26,9 +31,10 @@ export class ShieldError extends Error {
   ) {
     super(options.message ?? ERROR_CATALOGUE[code].reason, { cause: options.cause });
     this.code = code;
-    const details: { scope?: string; detail?: string } = {};
+    const details: { scope?: string; detail?: string; dpop?: ShieldErrorDetails['dpop'] } = {};
     if (options.scope !== undefined) details.scope = options.scope;
     if (options.detail !== undefined) details.detail = options.detail;
+    if (options.dpop !== undefined) details.dpop = Object.freeze({ ...options.dpop });
     this.details = Object.freeze(details);
   }
 
