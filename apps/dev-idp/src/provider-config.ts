@@ -1,7 +1,8 @@
 /**
  * The oidc-provider configuration of the dev IdP: `client_credentials` only, RFC 9068 JWT access
- * tokens (`typ: at+jwt`) per RFC 8707 resource, ES256 keys from the persisted key set, and RFC 8705
- * mutual-TLS client authentication and certificate-bound tokens read from the TLS socket.
+ * tokens (`typ: at+jwt`) per RFC 8707 resource, ES256 keys from the persisted key set, RFC 8705
+ * mutual-TLS client authentication and certificate-bound tokens read from the TLS socket, and
+ * RFC 9449 DPoP-bound tokens for clients that send a DPoP proof.
  */
 import { X509Certificate, createPublicKey, randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
@@ -101,10 +102,14 @@ export function buildProviderConfiguration({ clients, keys, errors }: ProviderCo
       userinfoSigningAlgValues: ['ES256'],
       introspectionSigningAlgValues: ['ES256'],
       authorizationSigningAlgValues: ['ES256'],
+      dPoPSigningAlgValues: ['ES256', 'EdDSA', 'Ed25519', 'PS256'],
     },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 9449: a token request carrying a DPoP proof gets a DPoP-bound token (`cnf.jkt`,
+      // `token_type: DPoP`); a proof is single-use (no replay) at the token endpoint too.
+      dPoP: { enabled: true, allowReplay: false },
       // RFC 7662: only the resource servers of the clients file (`introspect: true`) may ask.
       introspection: {
         enabled: true,

@@ -1,4 +1,5 @@
 import type { AuditSink } from './audit.interface.js';
+import type { DpopOptions, ResolvedDpopOptions } from './dpop/dpop-options.interface.js';
 import type { PolicyDecorator } from './policy.decorator.js';
 import type { PolicyFragment } from './policy.interface.js';
 import type { ShieldPrincipal } from './principal.interface.js';
@@ -70,6 +71,11 @@ export interface IdentityModuleOptions {
   readonly oidc?: TokenVerifierOptions;
   /** Callers authenticated by a verified TLS client certificate. */
   readonly mtls?: MtlsOptions;
+  /**
+   * RFC 9449 DPoP: accept DPoP-bound access tokens (`Authorization: DPoP`, `cnf.jkt`), each
+   * request with a fresh proof. Needs `oidc`. Without it a DPoP-bound token is refused.
+   */
+  readonly dpop?: DpopOptions;
   readonly audit?: AuditOptions;
   /** Dotted path of the roles claim read by `@RequireRoles()`, e.g. `realm_access.roles` (default `roles`). */
   readonly roleClaimPath?: string;
@@ -109,6 +115,7 @@ export interface ResolvedPathRoutePolicy extends ResolvedRoutePolicy {
 export interface ResolvedIdentityOptions {
   readonly oidc: ResolvedTokenVerifierOptions | undefined;
   readonly mtls: { readonly trustDomains: readonly string[] | undefined } | undefined;
+  readonly dpop: ResolvedDpopOptions | undefined;
   readonly audit: { readonly sink: AuditSink | undefined; readonly includePublic: boolean };
   readonly roleClaimPath: readonly string[];
   readonly routePolicies: {

@@ -9,6 +9,7 @@ import {
 } from '@inference-shield/core/internal';
 import type { ShieldPrincipal } from './principal.interface.js';
 import { resolveTokenVerifierOptions } from './tokens/index.js';
+import { resolveDpopOptions } from './dpop/dpop-options.resolver.js';
 import type { AuditSink } from './audit.interface.js';
 import type {
   IdentityModuleOptions,
@@ -28,6 +29,7 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
   assertKnownKeys('IdentityModule options', raw, [
     'oidc',
     'mtls',
+    'dpop',
     'audit',
     'roleClaimPath',
     'routePolicies',
@@ -62,6 +64,11 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
     mtls = Object.freeze({ trustDomains });
   }
 
+  if (options.dpop !== undefined && oidc === undefined) {
+    throw new TypeError('"dpop" needs "oidc": DPoP binds access tokens, and no issuer is configured');
+  }
+  const dpop = options.dpop === undefined ? undefined : resolveDpopOptions(options.dpop);
+
   let sink: AuditSink | undefined;
   let includePublic = false;
   if (options.audit !== undefined) {
@@ -94,6 +101,7 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
   return Object.freeze({
     oidc,
     mtls,
+    dpop,
     audit: Object.freeze({ sink, includePublic }),
     roleClaimPath,
     routePolicies: resolveRoutePolicies(options.routePolicies),

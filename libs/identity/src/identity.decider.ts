@@ -3,6 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { isShieldError, ShieldError, tlsSocketOf } from '@inference-shield/core/internal';
 import { eventOf } from './audit.event.js';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
+import { DpopVerifier, type DpopRequest } from './dpop/dpop.verifier.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
 import {
@@ -17,8 +18,11 @@ import { tokenIdentityOf, type TokenIdentity } from './principal.factory.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 import { attachPrincipal } from './principal.store.js';
 import {
+  authorizationSchemeOf,
+  extractAccessToken,
   rawHeadersOf,
   repeatsAuthorization,
+  repeatsDpopHeader,
   type TokenVerifier,
   type VerifiedToken,
   type VerifyContext,
@@ -48,9 +52,20 @@ export interface Credentials {
    * caller); `undefined` when absent.
    */
   readonly authorization: string | ShieldError | undefined;
+  /** RFC 9449: the request's `DPoP` proof and what it must match; only with the `dpop` option. */
+  readonly dpop?: DpopRequest;
 }
 
 const NO_CERTIFICATE: VerifyContext = Object.freeze({});
+const DPOP_NO_CERTIFICATE: VerifyContext = Object.freeze({ dpop: true });
+
+type RequestLike = {
+  headers?: Record<string, string | string[] | undefined>;
+  method?: unknown;
+  originalUrl?: unknown;
+  url?: unknown;
+  raw?: { method?: unknown; url?: unknown };
+};
 
 /**
  * The one access decision, shared by both doors (the global `IdentityGuard` and the passport
@@ -67,12 +82,17 @@ export class IdentityDecider {
   // A verifier that caches verified tokens hands back the same object for the same token: the
   // principal and the policy facts are then built once per token, not once per request.
   private readonly identities = new WeakMap<VerifiedToken, TokenIdentity>();
+  // RFC 9449, with the `dpop` option: the proof check of every request presenting a DPoP-bound token.
+  private readonly dpop: DpopVerifier | undefined;
+  private readonly dpopContexts = new WeakMap<VerifyContext, VerifyContext>();
 
   constructor(
     @Inject(IDENTITY_OPTIONS) private readonly options: ResolvedIdentityOptions,
     @Inject(TOKEN_VERIFIER) private readonly verifier: TokenVerifier | null,
     @Inject(AUDIT_SINK) private readonly audit: AuditSink,
-  ) {}
+  ) {
+    this.dpop = options.dpop ? new DpopVerifier(options.dpop) : undefined;
+  }
 
   /** Reads a request's credentials (an Express request, a Fastify request or its raw request). */
   credentialsOf(request: object): Credentials {
@@ -88,7 +108,8 @@ export class IdentityDecider {
           ? new ShieldError('ERR_TOKEN_MALFORMED')
           : header;
     }
-    return { socket, peer, authorization };
+    if (this.dpop === undefined) return { socket, peer, authorization };
+    return { socket, peer, authorization, dpop: dpopRequestOf(request) };
   }
 
   /**
@@ -102,6 +123,14 @@ export class IdentityDecider {
    * verified request ({@link TokenVerifier.recall}, which re-checks time, keys and binding).
    */
   decide(policy: CompiledPolicy, credentials: Credentials): Decision | Promise<Decision> {
+    const decision = this.decideCredentials(policy, credentials);
+    if (this.dpop === undefined || policy.token.length === 0) return decision;
+    return decision instanceof Promise
+      ? decision.then((d) => this.withDpopChallenge(d))
+      : this.withDpopChallenge(decision);
+  }
+
+  private decideCredentials(policy: CompiledPolicy, credentials: Credentials): Decision | Promise<Decision> {
     const { peer, authorization } = credentials;
     if (peer === 'unverified') return { allow: false, error: new ShieldError('ERR_CLIENT_CERT_INVALID') };
     if (policy.token.length === 0 || authorization === undefined) return this.decideMtls(policy, peer);
@@ -109,7 +138,7 @@ export class IdentityDecider {
     const verifier = this.verifier;
     // Token alternatives exist only with `oidc` configured (checked at start-up); fail closed anyway.
     if (!verifier) return { allow: false, error: new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN') };
-    const ctx = peer ? peer.verifyContext : NO_CERTIFICATE;
+    const ctx = this.verifyContextOf(peer);
     const socket = credentials.socket;
     if (socket) {
       let verified: VerifiedToken | undefined;
@@ -118,9 +147,86 @@ export class IdentityDecider {
       } catch (err) {
         return { allow: false, error: this.asShieldError(err) };
       }
-      if (verified) return this.decideWithToken(policy, verified, peer);
+      if (verified) return this.decideWithProof(policy, verified, credentials, authorization);
     }
-    return this.verifyThenDecide(verifier, policy, authorization, socket, peer, ctx);
+    return this.verifyThenDecide(verifier, policy, authorization, credentials, ctx);
+  }
+
+  /** The verifier's context: the peer's certificate, and with `dpop`, the promise to check proofs. */
+  private verifyContextOf(peer: PeerIdentity | undefined): VerifyContext {
+    if (this.dpop === undefined) return peer ? peer.verifyContext : NO_CERTIFICATE;
+    if (!peer) return DPOP_NO_CERTIFICATE;
+    let ctx = this.dpopContexts.get(peer.verifyContext);
+    if (ctx === undefined) {
+      ctx = Object.freeze({ ...peer.verifyContext, dpop: true });
+      this.dpopContexts.set(peer.verifyContext, ctx);
+    }
+    return ctx;
+  }
+
+  /**
+   * RFC 9449 §7.1, on every request, cached token or not: a DPoP-bound token needs the `DPoP`
+   * scheme and a fresh proof by its key; a token sent with the `DPoP` scheme must be DPoP-bound.
+   * A plain bearer token sent as `Bearer` needs nothing more (a `DPoP` header beside it is ignored).
+   */
+  private decideWithProof(
+    policy: CompiledPolicy,
+    verified: VerifiedToken,
+    credentials: Credentials,
+    authorization: string,
+  ): Decision | Promise<Decision> {
+    const peer = credentials.peer === 'unverified' ? undefined : credentials.peer;
+    const dpop = this.dpop;
+    if (dpop === undefined) return this.decideWithToken(policy, verified, peer);
+    const jkt = verified.dpopKeyThumbprint;
+    const scheme = authorizationSchemeOf(authorization);
+    let refusal: ShieldError | undefined;
+    if (jkt === undefined) {
+      if (scheme !== 'DPoP') return this.decideWithToken(policy, verified, peer);
+      refusal = new ShieldError('ERR_DPOP_BINDING_MISMATCH', { detail: 'DPoP scheme, token not DPoP-bound' });
+    } else if (scheme !== 'DPoP') {
+      // A DPoP-bound token replayed as a bearer token: the point of binding it (RFC 9449 §7.2).
+      refusal = new ShieldError('ERR_DPOP_TOKEN_AS_BEARER');
+    } else if (credentials.dpop === undefined) {
+      refusal = new ShieldError('ERR_DPOP_PROOF_MISSING');
+    }
+    if (refusal !== undefined || jkt === undefined || credentials.dpop === undefined) {
+      return this.refusedWithToken(verified, refusal ?? new ShieldError('ERR_DPOP_PROOF_MISSING'));
+    }
+    let accessToken: string;
+    try {
+      accessToken = extractAccessToken(authorization, this.options.oidc?.maxTokenBytes ?? 0).token;
+    } catch (err) {
+      return { allow: false, error: this.asShieldError(err) };
+    }
+    return dpop.check(credentials.dpop, accessToken, jkt).then(
+      () => this.decideWithToken(policy, verified, peer),
+      (err: unknown) => this.refusedWithToken(verified, this.asShieldError(err)),
+    );
+  }
+
+  /** A refusal of a valid token's request (its proof failed): the audit event names the caller. */
+  private refusedWithToken(verified: VerifiedToken, error: ShieldError): Decision {
+    try {
+      return { allow: false, error, principal: this.identityOf(verified).principal };
+    } catch {
+      return { allow: false, error };
+    }
+  }
+
+  /** RFC 9449 §7.1: the 401s of a route that takes tokens also offer DPoP, with `algs` (and a nonce). */
+  private withDpopChallenge(decision: Decision): Decision {
+    const dpop = this.dpop;
+    if (dpop === undefined || decision.allow) return decision;
+    const e = decision.error;
+    if (e.status !== 401 || e.details.dpop !== undefined) return decision;
+    const error = new ShieldError(e.code, {
+      ...e.details,
+      dpop: dpop.challenge(),
+      message: e.message,
+      ...(e.cause !== undefined ? { cause: e.cause } : {}),
+    });
+    return { ...decision, error };
   }
 
   /**
@@ -169,10 +275,11 @@ export class IdentityDecider {
     verifier: TokenVerifier,
     policy: CompiledPolicy,
     authorization: string,
-    socket: TLSSocket | undefined,
-    peer: PeerIdentity | undefined,
+    credentials: Credentials,
     ctx: VerifyContext,
   ): Promise<Decision> {
+    const socket: TLSSocket | undefined = credentials.socket;
+    const peer = credentials.peer === 'unverified' ? undefined : credentials.peer;
     let verified: VerifiedToken;
     try {
       // The header is read by the verifier, once. With the verified certificate, a bound token is
@@ -183,7 +290,7 @@ export class IdentityDecider {
       if (isShieldError(err) && err.code === 'ERR_TOKEN_MISSING') return this.decideMtls(policy, peer);
       return { allow: false, error: this.asShieldError(err) };
     }
-    return this.decideWithToken(policy, verified, peer);
+    return this.decideWithProof(policy, verified, credentials, authorization);
   }
 
   private decideWithToken(
@@ -240,4 +347,28 @@ export class IdentityDecider {
     );
     return new ShieldError('ERR_TOKEN_MALFORMED', { cause: err });
   }
+}
+
+/**
+ * What a request presents for DPoP: the single `DPoP` header (Node joins repeated unknown headers
+ * with `, `, so repeats are found in `rawHeaders`), the method and the request-target as received
+ * (Express's `originalUrl`, else the raw request's `url`), and the raw request (one check per
+ * request, however many times it is decided).
+ */
+function dpopRequestOf(request: object): DpopRequest {
+  const r = request as RequestLike;
+  const raw: { method?: unknown; url?: unknown } =
+    typeof r.raw === 'object' && r.raw !== null ? r.raw : (request as { method?: unknown; url?: unknown });
+  const header = r.headers?.['dpop'];
+  let proof: DpopRequest['proof'];
+  if (header !== undefined) {
+    proof =
+      typeof header !== 'string' || repeatsDpopHeader(rawHeadersOf(request))
+        ? new ShieldError('ERR_DPOP_PROOF_INVALID', { detail: 'DPoP header repeated' })
+        : header;
+  }
+  const target =
+    typeof r.originalUrl === 'string' ? r.originalUrl : typeof raw.url === 'string' ? raw.url : '';
+  const method = typeof raw.method === 'string' ? raw.method : '';
+  return { proof, method, target, request: raw as object };
 }

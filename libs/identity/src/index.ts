@@ -20,6 +20,19 @@ export type {
 } from './identity-options.interface.js';
 export type { IssuerOptions, TokenVerifierOptions } from './tokens/token-verifier-options.interface.js';
 
+// DPoP (RFC 9449): options and the replay stores (one process, or shared by replicas in Redis).
+export type { DpopNonceOptions, DpopOptions } from './dpop/dpop-options.interface.js';
+export {
+  MemoryDpopReplayStore,
+  type DpopReplayStore,
+  type MemoryDpopReplayStoreOptions,
+} from './dpop/dpop-replay.store.js';
+export {
+  RedisDpopReplayStore,
+  type DpopRedisClient,
+  type RedisDpopReplayStoreOptions,
+} from './dpop/redis-dpop-replay.store.js';
+
 // Decorate routes.
 export {
   Allow,
@@ -32,6 +45,7 @@ export {
   RequireClaims,
   RequireRoles,
   RequireScopes,
+  RequireSenderConstrained,
   saml,
   type PolicyDecorator,
 } from './policy.decorator.js';

@@ -15,6 +15,17 @@ export { IdentityDecider, type Credentials, type Decision } from './identity.dec
 export { PolicyRegistry } from './policy.registry.js';
 export { eventOf } from './audit.event.js';
 
+// DPoP (libs/identity/src/dpop): the pure proof check and the per-request verifier.
+export {
+  verifyDpopProof,
+  accessTokenHash,
+  type DpopRequestFacts,
+  type VerifiedDpopProof,
+} from './dpop/dpop-proof.js';
+export { DpopVerifier, type DpopRequest } from './dpop/dpop.verifier.js';
+export { resolveDpopOptions, DEFAULT_DPOP_ALGORITHMS } from './dpop/dpop-options.resolver.js';
+export type { ResolvedDpopOptions } from './dpop/dpop-options.interface.js';
+
 // Token verification (libs/identity/src/tokens).
 export {
   certificateThumbprint,

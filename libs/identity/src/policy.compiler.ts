@@ -20,6 +20,8 @@ export interface CompiledTokenAlternative {
   readonly claims: readonly (readonly [path: readonly string[], expected: ClaimRequirement])[];
   readonly issuers: ReadonlySet<string> | undefined;
   readonly boundToken: boolean;
+  /** DPoP-bound or certificate-bound (RFC 9449 or RFC 8705). */
+  readonly senderConstrained: boolean;
 }
 
 /** One mTLS alternative; `any` when it has no allow-list. */
@@ -164,6 +166,7 @@ function mergeTokenRequirements(parts: readonly TokenRequirement[]): TokenRequir
   const roles: string[] = [];
   const claims: Record<string, ClaimRequirement> = Object.create(null) as Record<string, ClaimRequirement>;
   let boundToken = false;
+  let senderConstrained = false;
   for (const p of parts) {
     if (p.scopes) {
       if (p.scopes.length === 0) throw new PolicyDefinitionError('@RequireScopes() lists no scope');
@@ -184,17 +187,20 @@ function mergeTokenRequirements(parts: readonly TokenRequirement[]): TokenRequir
         throw new PolicyDefinitionError('@RequireClaims() lists no claim');
     }
     if (p.boundToken) boundToken = true;
+    if (p.senderConstrained) senderConstrained = true;
   }
   const out: {
     scopes?: string[];
     roles?: string[];
     claims?: Record<string, ClaimRequirement>;
     boundToken?: boolean;
+    senderConstrained?: boolean;
   } = {};
   if (scopes.length > 0) out.scopes = scopes;
   if (roles.length > 0) out.roles = roles;
   if (Object.keys(claims).length > 0) out.claims = claims;
   if (boundToken) out.boundToken = true;
+  if (senderConstrained) out.senderConstrained = true;
   return out;
 }
 
@@ -259,6 +265,9 @@ function compileToken(
   if (req.boundToken !== undefined && typeof req.boundToken !== 'boolean') {
     throw new PolicyDefinitionError(`${method}() boundToken must be a boolean`);
   }
+  if (req.senderConstrained !== undefined && typeof req.senderConstrained !== 'boolean') {
+    throw new PolicyDefinitionError(`${method}() senderConstrained must be a boolean`);
+  }
   return Object.freeze({
     method,
     scopes,
@@ -267,6 +276,7 @@ function compileToken(
     claims: Object.freeze(claims),
     issuers,
     boundToken: req.boundToken === true,
+    senderConstrained: req.senderConstrained === true,
   });
 }
 

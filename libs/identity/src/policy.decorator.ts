@@ -34,12 +34,14 @@ function copyTokenRequirement(req: TokenRequirement): TokenRequirement {
     claims?: Readonly<Record<string, ClaimRequirement>>;
     issuers?: readonly string[];
     boundToken?: boolean;
+    senderConstrained?: boolean;
   } = {};
   if (req.scopes !== undefined) out.scopes = Object.freeze([...req.scopes]);
   if (req.roles !== undefined) out.roles = Object.freeze([...req.roles]);
   if (req.issuers !== undefined) out.issuers = Object.freeze([...req.issuers]);
   if (req.claims !== undefined) out.claims = copyClaims(req.claims);
   if (req.boundToken !== undefined) out.boundToken = req.boundToken;
+  if (req.senderConstrained !== undefined) out.senderConstrained = req.senderConstrained;
   return Object.freeze(out);
 }
 
@@ -130,6 +132,15 @@ export function RequireRoles(...roles: string[]): PolicyDecorator {
 /** An OIDC access token bound to the live TLS client certificate (RFC 8705 `cnf.x5t#S256`). */
 export function RequireBoundToken(): PolicyDecorator {
   return addFragment({ kind: 'oidc', requirement: copyTokenRequirement({ boundToken: true }) });
+}
+
+/**
+ * An OIDC access token that is sender-constrained: DPoP-bound (RFC 9449 `cnf.jkt`, with a valid
+ * proof) or bound to the live TLS client certificate (RFC 8705). A plain bearer token is refused
+ * with `401 ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED`.
+ */
+export function RequireSenderConstrained(): PolicyDecorator {
+  return addFragment({ kind: 'oidc', requirement: copyTokenRequirement({ senderConstrained: true }) });
 }
 
 /**

@@ -22,6 +22,8 @@ export interface TokenRequirement {
   readonly issuers?: readonly string[];
   /** RFC 8705: the token must be bound (`cnf.x5t#S256`) to the live TLS client certificate. */
   readonly boundToken?: boolean;
+  /** The token must be sender-constrained: DPoP-bound (RFC 9449) or certificate-bound (RFC 8705). */
+  readonly senderConstrained?: boolean;
 }
 
 /**

@@ -34,6 +34,7 @@ function facts(over: Partial<TokenFacts> = {}): TokenFacts {
     roles: new Set(['ops']),
     claims: { tenant: 'acme', groups: ['a', 'b'], org: { id: 7 } },
     bound: false,
+    dpopBound: false,
     ...over,
   };
 }
@@ -72,6 +73,25 @@ describe('matchToken', () => {
     ['array claim lacks one', [oidc({ claims: { groups: ['a', 'c'] } })], {}, 'ERR_CLAIMS_NOT_SATISFIED'],
     ['bound token required, not bound', [oidc({ boundToken: true })], {}, 'ERR_TOKEN_BINDING_REQUIRED'],
     ['bound token required, bound', [oidc({ boundToken: true })], { bound: true }, undefined],
+    [
+      'bound token required, DPoP-bound only',
+      [oidc({ boundToken: true })],
+      { dpopBound: true },
+      'ERR_TOKEN_BINDING_REQUIRED',
+    ],
+    [
+      'sender-constrained, plain bearer',
+      [oidc({ senderConstrained: true })],
+      {},
+      'ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED',
+    ],
+    ['sender-constrained, DPoP-bound', [oidc({ senderConstrained: true })], { dpopBound: true }, undefined],
+    [
+      'sender-constrained, certificate-bound',
+      [oidc({ senderConstrained: true })],
+      { bound: true },
+      undefined,
+    ],
     ['issuer not listed', [oidc({ issuers: ['https://other'] })], {}, 'ERR_CALLER_NOT_ALLOWED'],
     ['issuer listed', [oidc({ issuers: ['https://idp.local'] })], {}, undefined],
     ['saml token on an oidc-only route', [oidc()], { method: 'saml' }, 'ERR_AUTH_METHOD_NOT_ALLOWED'],

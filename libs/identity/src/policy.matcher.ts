@@ -12,6 +12,8 @@ export interface TokenFacts {
   readonly claims: Readonly<Record<string, unknown>>;
   /** The token carried `cnf.x5t#S256` and it matched the live client certificate. */
   readonly bound: boolean;
+  /** The token carried `cnf.jkt` and the request's DPoP proof was signed by that key (RFC 9449). */
+  readonly dpopBound: boolean;
 }
 
 /** Own-property lookup along a dotted path: never reaches `__proto__` or inherited members. */
@@ -57,6 +59,9 @@ export function claimSatisfies(value: unknown, expected: ClaimRequirement): bool
 function checkToken(alt: CompiledTokenAlternative, facts: TokenFacts): ShieldError | undefined {
   if (alt.issuers && !alt.issuers.has(facts.issuer)) return new ShieldError('ERR_CALLER_NOT_ALLOWED');
   if (alt.boundToken && !facts.bound) return new ShieldError('ERR_TOKEN_BINDING_REQUIRED');
+  if (alt.senderConstrained && !facts.bound && !facts.dpopBound) {
+    return new ShieldError('ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED');
+  }
   for (const s of alt.scopes) {
     if (!facts.scopes.has(s)) return new ShieldError('ERR_INSUFFICIENT_SCOPE', { scope: alt.scopeChallenge });
   }

@@ -30,6 +30,8 @@ export function tokenIdentityOf(token: VerifiedToken, roleClaimPath: readonly st
     // checked it equals the live client certificate's, so its hex form is that fingerprint.
     principal.certificateFingerprint = Buffer.from(token.certificateThumbprint, 'base64url').toString('hex');
   }
+  // RFC 9449: the decider has checked this request's proof was signed by this key.
+  if (token.dpopKeyThumbprint !== undefined) principal.dpopKeyThumbprint = token.dpopKeyThumbprint;
   return Object.freeze({
     principal: Object.freeze(principal),
     facts: Object.freeze({
@@ -39,6 +41,7 @@ export function tokenIdentityOf(token: VerifiedToken, roleClaimPath: readonly st
       roles: rolesAt(token.claims, roleClaimPath),
       claims: token.claims,
       bound: token.certificateThumbprint !== undefined,
+      dpopBound: token.dpopKeyThumbprint !== undefined,
     }),
   });
 }

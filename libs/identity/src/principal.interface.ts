@@ -18,6 +18,11 @@ export interface ShieldPrincipal {
   readonly spiffeId?: string;
   /** Lowercase hex SHA-256 of the client certificate (mTLS, or a certificate-bound token). */
   readonly certificateFingerprint?: string;
+  /**
+   * RFC 9449 `cnf.jkt` of a DPoP-bound token: the base64url SHA-256 thumbprint (RFC 7638) of the
+   * key that signed this request's DPoP proof, checked against the token.
+   */
+  readonly dpopKeyThumbprint?: string;
   /** Token `jti`, when present. */
   readonly tokenId?: string;
 }

@@ -19,6 +19,14 @@ export {
 } from './token-verifier.js';
 export type { IssuerKeySetStats } from './issuer-key-set.js';
 export type { JwksFetch } from './jwks-fetch.js';
-export { extractBearerToken, rawHeadersOf, repeatsAuthorization } from './bearer-token.js';
+export {
+  authorizationSchemeOf,
+  extractAccessToken,
+  extractBearerToken,
+  rawHeadersOf,
+  repeatsAuthorization,
+  repeatsDpopHeader,
+  type AuthorizationScheme,
+} from './bearer-token.js';
 export { certificateThumbprint } from './certificate-thumbprint.js';
 export { SUPPORTED_ALGORITHMS, type SupportedAlgorithm } from './jws-inspect.js';

@@ -30,6 +30,11 @@ export interface IssuerOptions {
   sharedSecret?: string | Uint8Array;
   /** Require RFC 9068 `typ: at+jwt` (or `application/at+jwt`). Default false. */
   requireAccessTokenType?: boolean;
+  /**
+   * Refuse this issuer's tokens unless they are sender-constrained: DPoP-bound (RFC 9449
+   * `cnf.jkt`, needs the module's `dpop` option) or certificate-bound (RFC 8705). Default false.
+   */
+  requireSenderConstrained?: boolean;
   /** Clock skew allowed on `exp`, `nbf`, `iat`, in seconds. Default 5, at most 300. */
   clockToleranceSeconds?: number;
   /**
@@ -87,6 +92,7 @@ export interface ResolvedIssuerOptions {
   /** A private copy of the secret (not frozen: typed arrays cannot be). */
   readonly sharedSecret?: Uint8Array;
   readonly requireAccessTokenType: boolean;
+  readonly requireSenderConstrained: boolean;
   readonly clockToleranceSeconds: number;
   readonly ca?: CaSource;
   readonly method: 'oidc' | 'saml';

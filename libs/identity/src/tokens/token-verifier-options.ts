@@ -36,6 +36,7 @@ const ISSUER_KEYS = [
   'algorithms',
   'sharedSecret',
   'requireAccessTokenType',
+  'requireSenderConstrained',
   'clockToleranceSeconds',
   'ca',
   'method',
@@ -167,6 +168,8 @@ function resolveIssuer(field: string, raw: unknown): ResolvedIssuerOptions {
 
   const requireAccessTokenType = raw['requireAccessTokenType'] ?? false;
   assertBoolean(`${field}.requireAccessTokenType`, requireAccessTokenType);
+  const requireSenderConstrained = raw['requireSenderConstrained'] ?? false;
+  assertBoolean(`${field}.requireSenderConstrained`, requireSenderConstrained);
   const clockToleranceSeconds = raw['clockToleranceSeconds'] ?? 5;
   assertInteger(`${field}.clockToleranceSeconds`, clockToleranceSeconds, 0, 300);
 
@@ -205,6 +208,7 @@ function resolveIssuer(field: string, raw: unknown): ResolvedIssuerOptions {
     keySource,
     algorithms,
     requireAccessTokenType,
+    requireSenderConstrained,
     clockToleranceSeconds,
     method,
     scopeClaim,

@@ -4,7 +4,7 @@ import { deepFreeze, ShieldError } from '@inference-shield/core/internal';
 import { loadCaSource } from '@inference-shield/core/internal';
 import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { Introspector, isOpaqueToken, type IntrospectionStats } from '../introspection/introspector.js';
-import { extractBearerToken } from './bearer-token.js';
+import { extractAccessToken, extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
 import { IssuerKeySet, type IssuerKeySetStats, type ResolvedKey } from './issuer-key-set.js';
 import { translateJoseError } from './jose-error.mapping.js';
@@ -29,6 +29,12 @@ export interface VerifyContext {
   readonly clientCertificateThumbprint?: string;
   /** Refuse tokens that are not certificate-bound (a route that demands RFC 8705 tokens). */
   readonly requireBinding?: boolean;
+  /**
+   * RFC 9449: the caller checks a DPoP proof for every DPoP-bound token it is given (the identity
+   * module does, when `dpop` is configured). The `DPoP` Authorization scheme is then read, and
+   * tokens bound by `cnf.jkt` are returned; without it they are refused (`ERR_TOKEN_CLAIM_INVALID`).
+   */
+  readonly dpop?: boolean;
 }
 
 /** Injected for tests: a clock (epoch ms) and the fetch used for discovery and key sets. */
@@ -210,7 +216,9 @@ export class TokenVerifier {
     authorization: string | string[] | undefined,
     ctx?: VerifyContext,
   ): Promise<VerifiedToken> {
-    const token = extractBearerToken(authorization, this.options.maxTokenBytes);
+    const token = ctx?.dpop
+      ? extractAccessToken(authorization, this.options.maxTokenBytes).token
+      : extractBearerToken(authorization, this.options.maxTokenBytes);
     const entry = await this.check(token, ctx);
     // Only a single header can be remembered (extractBearerToken refused arrays).
     if (connection !== undefined && typeof authorization === 'string') {
@@ -365,6 +373,11 @@ function toVerifiedToken(payload: JWTPayload, issuer: ResolvedIssuerOptions, now
   const jti = claims['jti'];
   if (jti !== undefined && typeof jti !== 'string') throw invalidClaim('jti');
 
+  const binding = bindingOf(claims);
+  // The issuer's policy: a token anyone holding it could use is refused (RFC 9449 §1, RFC 8705 §3).
+  if (issuer.requireSenderConstrained && Object.keys(binding).length === 0) {
+    throw new ShieldError('ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED');
+  }
   const token: VerifiedToken = {
     method: issuer.method,
     issuer: issuer.issuer,
@@ -374,7 +387,7 @@ function toVerifiedToken(payload: JWTPayload, issuer: ResolvedIssuerOptions, now
     claims: deepFreeze(claims),
     expiresAt: exp,
     ...(jti !== undefined ? { tokenId: jti } : {}),
-    ...bindingOf(claims),
+    ...binding,
   };
   return Object.freeze(token);
 }
@@ -393,15 +406,23 @@ function scopesOf(claims: Record<string, unknown>, scopeClaim: string): string[]
 }
 
 /**
- * RFC 8705 §3.1: `cnf["x5t#S256"]`. Any other confirmation method (DPoP's `jkt`, ...) is one
- * we cannot check, so the token is refused rather than accepted as a plain bearer token.
+ * RFC 8705 §3.1 `cnf["x5t#S256"]`, or RFC 9449 §6.1 `cnf.jkt` (the DPoP key's thumbprint): one
+ * of them. Any other confirmation method is one we cannot check, so the token is refused rather
+ * than accepted as a plain bearer token.
  */
-function bindingOf(claims: Record<string, unknown>): { certificateThumbprint?: string } {
+function bindingOf(claims: Record<string, unknown>): {
+  certificateThumbprint?: string;
+  dpopKeyThumbprint?: string;
+} {
   const cnf = claims['cnf'];
   if (cnf === undefined) return {};
   if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw invalidClaim('cnf');
   const members = Object.keys(cnf);
   const thumbprint = (cnf as Record<string, unknown>)['x5t#S256'];
+  const jkt = (cnf as Record<string, unknown>)['jkt'];
+  if (members.length === 1 && typeof jkt === 'string' && THUMBPRINT.test(jkt)) {
+    return { dpopKeyThumbprint: jkt };
+  }
   if (members.length !== 1 || typeof thumbprint !== 'string' || !THUMBPRINT.test(thumbprint)) {
     throw invalidClaim('cnf');
   }
@@ -409,6 +430,12 @@ function bindingOf(claims: Record<string, unknown>): { certificateThumbprint?: s
 }
 
 function checkBinding(token: VerifiedToken, ctx: VerifyContext | undefined): void {
+  // A DPoP-bound token is only as good as the proof its caller checks (RFC 9449 §7.1): no caller
+  // that promised to check one, no token.
+  if (token.dpopKeyThumbprint !== undefined) {
+    if (ctx?.dpop !== true) throw invalidClaim('cnf');
+    return;
+  }
   const bound = token.certificateThumbprint;
   if (bound === undefined) {
     if (ctx?.requireBinding) throw new ShieldError('ERR_TOKEN_BINDING_REQUIRED');

@@ -18,4 +18,9 @@ export interface VerifiedToken {
   readonly expiresAt: number;
   /** RFC 8705 `cnf["x5t#S256"]` (base64url SHA-256 of the client certificate) when the token is bound. */
   readonly certificateThumbprint?: string;
+  /**
+   * RFC 9449 `cnf.jkt` (base64url SHA-256 JWK thumbprint of the client's DPoP key) when the token
+   * is DPoP-bound: every request must then carry a proof signed by that key.
+   */
+  readonly dpopKeyThumbprint?: string;
 }
