@@ -394,9 +394,9 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
         const raw = pending.slice(0, end.at);
         pending = pending.slice(end.at + end.length);
         const text = reader.event(raw);
-        if (text !== undefined && !(await write(res, text))) return;
         if (reservation !== undefined && !(await this.withinBudget(ctx))) {
-          // Over budget: end the caller's stream cleanly, then cancel the upstream's generation.
+          // Over budget: this event's output does not go out; end the caller's stream cleanly, then
+          // cancel the upstream's generation. (What it generated is still counted in the event.)
           state.outcome = 'cut';
           state.code = 'ERR_LLM_TOKENS_EXCEEDED';
           this.count(state, undefined, ctx);
@@ -406,6 +406,7 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
           await reservation.settle(runningTotal(ctx));
           return;
         }
+        if (text !== undefined && !(await write(res, text))) return;
       }
       if (pending.length > MAX_SSE_EVENT_BYTES) throw new ShieldError('ERR_UPSTREAM_BAD_RESPONSE');
     }
