@@ -8,7 +8,6 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { IssuedCertificate } from '@inference-shield/dev-pki';
 import type { StandinCancellation } from '../../../apps/llm-standin/src/llm-standin.server.js';
 import { type TestApp } from '../../support/harness.js';
 import {
