@@ -4,7 +4,9 @@
  * `npm start` checks the ports (scripts/ensure-built.mjs --stack-ports) before it builds; this
  * checks them again, as another process may have taken one meanwhile. Creates the dev PKI if missing, starts the dev OpenID provider, the stand-in hosted LLM and the
  * sample model server as child processes, waits until each answers over HTTPS (verified against
- * the dev CA), prints one banner, and stops everything on Ctrl-C.
+ * the dev CA), prints one banner, and stops everything on Ctrl-C. Keyless: no API key is created;
+ * the sample exchanges its dev-PKI client certificate at the stand-in's token endpoint (OpenAI's
+ * X.509 workload identity flow) for a short-lived token.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -188,7 +190,8 @@ ${line}
 
    sample model server   https://localhost:${ports.model}   (KServe v2 + /v1/chat/completions)
    dev OpenID provider   ${issuer}
-   stand-in hosted LLM   https://localhost:${ports.llm}   (mTLS required)
+   stand-in hosted LLM   https://localhost:${ports.llm}   (mTLS required; no API key: the sample
+                         exchanges its client certificate for a short-lived token)
    dev CA                ${pki.caCert}
 
  Try it:

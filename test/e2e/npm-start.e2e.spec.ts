@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,6 +84,12 @@ describe('npm start: the whole secured stack', () => {
     expect(output).toContain(join(dir, 'pki', 'ca.pem'));
     expect(output).toMatch(/TOKEN=\$\(npm run -s token -- --scope "models:infer llm:chat"\)/);
     expect(output).toContain('/v2/models/fraud-lr/infer');
+  });
+
+  it('is keyless: no API key file anywhere in the stack folder', () => {
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' });
+    expect(files.filter((f) => /api-key|secret/i.test(f))).toEqual([]);
+    expect(existsSync(join(dir, 'pki', 'llm-api-key'))).toBe(false);
   });
 
   it('does every behaviour of the demo', async () => {

@@ -4,13 +4,10 @@
  * process. DEVELOPMENT ONLY.
  *
  * Environment: SHIELD_PKI_DIR (default `.shield/pki`, created if missing), SHIELD_LLM_PORT (9444),
- * SHIELD_LLM_HOST (127.0.0.1), SHIELD_LLM_TOKEN_DELAY_MS (20), SHIELD_LLM_API_KEY (default: the
- * key in `<pki dir>/llm-api-key`, created with a random key if missing), SHIELD_LLM_RATE_LIMITED_MODELS
+ * SHIELD_LLM_HOST (127.0.0.1), SHIELD_LLM_TOKEN_DELAY_MS (20), SHIELD_LLM_API_KEY (a static key
+ * also accepted; default none: keyless, tokens from `POST /oauth/token` only), SHIELD_LLM_RATE_LIMITED_MODELS
  * (comma-separated model ids, or `*`: answer them 429) and SHIELD_LLM_RETRY_AFTER_SECONDS (1).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { initDevPki } from '@inference-shield/dev-pki';
 import { createLlmStandin, type StandinRateLimit } from './llm-standin.server.js';
 
@@ -24,15 +21,14 @@ function intFromEnv(name: string, fallback: number, min: number, max: number): n
   return n;
 }
 
-/** The dev API key: from the environment, else a file beside the dev PKI (mode 0600). */
-function devApiKey(dir: string): { key: string; source: string } {
+/**
+ * A static API key only when SHIELD_LLM_API_KEY names one (for clients of providers that offer
+ * nothing else). Without it the stand-in is keyless: it accepts only the short-lived tokens its
+ * token endpoint issues, and no key file is ever written.
+ */
+function devApiKey(): string | undefined {
   const fromEnv = process.env.SHIELD_LLM_API_KEY;
-  if (fromEnv !== undefined && fromEnv !== '') return { key: fromEnv.trim(), source: 'SHIELD_LLM_API_KEY' };
-  const file = join(dir, 'llm-api-key');
-  if (!existsSync(file)) {
-    writeFileSync(file, `sk-standin-${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
-  }
-  return { key: readFileSync(file, 'utf8').trim(), source: file };
+  return fromEnv !== undefined && fromEnv.trim() !== '' ? fromEnv.trim() : undefined;
 }
 
 /** The 429 mode, when SHIELD_LLM_RATE_LIMITED_MODELS names models. */
@@ -53,7 +49,9 @@ OpenAI-compatible over mutual TLS on https://localhost:9444/v1. Configured by en
   SHIELD_PKI_DIR             dev PKI (created when missing); default .shield/pki
   SHIELD_LLM_PORT            default 9444;  SHIELD_LLM_HOST  default 127.0.0.1
   SHIELD_LLM_TOKEN_DELAY_MS  pause before each streamed token; default 20
-  SHIELD_LLM_API_KEY         the accepted key; default the key in <pki dir>/llm-api-key (created)
+  SHIELD_LLM_API_KEY         also accept this static key; default none (keyless: only tokens
+                             from POST /oauth/token, exchanged for the client certificate)
+  SHIELD_LLM_TOKEN_TTL_SECONDS  lifetime of issued tokens; default 300
   SHIELD_LLM_RATE_LIMITED_MODELS  answer these models (comma-separated, or *) 429; default none
   SHIELD_LLM_RETRY_AFTER_SECONDS  retry-after of those 429s; default 1
 Clients present a certificate issued by <pki dir>/ca.pem (shield-pki init --client <name>).
@@ -71,20 +69,22 @@ async function main(): Promise<void> {
     return;
   }
   const pki = await initDevPki({ dir: process.env.SHIELD_PKI_DIR ?? '.shield/pki' });
-  const { key, source } = devApiKey(pki.dir);
+  const key = devApiKey();
   const standin = await createLlmStandin({
     port: intFromEnv('SHIELD_LLM_PORT', 9444, 0, 65535),
     host: process.env.SHIELD_LLM_HOST ?? '127.0.0.1',
     cert: pki.serverCert,
     key: pki.serverKey,
     ca: pki.caCert,
-    apiKeys: [key],
+    // OpenAI's X.509 workload identity flow: the client certificate is exchanged for a token.
+    tokenEndpoint: { tokenTtlSeconds: intFromEnv('SHIELD_LLM_TOKEN_TTL_SECONDS', 300, 1, 3600) },
+    ...(key !== undefined ? { apiKeys: [key] } : { requireIssuedTokens: true }),
     tokenDelayMs: intFromEnv('SHIELD_LLM_TOKEN_DELAY_MS', 20, 0, 10_000),
     ...rateLimitFromEnv(),
   });
-  // The key's location, never the key.
+  // Where credentials come from, never a key or a token.
   console.warn(
-    `stand-in hosted LLM on ${standin.url} (client certificate from ${pki.caCert} required; API key in ${source})`,
+    `stand-in hosted LLM on ${standin.url} (client certificate from ${pki.caCert} required; tokens from ${standin.url}/oauth/token${key !== undefined ? '; static key from SHIELD_LLM_API_KEY also accepted' : ''})`,
   );
   const stop = (): void => {
     void standin.close().then(() => process.exit(0));

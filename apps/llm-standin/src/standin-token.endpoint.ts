@@ -120,7 +120,7 @@ export class StandinTokenEndpoint {
         throw new TypeError(`"tokenEndpoint.jwtIssuers[${n}]" needs "issuer" or "spiffeTrustDomain"`);
       }
       const entry: { issuer?: string; keys: JWTVerifyGetKey; trustDomain?: string } = {
-        keys: createLocalJWKSet(i.jwks),
+        keys: createLocalJWKSet(asSigningKeys(i.jwks)),
       };
       if (i.issuer !== undefined) entry.issuer = i.issuer;
       if (i.spiffeTrustDomain !== undefined) entry.trustDomain = i.spiffeTrustDomain;
@@ -242,6 +242,14 @@ export class StandinTokenEndpoint {
     }
     this.issued.set(digest(token), { expiresAt: now + this.ttlSeconds * 1000, subject });
   }
+}
+
+/**
+ * A SPIFFE JWT bundle marks its keys `use: "jwt-svid"` (SPIFFE Trust Domain and Bundle §4.2.2);
+ * jose only picks `use: "sig"` (or no `use`) keys for a signature.
+ */
+function asSigningKeys(jwks: JSONWebKeySet): JSONWebKeySet {
+  return { keys: jwks.keys.map((k) => (k.use === 'jwt-svid' ? { ...k, use: 'sig' } : k)) };
 }
 
 function digest(token: string): string {

@@ -246,7 +246,7 @@ export function resolveUpstreamOptions(
     out.tokenCredential = resolveUpstreamCredential(
       f('credential'),
       o.credential,
-      out.clientCertificate !== undefined,
+      out.clientCertificate !== undefined || out.clientCertificateSource !== undefined,
       out.origin,
       env,
     );

@@ -1,9 +1,48 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { IdentityModule, principalOf } from '@inference-shield/identity';
 import { LlmRelayModule } from '@inference-shield/llm-relay';
-import { UpstreamModule } from '@inference-shield/upstream';
+import { x509TlsSource, type WorkloadApiSource } from '@inference-shield/spiffe';
+import { UpstreamModule, type UpstreamModuleOptions, type UpstreamOptions } from '@inference-shield/upstream';
 import { SampleModelModule } from '../inference/sample-model.module.js';
 import type { SampleConfig } from './sample-config.js';
+import { SampleSpiffeModule, WORKLOAD_API_SOURCE } from './spiffe-source.module.js';
+
+/**
+ * The hosted LLM upstream, with no static credential by default. Without a Workload API: the
+ * dev-PKI client certificate, exchanged at the LLM's token endpoint for a short-lived token
+ * (OpenAI's X.509 flow). With one: the X.509-SVID as client certificate, and a JWT-SVID exchanged
+ * for the token (RFC 8693). A static key only when SHIELD_LLM_API_KEY_FILE names one.
+ */
+function upstreamOptions(config: SampleConfig, spiffe?: WorkloadApiSource): UpstreamModuleOptions {
+  const llm = config.llm;
+  const tls: Partial<UpstreamOptions> =
+    spiffe !== undefined
+      ? { clientCertificateSource: x509TlsSource(spiffe, { trust: false }) }
+      : { clientCertificate: { cert: llm.clientCert, key: llm.clientKey, watch: true } };
+  let credential: Partial<UpstreamOptions>;
+  if (llm.apiKeyFile !== undefined) credential = { apiKey: { file: llm.apiKeyFile } };
+  else if (spiffe !== undefined)
+    credential = {
+      credential: {
+        tokenExchange: {
+          tokenEndpoint: llm.tokenUrl,
+          audience: llm.tokenAudience,
+          subjectToken: { provider: (audience) => spiffe.jwtSvid(audience ?? llm.tokenAudience) },
+        },
+      },
+    };
+  else credential = { credential: { certificateExchange: { tokenEndpoint: llm.tokenUrl } } };
+  return {
+    upstreams: { [LLM_UPSTREAM]: { baseUrl: llm.baseUrl, ca: { file: llm.ca }, ...tls, ...credential } },
+    callerAssertion: {
+      issuer: config.serviceId,
+      caller: (req) => {
+        const p = principalOf(req);
+        return p && { subject: p.subject, issuer: p.issuer, scopes: p.scopes, method: p.method };
+      },
+    },
+  };
+}
 
 /** The trust domain of the dev PKI's workloads. */
 export const SAMPLE_TRUST_DOMAIN = 'shield.local';
@@ -36,23 +75,14 @@ export class AppModule {
           mtls: { trustDomains: [SAMPLE_TRUST_DOMAIN] },
         }),
         SampleModelModule.forRoot({}),
-        UpstreamModule.forRoot({
-          upstreams: {
-            [LLM_UPSTREAM]: {
-              baseUrl: config.llm.baseUrl,
-              ca: { file: config.llm.ca },
-              clientCertificate: { cert: config.llm.clientCert, key: config.llm.clientKey, watch: true },
-              apiKey: { file: config.llm.apiKeyFile },
-            },
-          },
-          callerAssertion: {
-            issuer: config.serviceId,
-            caller: (req) => {
-              const p = principalOf(req);
-              return p && { subject: p.subject, issuer: p.issuer, scopes: p.scopes, method: p.method };
-            },
-          },
-        }),
+        config.spiffe === undefined
+          ? UpstreamModule.forRoot(upstreamOptions(config))
+          : UpstreamModule.forRootAsync({
+              upstreamNames: [LLM_UPSTREAM],
+              imports: [SampleSpiffeModule.forAddress(config.spiffe.socket)],
+              inject: [WORKLOAD_API_SOURCE],
+              useFactory: (source: WorkloadApiSource) => upstreamOptions(config, source),
+            }),
         // `/v1/models`, `/v1/chat/completions`, `/v1/responses`, `/v1/embeddings` (docs/llm-relay.md).
         LlmRelayModule.forRoot({
           upstreams: { [LLM_UPSTREAM]: { assertCaller: true } },

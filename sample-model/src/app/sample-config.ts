@@ -17,10 +17,24 @@ export interface SampleConfig {
     readonly ca: string;
     readonly clientCert: string;
     readonly clientKey: string;
-    readonly apiKeyFile: string;
+    /**
+     * A static API key file: only when SHIELD_LLM_API_KEY_FILE names one. Without it (the default)
+     * the sample is keyless: it exchanges its client certificate at `tokenUrl` for a short-lived
+     * token (OpenAI's X.509 workload identity flow).
+     */
+    readonly apiKeyFile?: string;
+    /** The token endpoint of the certificate exchange; default `<origin of baseUrl>/oauth/token`. */
+    readonly tokenUrl: string;
+    /** The audience of the JWT-SVID exchanged there (with `spiffe`); default the origin of `baseUrl`. */
+    readonly tokenAudience: string;
     readonly model: string;
   };
   readonly serviceId: string;
+  /**
+   * The SPIFFE Workload API (SPIFFE_ENDPOINT_SOCKET, e.g. `unix:///run/spire/agent.sock`): when set,
+   * the LLM is called with the X.509-SVID as client certificate and a token exchanged for a JWT-SVID.
+   */
+  readonly spiffe?: { readonly socket: string };
 }
 
 /** The variables the sample reads, with their defaults (documented in docs/configuration.md). */
@@ -52,11 +66,28 @@ export function loadSampleConfig(env: NodeJS.ProcessEnv = process.env): SampleCo
       ca: str('SHIELD_LLM_CA', join(pki, 'ca.pem')),
       clientCert: str('SHIELD_LLM_CLIENT_CERT', join(pki, 'clients', 'sample-model.pem')),
       clientKey: str('SHIELD_LLM_CLIENT_KEY', join(pki, 'clients', 'sample-model-key.pem')),
-      apiKeyFile: str('SHIELD_LLM_API_KEY_FILE', join(pki, 'llm-api-key')),
+      ...(env.SHIELD_LLM_API_KEY_FILE ? { apiKeyFile: env.SHIELD_LLM_API_KEY_FILE } : {}),
+      tokenUrl: str('SHIELD_LLM_TOKEN_URL', tokenUrlOf(str('SHIELD_LLM_URL', 'https://localhost:9444/v1'))),
+      tokenAudience: str(
+        'SHIELD_LLM_TOKEN_AUDIENCE',
+        originOf(str('SHIELD_LLM_URL', 'https://localhost:9444/v1')),
+      ),
       model: str('SHIELD_LLM_MODEL', 'standin-chat'),
     }),
     serviceId: str('SHIELD_SERVICE_ID', audience),
+    ...(env.SPIFFE_ENDPOINT_SOCKET ? { spiffe: Object.freeze({ socket: env.SPIFFE_ENDPOINT_SOCKET }) } : {}),
   });
+}
+
+/** `<origin>/oauth/token` of the LLM's URL (where the stand-in, like OpenAI's auth host, serves it). */
+function tokenUrlOf(llmUrl: string): string {
+  // A malformed SHIELD_LLM_URL is reported by the upstream options check, naming the field.
+  return URL.parse('/oauth/token', llmUrl)?.href ?? llmUrl;
+}
+
+/** The origin of the LLM's URL: the audience its token endpoint expects by default. */
+function originOf(llmUrl: string): string {
+  return URL.parse(llmUrl)?.origin ?? llmUrl;
 }
 
 function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
