@@ -10,6 +10,8 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Controller, Module, Post, Req, Res } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,12 +164,38 @@ describe('the stand-in LLM refusing our client certificate', () => {
     expect(error?.status).toBe(502);
   });
 
-  it('a certificate of another CA: refused; Node closes without an alert, so the code cannot say why', async () => {
+  it('a certificate of another CA: refused, but Node sends no alert, so the code cannot say why', async () => {
     // Node's TLS server checks the client chain after the handshake and closes the socket: no alert
-    // goes out (OpenSSL's verify callback always says yes in Node). A client cannot tell that
-    // from an upstream that crashed, so it stays the generic code rather than a guess.
-    // (A reset or a close, as the packets race: both are the generic codes.)
+    // goes out (OpenSSL's verify callback always says yes in Node). From the client this cannot be
+    // told from a server that accepted us and closed before answering (checked below), so it stays
+    // the generic code rather than a guess. (A reset or a close, as the packets race.)
     const { outcome } = await call(standin.url, pki.otherCa.client);
+    expect(outcome).toMatch(/^ERR_UPSTREAM_(CONNECT|BAD_RESPONSE)$/);
+  });
+});
+
+describe('closing without an answer looks the same when the server accepted us', () => {
+  it('a server that takes our certificate, reads the request and closes: the generic code', async () => {
+    const server = createHttpsServer(
+      {
+        cert: pki.server.certPem,
+        key: pki.server.keyPem,
+        ca: pki.ca.certPem,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req) => req.socket.destroy(),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push({
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    });
+    const { port } = server.address() as AddressInfo;
+    const { outcome } = await call(`https://localhost:${port}`, pki.client);
     expect(outcome).toMatch(/^ERR_UPSTREAM_(CONNECT|BAD_RESPONSE)$/);
   });
 });
