@@ -113,6 +113,13 @@ describe('MemoryBudgetStore.adjust', () => {
 });
 
 describe('MemoryBudgetStore bounds', () => {
+  it('holds no timer that keeps the process alive', () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    store();
+    expect(timers()).toBe(before);
+  });
+
   it('refuses a new subject when every slot holds a live one, and takes it once one expires', async () => {
     const s = store(2);
     await s.reserve('a', { requestsPerMinute: 5 }, 0, T0);
