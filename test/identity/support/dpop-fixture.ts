@@ -64,11 +64,30 @@ class PassportController {
   }
 }
 
-/** A root module with IdentityModule (these options), the passport module and both controllers. */
-export function dpopFixtureModule(identity: IdentityModuleOptions): Type {
+/** The passport door's path, served by the Shield guard (an app without the passport module). */
+@Controller('passport/v1/models/:model')
+class GuardOnPassportPathController {
+  @Post('infer')
+  @HttpCode(200)
+  @RequireScopes('models:infer')
+  infer(@Principal() caller: ShieldPrincipal): DpopAnswer {
+    return answer(caller, 'guard');
+  }
+}
+
+/**
+ * A root module with IdentityModule (these options) and both doors. With `passport: false`, the
+ * passport path is served by the guard and passport is not loaded: passport registers strategies
+ * in one process-wide registry, so a second app of the same process would take over the first
+ * app's passport door.
+ */
+export function dpopFixtureModule(identity: IdentityModuleOptions, opts: { passport?: boolean } = {}): Type {
+  const passport = opts.passport ?? true;
   @Module({
-    imports: [IdentityModule.forRoot(identity), ShieldPassportModule],
-    controllers: [GuardController, PassportController],
+    imports: passport
+      ? [IdentityModule.forRoot(identity), ShieldPassportModule]
+      : [IdentityModule.forRoot(identity)],
+    controllers: [GuardController, passport ? PassportController : GuardOnPassportPathController],
   })
   class DpopFixtureModule {}
   return DpopFixtureModule;
