@@ -190,6 +190,43 @@ describe('token exchange of a JWT-SVID from a provider (the Workload API source 
   });
 });
 
+describe('RFC 7523 jwt-bearer grant (Anthropic workload identity federation)', () => {
+  it('sends the JWT as assertion, JSON body with the provider parameters, at /v1/oauth/token', async () => {
+    const llm = await client('jwt-bearer', standin, {
+      tokenExchange: {
+        grant: 'jwt-bearer',
+        tokenEndpoint: `${standin.url}/v1/oauth/token`,
+        encoding: 'json',
+        parameters: {
+          federation_rule_id: 'fdrl_standin',
+          organization_id: '00000000-0000-4000-8000-000000000000',
+          service_account_id: 'svac_standin',
+        },
+        subjectToken: {
+          provider: async () => ({ token: await jwtSvid('spiffe://shield.local/claude-caller') }),
+        },
+      },
+    });
+    expect((await llm.fetch(`${llm.baseUrl}models`)).status).toBe(200);
+    expect(lastSubject(standin)).toBe('spiffe://shield.local/claude-caller');
+    const exchange = standin.requests.filter((r) => r.path === '/v1/oauth/token').at(-1);
+    expect(exchange?.headers['content-type']).toBe('application/json');
+  });
+
+  it('refuses token-exchange-only options with jwt-bearer', async () => {
+    await expect(
+      client('jwt-bearer-bad', standin, {
+        tokenExchange: {
+          grant: 'jwt-bearer',
+          tokenEndpoint: `${standin.url}/v1/oauth/token`,
+          subjectTokenType: 'urn:ietf:params:oauth:token-type:id_token',
+          subjectToken: { file: '/nowhere' },
+        },
+      }),
+    ).rejects.toThrow(/for grant "token-exchange" only/);
+  });
+});
+
 describe('token exchange of a token file (Kubernetes projected token, spiffe-helper)', () => {
   it('re-reads the file when it rotates; refreshes ahead of expiry with no failed call', async () => {
     const file = join(root, 'svid.token');

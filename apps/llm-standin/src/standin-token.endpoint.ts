@@ -3,7 +3,9 @@
  * OpenAI's workload identity federation. A workload exchanges either a JWT (an OIDC token or a
  * SPIFFE JWT-SVID, verified against a configured key set) or, with no `subject_token`, the client
  * certificate of its mTLS connection (OpenAI's X.509 flow) for a short-lived opaque access token,
- * which the stand-in then accepts instead of an API key. DEV ONLY.
+ * which the stand-in then accepts instead of an API key. The RFC 7523 `jwt-bearer` grant (the JWT
+ * as `assertion`, Anthropic's workload identity federation) is accepted too, at `/v1/oauth/token`
+ * as Anthropic serves it or at `/oauth/token`. Form or JSON bodies. DEV ONLY.
  */
 import { createHash, randomBytes, type X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -58,10 +60,15 @@ export interface StandinTokenSubject {
   readonly subject: string;
 }
 
-/** The token endpoint's path (OpenAI: `https://auth.openai.com/oauth/token`, X.509: `mtls.auth.openai.com`). */
+/**
+ * The token endpoint's path (OpenAI: `https://auth.openai.com/oauth/token`, X.509 flow on
+ * `mtls.auth.openai.com`; Anthropic: `/v1/oauth/token` on the API host, also served here).
+ */
 export const STANDIN_TOKEN_PATH = '/oauth/token';
 /** RFC 8693 §2.1. */
 const GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 7523 §2.1 (Anthropic's workload identity federation). */
+const GRANT_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const JWT_TYPES: ReadonlySet<string> = new Set([
   'urn:ietf:params:oauth:token-type:jwt',
   'urn:ietf:params:oauth:token-type:id_token',
@@ -131,7 +138,7 @@ export class StandinTokenEndpoint {
 
   /** True for the token endpoint's route. */
   handles(method: string | undefined, pathname: string): boolean {
-    return method === 'POST' && pathname === STANDIN_TOKEN_PATH;
+    return method === 'POST' && (pathname === STANDIN_TOKEN_PATH || pathname === `/v1${STANDIN_TOKEN_PATH}`);
   }
 
   /** Who `token` was issued to, if it is an issued token still valid. */
@@ -155,12 +162,21 @@ export class StandinTokenEndpoint {
         throw new TokenError(503, 'temporarily_unavailable', 'The token service is unavailable.');
       }
       const params = await readParams(req);
-      if (params.get('grant_type') !== GRANT_TYPE) {
-        throw new TokenError(400, 'unsupported_grant_type', 'Only token exchange is supported.');
+      const grantType = params.get('grant_type');
+      const assertion = params.get('assertion');
+      if (grantType !== GRANT_TYPE && grantType !== GRANT_TYPE_JWT_BEARER) {
+        throw new TokenError(
+          400,
+          'unsupported_grant_type',
+          'Only token exchange and jwt-bearer are supported.',
+        );
       }
       const subjectToken = params.get('subject_token');
       let subject: StandinTokenSubject;
-      if (subjectToken !== undefined) {
+      if (grantType === GRANT_TYPE_JWT_BEARER) {
+        if (assertion === undefined) throw new TokenError(400, 'invalid_request', 'assertion is required.');
+        subject = await this.verifySubjectJwt(assertion);
+      } else if (subjectToken !== undefined) {
         const type = params.get('subject_token_type');
         if (type === undefined || !JWT_TYPES.has(type)) {
           throw new TokenError(400, 'invalid_request', 'subject_token_type must be a JWT or ID token type.');

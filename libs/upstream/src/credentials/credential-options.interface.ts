@@ -76,8 +76,13 @@ export interface UpstreamClientCredentialsOptions extends UpstreamTokenEndpointO
   readonly clientAuth: UpstreamClientAuthOptions;
 }
 
-/** RFC 8693 token exchange of the workload's own identity token for a provider token. */
+/** The workload's own identity token exchanged for a provider token. */
 export interface UpstreamTokenExchangeOptions extends UpstreamTokenEndpointOptions {
+  /**
+   * `token-exchange` (RFC 8693: `subject_token`, OpenAI, OpenRouter; default) or `jwt-bearer`
+   * (RFC 7523 §2.1: the JWT as `assertion`, as Anthropic's workload identity federation wants).
+   */
+  readonly grant?: 'token-exchange' | 'jwt-bearer';
   readonly subjectToken: UpstreamSubjectTokenSource;
   /** Default `urn:ietf:params:oauth:token-type:jwt`. */
   readonly subjectTokenType?: string;
@@ -142,6 +147,8 @@ export interface ResolvedUpstreamCredential {
   readonly encoding: 'form' | 'json';
   readonly timeoutMs: number;
   readonly clientAuth: ResolvedClientAuth;
+  /** Token exchange only: RFC 8693 or RFC 7523 grant. */
+  readonly grant?: 'token-exchange' | 'jwt-bearer';
   readonly subjectToken?: ResolvedSubjectTokenSource;
   readonly subjectTokenType?: string;
   readonly actorToken?: ResolvedSubjectTokenSource;

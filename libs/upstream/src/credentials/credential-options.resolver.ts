@@ -21,6 +21,8 @@ import type {
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
 /** RFC 8693 §2.1 grant type. */
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 7523 §2.1 grant type. */
+export const GRANT_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 const KINDS = ['clientCredentials', 'tokenExchange', 'certificateExchange'] as const;
 const ENDPOINT_KEYS = [
@@ -45,6 +47,7 @@ const RESERVED_PARAMETERS: ReadonlySet<string> = new Set([
   'subject_token_type',
   'actor_token',
   'actor_token_type',
+  'assertion',
   'scope',
   'audience',
   'resource',
@@ -80,7 +83,7 @@ export function resolveUpstreamCredential(
     kind === 'clientCredentials'
       ? ['clientAuth']
       : kind === 'tokenExchange'
-        ? ['subjectToken', 'subjectTokenType', 'actorToken', 'actorTokenType', 'clientAuth']
+        ? ['grant', 'subjectToken', 'subjectTokenType', 'actorToken', 'actorTokenType', 'clientAuth']
         : ['clientId'];
   assertKnownKeys(f, o, [...ENDPOINT_KEYS, ...extra]);
 
@@ -145,8 +148,18 @@ export function resolveUpstreamCredential(
     out.clientAuth = resolveClientAuth(`${f}.clientAuth`, o.clientAuth, env);
   } else if (kind === 'tokenExchange') {
     if (o.subjectToken === undefined) throw new TypeError(`"${f}.subjectToken" is required`);
+    const grant = o.grant ?? 'token-exchange';
+    assertOneOf(`${f}.grant`, grant, ['token-exchange', 'jwt-bearer'] as const);
+    out.grant = grant;
+    if (grant === 'jwt-bearer') {
+      // RFC 7523 has no token types and no actor: the assertion is the whole request.
+      for (const key of ['subjectTokenType', 'actorToken', 'actorTokenType'] as const) {
+        if (o[key] !== undefined) throw new TypeError(`"${f}.${key}" is for grant "token-exchange" only`);
+      }
+    }
     out.subjectToken = resolveSubjectSource(`${f}.subjectToken`, o.subjectToken);
-    out.subjectTokenType = tokenType(`${f}.subjectTokenType`, o.subjectTokenType);
+    if (grant === 'token-exchange')
+      out.subjectTokenType = tokenType(`${f}.subjectTokenType`, o.subjectTokenType);
     if (o.actorToken !== undefined) {
       out.actorToken = resolveSubjectSource(`${f}.actorToken`, o.actorToken);
       out.actorTokenType = tokenType(`${f}.actorTokenType`, o.actorTokenType);

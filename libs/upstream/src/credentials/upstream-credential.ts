@@ -1,6 +1,6 @@
 import { loadCaSource, type ShieldError } from '@inference-shield/core/internal';
 import type { ResolvedUpstreamCredential } from './credential-options.interface.js';
-import { GRANT_TYPE_TOKEN_EXCHANGE } from './credential-options.resolver.js';
+import { GRANT_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE } from './credential-options.resolver.js';
 import { RefreshingToken, type CredentialStats } from './refreshing-token.js';
 import { subjectTokenReader, type SubjectTokenReader } from './subject-token.js';
 import { loadClientAuth, TokenEndpoint, type TokenEndpointTls } from './token-endpoint.js';
@@ -62,6 +62,10 @@ export class UpstreamCredential {
           ? subjectTokenReader(credential.actorToken, 'actor token')
           : undefined;
       grant = async (signal) => {
+        if (credential.grant === 'jwt-bearer') {
+          const assertion = await subject.read(credential.audience, signal);
+          return endpoint.request(GRANT_TYPE_JWT_BEARER, { assertion }, signal);
+        }
         const params: Record<string, string> = {
           subject_token: await subject.read(credential.audience, signal),
           subject_token_type: credential.subjectTokenType ?? '',
