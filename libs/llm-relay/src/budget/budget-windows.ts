@@ -11,6 +11,9 @@ import type {
  * UTC day (tokens per day). A fixed window lets a caller spend up to twice a per-minute limit across
  * a boundary (the end of one minute and the start of the next); that is the usual trade for one
  * counter and one key per window, and what OpenAI's own per-minute limits allow too.
+ *
+ * `adjust` counts in the window of its own call: tokens given back (a negative delta) after the
+ * reservation's minute ended come off the new minute, never below zero, and off the day as usual.
  */
 export const MINUTE_MS = 60_000;
 export const DAY_MS = 86_400_000;
