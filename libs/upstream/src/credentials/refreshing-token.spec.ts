@@ -151,6 +151,23 @@ describe('RefreshingToken', () => {
     expect(await again).toBe('tok-2');
   });
 
+  it('refreshSoon (a rotated certificate) asks in the background and keeps the token meanwhile', async () => {
+    const ep = endpoint();
+    const clock = { now: 0 };
+    const t = token(ep, clock);
+    const first = t.get();
+    await tick();
+    ep.answer(0, 'tok-1');
+    await first;
+    t.refreshSoon();
+    expect(await t.get()).toBe('tok-1');
+    await tick();
+    expect(ep.calls).toHaveLength(2);
+    ep.answer(1, 'tok-2');
+    await tick();
+    expect(await t.get()).toBe('tok-2');
+  });
+
   it.each([
     ['an empty token', { accessToken: '', expiresInSeconds: 60 }],
     ['a token with a line break', { accessToken: 'a\r\nb', expiresInSeconds: 60 }],

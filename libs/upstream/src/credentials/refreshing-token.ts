@@ -37,7 +37,7 @@ interface Held {
   /** Past this instant the token is not sent any more (a margin before its expiry). */
   readonly usableUntil: number;
   /** From this instant a new token is asked for, ahead of expiry. */
-  readonly refreshAt: number;
+  refreshAt: number;
 }
 
 /** Refresh starts between 70 % and 80 % of a token's lifetime (jitter spreads replicas). */
@@ -98,6 +98,17 @@ export class RefreshingToken {
     }
     const next = await raceAbort(this.refresh(), signal);
     return next.value;
+  }
+
+  /**
+   * Ask for a new token now, in the background, keeping the current one meanwhile: the client
+   * certificate rotated, and a token bound to the old one (RFC 8705 `cnf`) should be replaced.
+   */
+  refreshSoon(): void {
+    if (this.held === undefined || this.closing.signal.aborted) return;
+    this.held.refreshAt = 0;
+    this.retryAt = 0;
+    this.schedule(0);
   }
 
   /** Stop the background refresh; a token request in flight is cancelled. */

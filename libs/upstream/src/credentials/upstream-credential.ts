@@ -20,6 +20,7 @@ export class UpstreamCredential {
   private readonly token: RefreshingToken;
 
   private constructor(
+    private readonly presentsClientCertificate: boolean,
     private readonly endpoint: TokenEndpoint,
     private readonly staticCa: Buffer | undefined,
     grant: (signal: AbortSignal) => Promise<{ accessToken: string; expiresInSeconds: number }>,
@@ -77,7 +78,14 @@ export class UpstreamCredential {
         return endpoint.request(GRANT_TYPE_TOKEN_EXCHANGE, params, signal);
       };
     }
-    return new UpstreamCredential(endpoint, staticCa, grant, credential.timeoutMs, hooks);
+    return new UpstreamCredential(
+      credential.presentsClientCertificate,
+      endpoint,
+      staticCa,
+      grant,
+      credential.timeoutMs,
+      hooks,
+    );
   }
 
   /**
@@ -97,6 +105,8 @@ export class UpstreamCredential {
   /** The upstream's client certificate (or CA) was rotated: token requests use the new one. */
   useTls(tls: TokenEndpointTls): void {
     this.endpoint.useTls(withCa(tls, this.staticCa));
+    // A token obtained with the old certificate may be bound to it (RFC 8705 §3): replace it soon.
+    if (this.presentsClientCertificate) this.token.refreshSoon();
   }
 
   async close(): Promise<void> {
