@@ -104,7 +104,9 @@ export function toHttpResponse(err: unknown, challenge?: ChallengeParams): Shiel
     const error = DPOP_CHALLENGE_ERRORS.get(code);
     const dpopChallenge =
       (error ? `DPoP error="${error}", error_description="${code}", ` : 'DPoP ') +
-      `algs="${quote(dpop.algs)}"`;
+      `algs="${quote(dpop.algs)}"` +
+      // RFC 9728 §5.1: on the DPoP challenge too.
+      (resourceMetadata !== undefined ? `, resource_metadata="${quote(resourceMetadata)}"` : '');
     const bearer = headers['WWW-Authenticate'];
     headers['WWW-Authenticate'] = bearer === undefined ? dpopChallenge : `${bearer}, ${dpopChallenge}`;
     // RFC 9449 §8/§9: the nonce the next proof must carry.

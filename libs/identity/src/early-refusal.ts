@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { MODULE_PATH, VERSION_METADATA } from '@nestjs/common/constants.js';
 import type { ApplicationConfig } from '@nestjs/core';
-import { toHttpResponse, type ShieldError } from '@inference-shield/core/internal';
+import { toHttpResponse, type ChallengeParams, type ShieldError } from '@inference-shield/core/internal';
 import type { HttpsRequestHook } from '@inference-shield/https/internal';
 import type { IdentityGuard } from './identity.guard.js';
 import type { RouteEntry } from './policy.registry.js';
@@ -109,8 +109,8 @@ async function refusalFor(
 }
 
 /** The same status, challenge and body the exception filter gives, then the connection closes. */
-function answer(res: ServerResponse, error: ShieldError): void {
-  const response = toHttpResponse(error);
+function answer(res: ServerResponse, error: ShieldError, challenge: ChallengeParams): void {
+  const response = toHttpResponse(error, challenge);
   const body = JSON.stringify(response.body);
   res.statusCode = response.status;
   for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
@@ -150,7 +150,7 @@ function expressCheck(
 
 function refuse(guard: IdentityGuard, res: ServerResponse, refusal: Refusal): void {
   guard.recordRefusal(refusal.route, refusal.error);
-  answer(res, refusal.error);
+  answer(res, refusal.error, guard.challenge);
 }
 
 function checkFailed(err: unknown): void {

@@ -1,4 +1,8 @@
 import type { AuditSink } from './audit.interface.js';
+import type {
+  ResolvedResourceMetadataOptions,
+  ResourceMetadataOptions,
+} from './discovery/resource-metadata-options.interface.js';
 import type { DpopOptions, ResolvedDpopOptions } from './dpop/dpop-options.interface.js';
 import type { PolicyDecorator } from './policy.decorator.js';
 import type { PolicyFragment } from './policy.interface.js';
@@ -92,6 +96,11 @@ export interface IdentityModuleOptions {
    * answers only its own errors and leaves the application's to the application and Nest.
    */
   readonly redactUnknownErrors?: boolean;
+  /**
+   * RFC 9728: serve `GET /.well-known/oauth-protected-resource[/<path>]` and name it in every
+   * `WWW-Authenticate` challenge (`resource_metadata`). Nothing is served without it.
+   */
+  readonly resourceMetadata?: ResourceMetadataOptions;
 }
 
 /** A route policy from the options, checked and turned into decorator fragments. */
@@ -130,4 +139,5 @@ export interface ResolvedIdentityOptions {
       }
     | undefined;
   readonly redactUnknownErrors: boolean;
+  readonly resourceMetadata: ResolvedResourceMetadataOptions | undefined;
 }

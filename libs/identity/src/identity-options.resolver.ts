@@ -9,6 +9,7 @@ import {
 } from '@inference-shield/core/internal';
 import type { ShieldPrincipal } from './principal.interface.js';
 import { resolveTokenVerifierOptions } from './tokens/index.js';
+import { resolveResourceMetadataOptions } from './discovery/resource-metadata.resolver.js';
 import { resolveDpopOptions } from './dpop/dpop-options.resolver.js';
 import type { AuditSink } from './audit.interface.js';
 import type {
@@ -35,6 +36,7 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
     'routePolicies',
     'user',
     'redactUnknownErrors',
+    'resourceMetadata',
   ]);
   const options = raw as IdentityModuleOptions & Record<string, unknown>;
   if (options.oidc === undefined && options.mtls === undefined) {
@@ -98,6 +100,16 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
     redactUnknownErrors = options.redactUnknownErrors;
   }
 
+  const resourceMetadata =
+    options.resourceMetadata === undefined
+      ? undefined
+      : resolveResourceMetadataOptions(options.resourceMetadata, {
+          oidc,
+          mtls: mtls !== undefined,
+          // RFC 9449 proofs this module accepts: `dpop_signing_alg_values_supported`.
+          dpopAlgorithms: dpop?.algorithms,
+        });
+
   return Object.freeze({
     oidc,
     mtls,
@@ -107,6 +119,7 @@ export function resolveIdentityOptions(raw: unknown): ResolvedIdentityOptions {
     routePolicies: resolveRoutePolicies(options.routePolicies),
     user: resolveUser(options.user),
     redactUnknownErrors,
+    resourceMetadata,
   });
 }
 

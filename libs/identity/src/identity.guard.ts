@@ -1,5 +1,6 @@
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { ShieldError } from '@inference-shield/core/internal';
+import { ShieldError, type ChallengeParams } from '@inference-shield/core/internal';
+import { challengeParamsOf } from './discovery/resource-metadata.route.js';
 import { eventOf } from './audit.event.js';
 import { IdentityDecider } from './identity.decider.js';
 import { IDENTITY_OPTIONS } from './identity.constants.js';
@@ -19,6 +20,8 @@ type Handler = (...args: never[]) => unknown;
 @Injectable()
 export class IdentityGuard implements CanActivate {
   private readonly includePublic: boolean;
+  /** What the early refusal's challenges carry (RFC 9728 `resource_metadata`), as the filter's. */
+  readonly challenge: ChallengeParams;
 
   constructor(
     private readonly policies: PolicyRegistry,
@@ -26,6 +29,7 @@ export class IdentityGuard implements CanActivate {
     @Inject(IDENTITY_OPTIONS) options: ResolvedIdentityOptions,
   ) {
     this.includePublic = options.audit.includePublic;
+    this.challenge = challengeParamsOf(options.resourceMetadata);
   }
 
   /**

@@ -11,7 +11,7 @@ import {
 } from './early-refusal.js';
 import type { AuditSink } from './audit.interface.js';
 import { LoggerAuditSink } from './audit.sink.js';
-import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
+import { AUDIT_SINK, IDENTITY_OPTIONS, RESOURCE_METADATA, TOKEN_VERIFIER } from './identity.constants.js';
 import { IdentityDecider } from './identity.decider.js';
 import { IdentityGuard } from './identity.guard.js';
 import { ConfigurableIdentityModule, RAW_IDENTITY_OPTIONS } from './identity.module-definition.js';
@@ -20,6 +20,12 @@ import { resolveIdentityOptions } from './identity-options.resolver.js';
 import { PolicyRegistry } from './policy.registry.js';
 import { preshapeRequests, requestShapeHook } from './request-shape.js';
 import { TokenVerifier } from './tokens/index.js';
+import {
+  buildResourceMetadataResponse,
+  challengeParamsOf,
+  installResourceMetadataRoute,
+  type ResourceMetadataResponse,
+} from './discovery/resource-metadata.route.js';
 
 /**
  * Creates the verifier during `app.init()`: with `startup: 'fail'` (the default) an unreachable or
@@ -45,6 +51,13 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
     { provide: IDENTITY_OPTIONS, useFactory: resolveIdentityOptions, inject: [RAW_IDENTITY_OPTIONS] },
     { provide: TOKEN_VERIFIER, useFactory: createTokenVerifier, inject: [IDENTITY_OPTIONS] },
     {
+      // Built (and signed) during app.init(): a bad signing key stops the app.
+      provide: RESOURCE_METADATA,
+      useFactory: (options: ResolvedIdentityOptions): Promise<ResourceMetadataResponse> | null =>
+        options.resourceMetadata ? buildResourceMetadataResponse(options.resourceMetadata) : null,
+      inject: [IDENTITY_OPTIONS],
+    },
+    {
       provide: AUDIT_SINK,
       useFactory: (options: ResolvedIdentityOptions): AuditSink =>
         options.audit.sink ?? new LoggerAuditSink(),
@@ -61,8 +74,8 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
       provide: APP_FILTER,
       useFactory: (options: ResolvedIdentityOptions, adapterHost: HttpAdapterHost): ShieldExceptionFilter =>
         options.redactUnknownErrors
-          ? new ShieldRedactingExceptionFilter(adapterHost)
-          : new ShieldExceptionFilter(adapterHost),
+          ? new ShieldRedactingExceptionFilter(adapterHost, challengeParamsOf(options.resourceMetadata))
+          : new ShieldExceptionFilter(adapterHost, challengeParamsOf(options.resourceMetadata)),
       inject: [IDENTITY_OPTIONS, HttpAdapterHost],
     },
   ],
@@ -80,6 +93,7 @@ export class IdentityModule extends ConfigurableIdentityModule implements OnModu
     private readonly policies: PolicyRegistry,
     private readonly guard: IdentityGuard,
     private readonly config: ApplicationConfig,
+    @Inject(RESOURCE_METADATA) private readonly metadata: ResourceMetadataResponse | null,
   ) {
     super();
   }
@@ -89,6 +103,8 @@ export class IdentityModule extends ConfigurableIdentityModule implements OnModu
     const adapter = this.adapterHost.httpAdapter as HttpAdapterHost['httpAdapter'] | undefined;
     const type = adapter?.getType();
     if (adapter === undefined || (type !== 'express' && type !== 'fastify')) return;
+    // RFC 9728: only when the application configured it (a good guest adds no route otherwise).
+    if (this.metadata) installResourceMetadataRoute(adapter, this.metadata);
     const candidates = earlyCandidates(this.policies.routeEntries(), this.config);
     if (type === 'fastify') {
       installFastifyEarlyRefusal(adapter.getInstance(), candidates, this.guard);

@@ -19,6 +19,14 @@ export type {
   UserOptions,
 } from './identity-options.interface.js';
 export type { IssuerOptions, TokenVerifierOptions } from './tokens/token-verifier-options.interface.js';
+export type { ResourceMetadataOptions } from './discovery/resource-metadata-options.interface.js';
+export type {
+  ClientSecretBasicClientAuth,
+  IntrospectionClientAuth,
+  IntrospectionOptions,
+  PrivateKeyJwtClientAuth,
+  TlsClientAuth,
+} from './introspection/introspection-options.interface.js';
 
 // DPoP (RFC 9449): options and the replay stores (one process, or shared by replicas in Redis).
 export type { DpopNonceOptions, DpopOptions } from './dpop/dpop-options.interface.js';
@@ -73,6 +81,7 @@ export {
 // Operate it: readiness (`startup: 'not-ready'`) and figures for metrics, through the injected
 // verifier (a type only: the module creates it).
 export { InjectTokenVerifier } from './inject.decorators.js';
+export type { IntrospectionStats } from './introspection/introspector.js';
 export type {
   IssuerKeySetStats,
   TokenVerifier,

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { Agent, fetch as undiciFetch } from 'undici';
 import {
@@ -25,6 +25,7 @@ import type { JwksFetch } from '../tokens/jwks-fetch.js';
 import { parseStrictJson } from '../tokens/strict-json.js';
 import type { ResolvedIssuerOptions } from '../tokens/token-verifier-options.interface.js';
 import type { VerifiedToken } from '../tokens/verified-token.interface.js';
+import { defaultAlgorithm, readPrivateKey } from './private-key.js';
 import type { ResolvedIntrospectionOptions } from './introspection-options.interface.js';
 
 /** Largest introspection answer read; the rest is never buffered. */
@@ -426,29 +427,6 @@ function bindingOf(cnf: unknown): string | undefined | 'invalid' {
   if (members.length !== 1 || typeof thumbprint !== 'string' || !THUMBPRINT.test(thumbprint))
     return 'invalid';
   return thumbprint;
-}
-
-function readPrivateKey(field: string, source: { file: string } | { pem: string }): KeyObject {
-  const pem = 'file' in source ? readBoundedFile(source.file, 'private key', 64 * 1024) : source.pem;
-  try {
-    return createPrivateKey(pem);
-  } catch (err) {
-    // Never quote the key, not even its beginning.
-    throw new TypeError(`"${field}" does not hold a readable private key (PEM)`, { cause: err });
-  }
-}
-
-function defaultAlgorithm(field: string, key: KeyObject): string {
-  const type = key.asymmetricKeyType;
-  if (type === 'ed25519') return 'EdDSA';
-  if (type === 'rsa' || type === 'rsa-pss') return 'PS256';
-  if (type === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
-    if (curve === 'prime256v1') return 'ES256';
-    if (curve === 'secp384r1') return 'ES384';
-    if (curve === 'secp521r1') return 'ES512';
-  }
-  throw new TypeError(`"${field}.alg" is required for this key type (${type ?? 'unknown'})`);
 }
 
 function readSecret(field: string, source: { env: string } | { file: string }): string {

@@ -1,0 +1,43 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { readBoundedFile } from '@inference-shield/core/internal';
+
+/** Reads a private key given as `{ file }` or `{ pem }`; a bad one throws a TypeError naming `field`, never the key. */
+export function readPrivateKey(field: string, source: { file: string } | { pem: string }): KeyObject {
+  const pem =
+    'file' in source ? readBoundedFile(source.file, 'private key', 64 * 1024).toString('utf8') : source.pem;
+  try {
+    return parseKey(pem);
+  } catch (err) {
+    // Never quote the key, not even its beginning.
+    throw new TypeError(`"${field}" does not hold a readable private key (PEM)`, { cause: err });
+  }
+}
+
+/**
+ * `createPrivateKey`, once more after a failure that is not about the key: Node reports the first
+ * error left on OpenSSL's (thread-wide) error queue, and a failed TLS call elsewhere in the
+ * process (a probe of a group this OpenSSL lacks, say) can leave one there. The failed call
+ * empties the queue, so a second attempt reads the key on its own merits.
+ */
+function parseKey(pem: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch (err) {
+    if ((err as { library?: unknown }).library !== 'SSL routines') throw err;
+    return createPrivateKey(pem);
+  }
+}
+
+/** The JWS algorithm a key signs with when none is configured. */
+export function defaultAlgorithm(field: string, key: KeyObject): string {
+  const type = key.asymmetricKeyType;
+  if (type === 'ed25519') return 'EdDSA';
+  if (type === 'rsa' || type === 'rsa-pss') return 'PS256';
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    if (curve === 'prime256v1') return 'ES256';
+    if (curve === 'secp384r1') return 'ES384';
+    if (curve === 'secp521r1') return 'ES512';
+  }
+  throw new TypeError(`"${field}.alg" is required for this key type (${type ?? 'unknown'})`);
+}
