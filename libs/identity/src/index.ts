@@ -18,6 +18,7 @@ export type {
   RoutePolicy,
   UserOptions,
 } from './identity-options.interface.js';
+export type { JwtSvidOptions, JwtSvidBundleSource } from './tokens/jwt-svid-options.js';
 export type { IssuerOptions, TokenVerifierOptions } from './tokens/token-verifier-options.interface.js';
 export type { ResourceMetadataOptions } from './discovery/resource-metadata-options.interface.js';
 export type {

@@ -11,6 +11,7 @@ export type {
 } from './token-verifier-options.interface.js';
 export { resolveTokenVerifierOptions, DEFAULT_ASYMMETRIC_ALGORITHMS } from './token-verifier-options.js';
 export type { VerifiedToken } from './verified-token.interface.js';
+export type { JwtSvidOptions, JwtSvidBundleSource, ResolvedJwtSvidOptions } from './jwt-svid-options.js';
 export {
   TokenVerifier,
   type VerifyContext,

@@ -1,5 +1,6 @@
 import type { CaSource } from '@inference-shield/core/internal';
 import type { JWK } from 'jose';
+import type { JwtSvidOptions, ResolvedJwtSvidOptions } from './jwt-svid-options.js';
 import type {
   IntrospectionOptions,
   ResolvedIntrospectionOptions,
@@ -74,6 +75,11 @@ export interface TokenVerifierOptions {
    * names no issuer). It must have `introspection`. JWTs keep being routed by their `iss`.
    */
   opaqueTokenIssuer?: string;
+  /**
+   * SPIFFE JWT-SVIDs from other workloads, checked with the JWT bundles of their trust domains
+   * (see {@link JwtSvidOptions}). With it, `issuers` may be empty.
+   */
+  jwtSvids?: JwtSvidOptions;
 }
 
 /** Where an issuer's public keys come from, decided once at start-up. */
@@ -112,4 +118,6 @@ export interface ResolvedTokenVerifierOptions {
   readonly startup: 'fail' | 'not-ready';
   /** Absent when no issuer introspects opaque tokens. */
   readonly opaqueTokenIssuer?: string;
+  /** Absent unless JWT-SVIDs are accepted. */
+  readonly jwtSvids?: ResolvedJwtSvidOptions;
 }

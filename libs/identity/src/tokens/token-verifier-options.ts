@@ -14,6 +14,7 @@ import { assertCaSource, copyCaSource, type CaSource } from '@inference-shield/c
 import type { JWK } from 'jose';
 import { resolveIntrospectionOptions } from '../introspection/introspection-options.resolver.js';
 import { isSymmetricAlgorithm, SUPPORTED_ALGORITHMS } from './jws-inspect.js';
+import { resolveJwtSvidOptions } from './jwt-svid-options.js';
 import type {
   KeySource,
   ResolvedIssuerOptions,
@@ -26,6 +27,7 @@ const VERIFIER_KEYS = [
   'cacheMaxEntries',
   'startup',
   'opaqueTokenIssuer',
+  'jwtSvids',
 ] as const;
 const ISSUER_KEYS = [
   'issuer',
@@ -78,7 +80,9 @@ export function resolveTokenVerifierOptions(raw: unknown, path?: string): Resolv
   const at = (field: string) => (path ? `${path}.${field}` : field);
   assertKnownKeys(path ?? 'tokens', raw, VERIFIER_KEYS);
   const issuersRaw = raw['issuers'];
-  if (!Array.isArray(issuersRaw) || issuersRaw.length === 0) {
+  const jwtSvids =
+    raw['jwtSvids'] !== undefined ? resolveJwtSvidOptions(at('jwtSvids'), raw['jwtSvids']) : undefined;
+  if (!Array.isArray(issuersRaw) || (issuersRaw.length === 0 && jwtSvids === undefined)) {
     throw new TypeError(`"${at('issuers')}" must be a non-empty array, got ${describeValue(issuersRaw)}`);
   }
   const issuers = issuersRaw.map((value, i) => resolveIssuer(at(`issuers[${i}]`), value));
@@ -115,6 +119,7 @@ export function resolveTokenVerifierOptions(raw: unknown, path?: string): Resolv
     cacheMaxEntries,
     startup,
     ...(opaqueTokenIssuer !== undefined ? { opaqueTokenIssuer } : {}),
+    ...(jwtSvids !== undefined ? { jwtSvids } : {}),
   });
 }
 

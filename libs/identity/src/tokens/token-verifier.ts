@@ -2,7 +2,10 @@ import type { X509Certificate } from 'node:crypto';
 import { fetch as undiciFetch } from 'undici';
 import { deepFreeze, ShieldError } from '@inference-shield/core/internal';
 import { loadCaSource } from '@inference-shield/core/internal';
-import { jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import type { JsonWebKey } from 'node:crypto';
+import { parseSpiffeId } from '@inference-shield/core/internal';
+import type { ResolvedJwtSvidOptions } from './jwt-svid-options.js';
 import { Introspector, isOpaqueToken, type IntrospectionStats } from '../introspection/introspector.js';
 import { extractAccessToken, extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
@@ -84,6 +87,8 @@ export class TokenVerifier {
   private readonly abort = new AbortController();
   // RFC 7662, for opaque tokens: set by create() when `opaqueTokenIssuer` is configured.
   private introspector: Introspector | undefined;
+  // One jose key set per JWT bundle the source handed out (a new bundle object on each update).
+  private readonly jwtSvidKeys = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
 
   private constructor(
     private readonly options: ResolvedTokenVerifierOptions,
@@ -297,6 +302,11 @@ export class TokenVerifier {
     const claims = decodeClaims(jws);
     // Issuer mix-up: the token names its issuer, and only that issuer's keys and rules apply.
     const iss = claims['iss'];
+    // A SPIFFE JWT-SVID may carry no `iss`, or one of its own: it is routed by its `sub`.
+    const svids = this.options.jwtSvids;
+    if (svids !== undefined && isJwtSvidCandidate(claims, this.byIssuer)) {
+      return this.checkJwtSvid(svids, token, jws, claims, ctx);
+    }
     if (typeof iss !== 'string') throw new ShieldError('ERR_TOKEN_CLAIM_INVALID', { detail: 'claim "iss"' });
     const runtime = this.byIssuer.get(iss);
     if (!runtime) throw new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN');
@@ -328,6 +338,55 @@ export class TokenVerifier {
     if (cacheKey !== undefined && key.retired !== true) this.cache.set(cacheKey, entry);
     checkBinding(verified, ctx);
     return entry;
+  }
+
+  /**
+   * A JWT-SVID: the keys of the JWT bundle of its `sub`'s trust domain, read now from the bundle
+   * source (a key the agent drops is refused at once), `aud` against the configured audience,
+   * `exp` required, `iat` not in the future. Not cached: every request is checked against the
+   * bundle of the moment.
+   */
+  private async checkJwtSvid(
+    svids: ResolvedJwtSvidOptions,
+    token: string,
+    jws: ReturnType<typeof inspectCompactJws>,
+    claims: Record<string, unknown>,
+    ctx: VerifyContext | undefined,
+  ): Promise<CachedVerification> {
+    const id = parseSpiffeId(String(claims['sub']));
+    if (id === undefined || id.path === '') throw invalidClaim('sub');
+    const issuer = svids.issuers.get(id.trustDomain);
+    if (issuer === undefined) throw new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN');
+    assertAlgorithmAllowed(jws, svids.algorithms);
+    let bundle: { readonly keys: readonly JsonWebKey[] } | undefined;
+    try {
+      bundle = svids.bundles.jwtBundles().get(id.trustDomain);
+    } catch {
+      // The Workload API source has no bundles (closed, or started without `jwtBundles`).
+      throw new ShieldError('ERR_KEYSET_UNAVAILABLE', { detail: 'no JWT bundles' });
+    }
+    if (bundle === undefined) throw new ShieldError('ERR_TOKEN_KEY_NOT_FOUND');
+    let keys = this.jwtSvidKeys.get(bundle);
+    if (keys === undefined) {
+      keys = createLocalJWKSet({ keys: bundle.keys.map(joseKeyOf) });
+      this.jwtSvidKeys.set(bundle, keys);
+    }
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        algorithms: [...svids.algorithms],
+        audience: [...svids.audience],
+        clockTolerance: svids.clockToleranceSeconds,
+        requiredClaims: ['exp', 'sub', 'aud'],
+        crit: {},
+        currentDate: new Date(this.now()),
+      }));
+    } catch (err) {
+      throw translateJoseError(err);
+    }
+    const verified = toVerifiedToken(payload, issuer, this.now());
+    checkBinding(verified, ctx);
+    return { token: verified, key: INTROSPECTED, validUntilMs: 0 };
   }
 
   /** What every reuse of a cached verification checks again: the issuer's keys now, the binding. */
@@ -446,6 +505,29 @@ function checkBinding(token: VerifiedToken, ctx: VerifyContext | undefined): voi
   if (cert === undefined) throw new ShieldError('ERR_TOKEN_BINDING_MISMATCH');
   const presented = ctx?.clientCertificateThumbprint ?? certificateThumbprint(cert);
   if (!sameThumbprint(presented, bound)) throw new ShieldError('ERR_TOKEN_BINDING_MISMATCH');
+}
+
+/**
+ * A bundle key as jose selects it: SPIFFE marks JWT-SVID keys `use: "jwt-svid"` (Trust Domain and
+ * Bundle §4.2.1), which jose would skip as not `sig`; the source kept only those keys.
+ */
+function joseKeyOf(key: JsonWebKey): JWK {
+  const { use: _use, ...rest } = key as JsonWebKey & { use?: unknown };
+  return rest as JWK;
+}
+
+/**
+ * A token for the JWT-SVID path: `sub` is a SPIFFE ID, and `iss` is absent or names no configured
+ * issuer (a configured issuer's tokens keep that issuer's rules, whatever their `sub`).
+ */
+function isJwtSvidCandidate(claims: Record<string, unknown>, issuers: ReadonlyMap<string, unknown>): boolean {
+  const sub = claims['sub'];
+  const iss = claims['iss'];
+  return (
+    typeof sub === 'string' &&
+    sub.startsWith('spiffe://') &&
+    (iss === undefined || (typeof iss === 'string' && !issuers.has(iss)))
+  );
 }
 
 function invalidClaim(claim: string): ShieldError {
