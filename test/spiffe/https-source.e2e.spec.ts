@@ -238,3 +238,43 @@ describe('start-up refusals', () => {
     });
   });
 });
+
+describe('a refused change of a source', () => {
+  it('keeps the certificate in use and reports the refusal', async () => {
+    const first = await ca.issueServer();
+    const other = await ca.issueServer();
+    let material: { cert: string; key: string } = { cert: first.certPem, key: first.keyPem };
+    let notify = (): void => undefined;
+    const source = {
+      current: () => material,
+      subscribe: (onChange: () => void) => {
+        notify = onChange;
+        return () => undefined;
+      },
+    };
+    const refused: string[] = [];
+    const own = await startApp(PeerAppModule, {
+      tls: { cert: undefined, key: undefined, source },
+      reload: { onReloadError: (err) => refused.push(err.code) },
+    });
+    try {
+      const before = await call(own.port, { ca: ca.certPem, path: '/hello' });
+      expect(before.serverFingerprint).toBe(first.fingerprint256);
+      // A certificate with another certificate's key: refused, the first one stays.
+      material = { cert: first.certPem, key: other.keyPem };
+      notify();
+      expect(refused).toEqual(['ERR_CERT_KEY_MISMATCH']);
+      expect((await call(own.port, { ca: ca.certPem, path: '/hello' })).serverFingerprint).toBe(
+        first.fingerprint256,
+      );
+      // A valid one is taken.
+      material = { cert: other.certPem, key: other.keyPem };
+      notify();
+      expect((await call(own.port, { ca: ca.certPem, path: '/hello' })).serverFingerprint).toBe(
+        other.fingerprint256,
+      );
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -119,3 +119,39 @@ it('refuses clientCertificateSource together with clientCertificate', async () =
     }),
   ).rejects.toThrow(/clientCertificateSource" replaces/);
 });
+
+it('keeps the current client certificate when a source offers a broken one', async () => {
+  const good = await ca.issueClient({ spiffeId: 'spiffe://shield.local/other' });
+  const stranger = await ca.issueClient({ spiffeId: 'spiffe://shield.local/stranger' });
+  let material: { cert: string; key: string } = { cert: good.certPem, key: good.keyPem };
+  let notify = (): void => undefined;
+  const own = await createUpstreamRegistry({
+    upstreams: {
+      svc: {
+        baseUrl: `https://localhost:${server.port}/v1`,
+        ca: { pem: ca.certPem },
+        clientCertificateSource: {
+          current: () => material,
+          subscribe: (onChange: () => void) => {
+            notify = onChange;
+            return () => undefined;
+          },
+        },
+      },
+    },
+  });
+  try {
+    const ask = async (): Promise<string> => (await own.client('svc').request({ path: 'who' })).body.text();
+    expect(await ask()).toMatch(new RegExp(`^${good.fingerprint256} `));
+    material = { cert: good.certPem, key: stranger.keyPem };
+    notify();
+    expect(await ask()).toMatch(new RegExp(`^${good.fingerprint256} `));
+    expect(own.client('svc').stats().certificateReloads).toBe(0);
+    material = { cert: stranger.certPem, key: stranger.keyPem };
+    notify();
+    expect(await ask()).toMatch(new RegExp(`^${stranger.fingerprint256} `));
+    expect(own.client('svc').stats().certificateReloads).toBe(1);
+  } finally {
+    await own.close();
+  }
+});

@@ -334,7 +334,8 @@ export class UpstreamClient {
     };
     const first = material();
     const client = await UpstreamClient.create({ ...options, clientCertificateSource: undefined }, hooks);
-    client.rotate(first);
+    // The source's first certificate is no reload: the pool it replaces has never connected.
+    client.rotate(first, false);
     client.stopSource = source.subscribe(() => {
       let next: UpstreamTlsMaterial;
       try {
@@ -353,13 +354,13 @@ export class UpstreamClient {
   }
 
   /** A new client certificate: new connections use it; the old pool finishes its requests, then closes. */
-  private rotate(material: UpstreamTlsMaterial): void {
+  private rotate(material: UpstreamTlsMaterial, counted = true): void {
     if (this.closed) return;
     const previous = this.pool;
     this.pool = buildUpstreamDispatcher(this.options, material, this.counters, this.proxyCa);
     // The token endpoint sees the same certificate as the upstream.
     this.tokenCredential?.useTls(material);
-    this.counters.certificateReloads++;
+    if (counted) this.counters.certificateReloads++;
     this.retiring.add(previous);
     // No deadline: a long generation may stream for minutes (each chunk within bodyIdleMs).
     // close() takes over with its own deadline if the app stops first.
