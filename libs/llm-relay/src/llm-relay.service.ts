@@ -355,7 +355,6 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
     }
     const usage = usageOf(endpoint, (parsed as { usage?: unknown } | null)?.usage);
     this.count(state, usage, ctx);
-    await reservation?.settle((state.promptTokens ?? 0) + (state.completionTokens ?? 0));
     const out = text.replace(model.upstreamModelField, model.publicModelField);
     state.ttftMs = performance.now() - state.started;
     res.writeHead(200, {
@@ -364,6 +363,8 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
       'content-length': Buffer.byteLength(out),
     });
     res.end(out);
+    // Settled after the answer is out: the store's round trip is not on the caller's latency.
+    await reservation?.settle((state.promptTokens ?? 0) + (state.completionTokens ?? 0));
   }
 
   /**
@@ -413,8 +414,8 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
     const usage = reader.usage;
     if (usage !== undefined) this.count(state, usage, ctx);
     else this.count(state, undefined, ctx);
-    await reservation?.settle((state.promptTokens ?? 0) + (state.completionTokens ?? 0));
     res.end();
+    await reservation?.settle((state.promptTokens ?? 0) + (state.completionTokens ?? 0));
   }
 
   /** True while the running estimate fits what is held, asking the store for more when it does not. */
