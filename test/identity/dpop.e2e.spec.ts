@@ -233,6 +233,56 @@ describe('a route that requires sender-constrained tokens (@RequireSenderConstra
   });
 });
 
+describe('on the Fastify adapter (guard door; passport stays with the Express app of this process)', () => {
+  let fastify: TestApp;
+  beforeAll(async () => {
+    fastify = await startApp(
+      dpopFixtureModule(
+        {
+          oidc: { issuers: [{ issuer: idp.idp.issuer, audience: AUDIENCE, ca: { pem: idp.idp.caPem } }] },
+          dpop: { origin: PUBLIC_ORIGIN },
+          audit: { sink: audit },
+        },
+        { passport: false },
+      ),
+      { pki: shared.pki, logger, adapter: 'fastify' },
+    );
+  });
+  afterAll(async () => {
+    await fastify?.close();
+  });
+
+  it('a fresh proof → 200; the same proof again → 401 ERR_DPOP_PROOF_REPLAYED', async () => {
+    const first = await client.call(fastify.port, fastify.ca, DPOP_ROUTES.guard, token);
+    proofs.push(first.proof);
+    expect(first.status).toBe(200);
+    expect(first.body['dpopKeyThumbprint']).toBe(client.jkt);
+    const again = await fastify.call(DPOP_ROUTES.guard, {
+      method: 'POST',
+      json: {},
+      authorization: first.authorization,
+      headers: { dpop: first.proof },
+    });
+    expect({ status: again.status, code: again.body['code'] }).toEqual({
+      status: 401,
+      code: 'ERR_DPOP_PROOF_REPLAYED',
+    });
+  });
+
+  it('a request announcing a body: refused early with a bad proof, accepted once with a good one', async () => {
+    const body = JSON.stringify({ input: 'x'.repeat(20_000) });
+    const thief = await DpopClient.create('demo-service');
+    const bad = await thief.call(fastify.port, fastify.ca, DPOP_ROUTES.guard, token, { body });
+    expect({ status: bad.status, code: bad.body['code'] }).toEqual({
+      status: 401,
+      code: 'ERR_DPOP_BINDING_MISMATCH',
+    });
+    const good = await client.call(fastify.port, fastify.ca, DPOP_ROUTES.guard, token, { body });
+    proofs.push(bad.proof, good.proof);
+    expect(good.status).toBe(200);
+  });
+});
+
 describe('nothing sensitive is logged', () => {
   it('no token, no proof in any log line or audit event', () => {
     const lines = [...logger.lines, ...audit.lines];
