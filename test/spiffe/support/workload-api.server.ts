@@ -93,6 +93,8 @@ export class TestWorkloadApi {
   jwtSvidTtlSeconds = 60;
   /** When set, FetchJWTSVID fails with this status. */
   jwtFailure: number | undefined;
+  /** When set, FetchJWTSVID answers this token (a hostile agent) instead of signing one. */
+  jwtSvidOverride: string | undefined;
   private server: Server | undefined;
   private x509: X509Answer = { fail: status.PERMISSION_DENIED };
   private jwtBundles: Record<string, Buffer> | undefined;
@@ -231,6 +233,11 @@ export class TestWorkloadApi {
       ) => {
         if (!this.admitted('FetchJWTSVID', call.metadata)) return done(denied);
         if (this.jwtFailure !== undefined) return done({ code: this.jwtFailure, details: 'unavailable' });
+        if (this.jwtSvidOverride !== undefined) {
+          const sub =
+            call.request.spiffe_id || ('fail' in this.x509 ? '' : (this.x509.svids[0]?.spiffe_id ?? ''));
+          return done(null, { svids: [{ spiffe_id: sub, svid: this.jwtSvidOverride, hint: '' }] });
+        }
         const answer = this.x509;
         const id = call.request.spiffe_id || ('fail' in answer ? undefined : answer.svids[0]?.spiffe_id);
         if (id === undefined || call.request.audience.length === 0) {
