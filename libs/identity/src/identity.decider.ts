@@ -180,18 +180,20 @@ export class IdentityDecider {
     if (dpop === undefined) return this.decideWithToken(policy, verified, peer);
     const jkt = verified.dpopKeyThumbprint;
     const scheme = authorizationSchemeOf(authorization);
-    let refusal: ShieldError | undefined;
     if (jkt === undefined) {
       if (scheme !== 'DPoP') return this.decideWithToken(policy, verified, peer);
-      refusal = new ShieldError('ERR_DPOP_BINDING_MISMATCH', { detail: 'DPoP scheme, token not DPoP-bound' });
-    } else if (scheme !== 'DPoP') {
-      // A DPoP-bound token replayed as a bearer token: the point of binding it (RFC 9449 §7.2).
-      refusal = new ShieldError('ERR_DPOP_TOKEN_AS_BEARER');
-    } else if (credentials.dpop === undefined) {
-      refusal = new ShieldError('ERR_DPOP_PROOF_MISSING');
+      const unbound = new ShieldError('ERR_DPOP_BINDING_MISMATCH', {
+        detail: 'DPoP scheme, token not DPoP-bound',
+      });
+      return this.refusedWithToken(verified, unbound);
     }
-    if (refusal !== undefined || jkt === undefined || credentials.dpop === undefined) {
-      return this.refusedWithToken(verified, refusal ?? new ShieldError('ERR_DPOP_PROOF_MISSING'));
+    // A DPoP-bound token replayed as a bearer token: the point of binding it (RFC 9449 §7.2).
+    if (scheme !== 'DPoP') {
+      return this.refusedWithToken(verified, new ShieldError('ERR_DPOP_TOKEN_AS_BEARER'));
+    }
+    const request = credentials.dpop;
+    if (request === undefined) {
+      return this.refusedWithToken(verified, new ShieldError('ERR_DPOP_PROOF_MISSING'));
     }
     let accessToken: string;
     try {
@@ -199,7 +201,7 @@ export class IdentityDecider {
     } catch (err) {
       return { allow: false, error: this.asShieldError(err) };
     }
-    return dpop.check(credentials.dpop, accessToken, jkt).then(
+    return dpop.check(request, accessToken, jkt).then(
       () => this.decideWithToken(policy, verified, peer),
       (err: unknown) => this.refusedWithToken(verified, this.asShieldError(err)),
     );
