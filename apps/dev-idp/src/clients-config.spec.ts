@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +125,58 @@ describe('dev IdP clients file', () => {
     const parse = () => parseDevIdpClientsConfig(JSON.parse(JSON.stringify(config)), dir);
     expect(parse).toThrow(TypeError);
     expect(parse).toThrow(message);
+  });
+
+  it.each<[string, Mutate, RegExp]>([
+    [
+      'an unknown access token format',
+      (c) => Object.assign(c.resources[0]!, { accessTokenFormat: 'paseto' }),
+      /accessTokenFormat" must be one of/,
+    ],
+    [
+      'private_key_jwt without its public key',
+      (c) => Object.assign(c.clients[0]!, { auth: 'private_key_jwt', clientSecret: undefined }),
+      /clients\[0\]\.publicKeyFile" must be/,
+    ],
+    [
+      'private_key_jwt with an unreadable public key',
+      (c) =>
+        Object.assign(c.clients[0]!, {
+          auth: 'private_key_jwt',
+          clientSecret: undefined,
+          publicKeyFile: 'none.pem',
+        }),
+      /publicKeyFile" \(.*none\.pem\) is not a readable PEM public key/,
+    ],
+    [
+      'a public key for another method',
+      (c) => Object.assign(c.clients[0]!, { publicKeyFile: 'k.pem' }),
+      /only allowed/,
+    ],
+    ['introspect not a boolean', (c) => Object.assign(c.clients[0]!, { introspect: 'yes' }), /introspect/],
+  ])('introspection fields: refuses %s', (_name, mutate, message) => {
+    const config = JSON.parse(JSON.stringify(base())) as ReturnType<typeof base>;
+    mutate(config);
+    expect(() => parseDevIdpClientsConfig(JSON.parse(JSON.stringify(config)), dir)).toThrow(message);
+  });
+
+  it('reads opaque resources, introspecting clients and private_key_jwt public keys', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    writeFileSync(join(dir, 'rs.pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
+    const config = base();
+    Object.assign(config.resources[0]!, { accessTokenFormat: 'opaque' });
+    config.clients.push({
+      clientId: 'rs',
+      auth: 'private_key_jwt',
+      publicKeyFile: 'rs.pub.pem',
+      scopes: ['models:read'],
+      introspect: true,
+    });
+    const parsed = parseDevIdpClientsConfig(config, dir);
+    expect(parsed.resources[0]?.accessTokenFormat).toBe('opaque');
+    expect(parsed.clients[0]?.introspect).toBe(false);
+    expect(parsed.clients[1]).toMatchObject({ auth: 'private_key_jwt', introspect: true });
+    expect(parsed.clients[1]?.publicKeyPem).toContain('BEGIN PUBLIC KEY');
   });
 
   it('names the file when it is not JSON or missing', () => {
