@@ -123,7 +123,7 @@ describe('BudgetGate', () => {
   it.each([
     ['closed', 'a 503 ERR_BUDGET_STORE_UNAVAILABLE'],
     ['open', 'the call uncounted'],
-  ] as const)('store down, onStoreError %s: %s', async (mode) => {
+  ] as const)('store down, onStoreError %s: %s', async (mode, _outcome) => {
     const o = options({ perPrincipal: { requestsPerMinute: 1 }, onStoreError: mode });
     const model = o.models.get('m');
     if (model === undefined) throw new Error('no model');
