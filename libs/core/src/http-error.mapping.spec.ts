@@ -48,3 +48,46 @@ describe('exposed details', () => {
     expect(token.body).not.toHaveProperty('detail');
   });
 });
+
+describe('DPoP challenges (RFC 9449 §7.1)', () => {
+  const dpop = { algs: 'ES256 EdDSA' };
+  it.each<[ShieldErrorCode, string]>([
+    ['ERR_TOKEN_MISSING', 'Bearer, DPoP algs="ES256 EdDSA"'],
+    [
+      'ERR_TOKEN_EXPIRED',
+      'Bearer error="invalid_token", error_description="ERR_TOKEN_EXPIRED", DPoP algs="ES256 EdDSA"',
+    ],
+    [
+      'ERR_DPOP_PROOF_REPLAYED',
+      'Bearer, DPoP error="invalid_dpop_proof", error_description="ERR_DPOP_PROOF_REPLAYED", algs="ES256 EdDSA"',
+    ],
+    [
+      'ERR_DPOP_NONCE_REQUIRED',
+      'Bearer, DPoP error="use_dpop_nonce", error_description="ERR_DPOP_NONCE_REQUIRED", algs="ES256 EdDSA"',
+    ],
+    [
+      'ERR_DPOP_TOKEN_AS_BEARER',
+      'Bearer, DPoP error="invalid_token", error_description="ERR_DPOP_TOKEN_AS_BEARER", algs="ES256 EdDSA"',
+    ],
+    [
+      'ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED',
+      'Bearer, DPoP error="invalid_token", error_description="ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED", algs="ES256 EdDSA"',
+    ],
+  ])('%s → %s', (code, challenge) => {
+    const res = toHttpResponse(new ShieldError(code, { dpop }));
+    expect(res.headers['WWW-Authenticate']).toBe(challenge);
+    expect(res.headers).not.toHaveProperty('DPoP-Nonce');
+  });
+
+  it('sends the nonce as DPoP-Nonce; a 403 and a 503 get no DPoP challenge', () => {
+    const nonce = toHttpResponse(
+      new ShieldError('ERR_DPOP_NONCE_REQUIRED', { dpop: { ...dpop, nonce: 'n0nce' } }),
+    );
+    expect(nonce.headers['DPoP-Nonce']).toBe('n0nce');
+    const scope = toHttpResponse(new ShieldError('ERR_INSUFFICIENT_SCOPE', { scope: 'a', dpop }));
+    expect(scope.headers['WWW-Authenticate']).toBe('Bearer error="insufficient_scope", scope="a"');
+    const store = toHttpResponse(new ShieldError('ERR_DPOP_REPLAY_STORE_UNAVAILABLE', { dpop }));
+    expect(store.status).toBe(503);
+    expect(store.headers).toEqual({});
+  });
+});
