@@ -192,7 +192,7 @@ describe('the endpoint answers, but not for us: 401', () => {
     ['active, from another issuer', { iss: 'https://evil.example' }, 'ERR_TOKEN_ISSUER_UNKNOWN'],
     ['active but expired', { exp: 1_000 }, 'ERR_TOKEN_EXPIRED'],
     [
-      'bound to a DPoP key (not checked for opaque tokens yet)',
+      'bound to a DPoP key, where the app has no dpop option',
       { cnf: { jkt: 'A'.repeat(43) } },
       'ERR_TOKEN_CLAIM_INVALID',
     ],

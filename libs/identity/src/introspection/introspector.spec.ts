@@ -106,9 +106,17 @@ describe('an answer, judged', () => {
     ['no aud', { ...active, aud: undefined }, 'ERR_TOKEN_AUDIENCE_INVALID'],
     ['another aud', { ...active, aud: 'https://api.example/' }, 'ERR_TOKEN_AUDIENCE_INVALID'],
     ['aud list with ours', { ...active, aud: ['x', AUD] }, 'accepted'],
-    ['token_type DPoP (seam)', { ...active, token_type: 'DPoP' }, 'ERR_TOKEN_TYPE_INVALID'],
+    ['token_type DPoP without cnf.jkt', { ...active, token_type: 'DPoP' }, 'ERR_TOKEN_TYPE_INVALID'],
+    ['token_type DPoP with cnf.jkt', { ...active, token_type: 'DPoP', cnf: { jkt: THUMB } }, 'accepted'],
+    ['token_type N_A', { ...active, token_type: 'N_A' }, 'ERR_TOKEN_TYPE_INVALID'],
     ['token_type bearer', { ...active, token_type: 'bearer' }, 'accepted'],
-    ['cnf jkt (seam)', { ...active, cnf: { jkt: THUMB } }, 'ERR_TOKEN_CLAIM_INVALID'],
+    ['cnf jkt (the decider checks the proof)', { ...active, cnf: { jkt: THUMB } }, 'accepted'],
+    [
+      'cnf with two members',
+      { ...active, cnf: { jkt: THUMB, 'x5t#S256': THUMB } },
+      'ERR_TOKEN_CLAIM_INVALID',
+    ],
+    ['cnf jkt not a thumbprint', { ...active, cnf: { jkt: 'short' } }, 'ERR_TOKEN_CLAIM_INVALID'],
     ['cnf x5t#S256', { ...active, cnf: { 'x5t#S256': THUMB } }, 'accepted'],
     ['empty cnf', { ...active, cnf: {} }, 'ERR_TOKEN_CLAIM_INVALID'],
     ['no sub, no client_id', { ...active, client_id: undefined }, 'ERR_TOKEN_CLAIM_INVALID'],
@@ -129,6 +137,13 @@ describe('an answer, judged', () => {
   ])('%s → 503 ERR_INTROSPECTION_UNAVAILABLE', async (_name, status, body, type) => {
     const { fetch } = answering(body, status, type);
     expect(await codeOf((await introspector(fetch)).introspect('tok'))).toBe('ERR_INTROSPECTION_UNAVAILABLE');
+  });
+
+  it('a DPoP-bound answer carries its key thumbprint, for the proof check', async () => {
+    const { fetch } = answering({ ...active, token_type: 'DPoP', cnf: { jkt: THUMB } });
+    const token = await (await introspector(fetch)).introspect('tok');
+    expect(token.dpopKeyThumbprint).toBe(THUMB);
+    expect(token.certificateThumbprint).toBeUndefined();
   });
 
   it('the principal: sub, else client_id; scopes; the binding', async () => {

@@ -332,14 +332,20 @@ export class Introspector {
     if (!audience.some((a) => issuer.audience.includes(a))) {
       return { kind: 'refused', code: 'ERR_TOKEN_AUDIENCE_INVALID' };
     }
-    // RFC 7662 §2.2 `token_type`. A DPoP token (RFC 9449 §6.2) must be presented with its proof:
-    // DPOP SEAM: hand `cnf.jkt` to the DPoP check once it takes opaque tokens; until then refused.
-    const tokenType = answer['token_type'];
-    if (tokenType !== undefined && (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer')) {
-      return { kind: 'refused', code: 'ERR_TOKEN_TYPE_INVALID' };
-    }
     const binding = bindingOf(answer['cnf']);
     if (binding === 'invalid') return refusedClaim('cnf');
+    // RFC 7662 §2.2 `token_type`: `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449
+    // §6.2), whose proof the decider then checks on every request as for a JWT (`cnf.jkt`).
+    const tokenType = answer['token_type'];
+    if (tokenType !== undefined) {
+      const type = typeof tokenType === 'string' ? tokenType.toLowerCase() : undefined;
+      if (
+        type !== 'bearer' &&
+        !(type === 'dpop' && binding !== undefined && 'dpopKeyThumbprint' in binding)
+      ) {
+        return { kind: 'refused', code: 'ERR_TOKEN_TYPE_INVALID' };
+      }
+    }
     // RFC 7662 `sub` is optional; a client-credentials token's principal is its client (RFC 9068 §2.2).
     const sub = answer['sub'];
     const clientId = answer['client_id'];
@@ -361,7 +367,7 @@ export class Introspector {
       claims: deepFreeze({ ...answer }),
       expiresAt: exp,
       ...(typeof jti === 'string' ? { tokenId: jti } : {}),
-      ...(binding !== undefined ? { certificateThumbprint: binding } : {}),
+      ...binding,
     };
     return { kind: 'active', token: Object.freeze(token) };
   }
@@ -415,18 +421,24 @@ function scopesOf(value: unknown): string[] | undefined {
 }
 
 /**
- * RFC 8705 §3.2: `cnf["x5t#S256"]` binds the token to a client certificate, checked against the
- * connection's like a JWT's. Any other member (DPoP's `jkt`, RFC 9449 §6.2) is one this check
- * cannot enforce yet: refused rather than accepted as a plain bearer token (DPOP SEAM).
+ * The confirmation of an introspected token, as for a JWT: RFC 8705 §3.2 `cnf["x5t#S256"]` (checked
+ * against the connection's client certificate) or RFC 9449 §6.2 `cnf.jkt` (the DPoP key, whose
+ * proof the decider checks; without `dpop` configured the token is refused). One of them; any
+ * other member is one we cannot check, so the token is refused rather than taken as a bearer one.
  */
-function bindingOf(cnf: unknown): string | undefined | 'invalid' {
+function bindingOf(
+  cnf: unknown,
+): { certificateThumbprint: string } | { dpopKeyThumbprint: string } | undefined | 'invalid' {
   if (cnf === undefined) return undefined;
   if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) return 'invalid';
   const members = Object.keys(cnf);
+  if (members.length !== 1) return 'invalid';
   const thumbprint = (cnf as Record<string, unknown>)['x5t#S256'];
-  if (members.length !== 1 || typeof thumbprint !== 'string' || !THUMBPRINT.test(thumbprint))
-    return 'invalid';
-  return thumbprint;
+  if (typeof thumbprint === 'string' && THUMBPRINT.test(thumbprint))
+    return { certificateThumbprint: thumbprint };
+  const jkt = (cnf as Record<string, unknown>)['jkt'];
+  if (typeof jkt === 'string' && THUMBPRINT.test(jkt)) return { dpopKeyThumbprint: jkt };
+  return 'invalid';
 }
 
 function readSecret(field: string, source: { env: string } | { file: string }): string {
