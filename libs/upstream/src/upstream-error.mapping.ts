@@ -1,5 +1,4 @@
-import { subscribe } from 'node:diagnostics_channel';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 
 // OpenSSL verification results (X509_V_ERR_*, as Node names them) for a chain we cannot trust.
@@ -108,9 +107,10 @@ export function clientCertAlertOf(code: unknown): string | undefined {
  * TLS 1.3 sends the server's verdict on our certificate after our side of the handshake is done,
  * so it arrives on the first read: the socket errors with the alert, then ends, and undici replaces
  * the alert with its own `SocketError: other side closed` (undici 7). To keep the alert, each TLS
- * connection undici opens is watched (one `error` listener, `undici:client:connected`), and an alert
- * refusing our certificate is remembered by the connection's ports until the error that follows is
- * mapped. Observing only: nothing about the connection changes. Bounded: 256 entries, 30 s each.
+ * connection our own connector hands undici is watched ({@link watchClientCertAlert}: one `error`
+ * listener), and an alert refusing our certificate is remembered by the connection's ports until
+ * the error that follows is mapped. Only our connections: the host app's other undici clients are
+ * not touched. Observing only: nothing about the connection changes. Bounded: 256 entries, 30 s each.
  */
 const LOST_ALERT_TTL_MS = 30_000;
 const MAX_LOST_ALERTS = 256;
@@ -136,16 +136,15 @@ function rememberAlert(key: string, code: string): void {
   lostAlerts.set(key, { code, at: now });
 }
 
-subscribe('undici:client:connected', (message) => {
-  const socket = (message as { socket?: unknown }).socket;
-  if (!(socket instanceof TLSSocket)) return;
+/** Called by our connector for each verified TLS connection it hands undici. */
+export function watchClientCertAlert(socket: TLSSocket): void {
   const key = connectionKey(socket);
   if (key === undefined) return;
   socket.prependOnceListener('error', (err: unknown) => {
     const code = (err as { code?: unknown }).code;
     if (clientCertAlertOf(code) !== undefined) rememberAlert(key, code as string);
   });
-});
+}
 
 /** The alert undici dropped for the connection a `SocketError` names, taken out of the store. */
 function lostAlertOf(err: object): string | undefined {

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { Agent, buildConnector, Pool, ProxyAgent, type Dispatcher } from 'undici';
 import { keyExchangeGroups, ShieldError } from '@inference-shield/core/internal';
+import { watchClientCertAlert } from './upstream-error.mapping.js';
 import { buildServerIdentityCheck } from './spki-pin.js';
 import { UPSTREAM_CIPHERS } from './upstream.constants.js';
 import type { UpstreamCounters } from './upstream-stats.js';
@@ -70,6 +71,7 @@ function countingConnector(inner: Connector, counters: UpstreamCounters): Connec
       }
       counters.handshakes++;
       if (tls.isSessionReused?.() === true) counters.resumedHandshakes++;
+      watchClientCertAlert(socket as TLSSocket);
       callback(null, socket);
     });
   };
