@@ -407,7 +407,15 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
           await reservation.settle(runningTotal(ctx));
           return;
         }
-        if (text !== undefined && !(await write(res, text))) return;
+        if (text !== undefined && !(await write(res, text))) {
+          // The caller is gone (its close already cancelled the upstream): count what was made.
+          ctx.abort.abort();
+          answer.body.destroy();
+          if (state.outcome === 'ok') state.outcome = 'cancelled';
+          this.count(state, undefined, ctx);
+          await reservation?.settle(runningTotal(ctx));
+          return;
+        }
       }
       if (pending.length > MAX_SSE_EVENT_BYTES) throw new ShieldError('ERR_UPSTREAM_BAD_RESPONSE');
     }
