@@ -23,6 +23,7 @@ import {
   type UpstreamOptions,
 } from '@inference-shield/upstream/client';
 import { createLlmStandin, type LlmStandin } from '../../apps/llm-standin/src/llm-standin.server.js';
+import { MODEL_RESOURCE, startCredentialsIdp, type CredentialsIdp } from './credentials-fixtures.js';
 
 const AUDIENCE = 'https://standin.llm.test';
 const root = mkdtempSync(join(tmpdir(), 'shield-exchange-'));
@@ -31,6 +32,8 @@ let bundleKey: KeyObject;
 let strangerKey: KeyObject;
 let standin: LlmStandin;
 let quick: LlmStandin;
+let obo: LlmStandin;
+let idp: CredentialsIdp;
 const clients: UpstreamClient[] = [];
 
 /** A JWT-SVID as the Workload API hands it out: `sub` a SPIFFE ID, `aud`, short `exp`. */
@@ -63,6 +66,26 @@ beforeAll(async () => {
     requireIssuedTokens: true,
     recordRequests: true,
   });
+  // On behalf of: callers' access tokens from the real dev IdP (for the service, MODEL_RESOURCE),
+  // the service acting for them with its JWT-SVID.
+  idp = await startCredentialsIdp(pki, root);
+  const { Agent, fetch } = await import('undici');
+  const ca = new Agent({ connect: { ca: pki.ca.certPem } });
+  const idpJwks = (await (await fetch(idp.idp.jwksUri, { dispatcher: ca })).json()) as { keys: never[] };
+  await ca.close();
+  obo = await createLlmStandin({
+    ...files,
+    port: 0,
+    tokenEndpoint: {
+      ...tokenEndpoint,
+      jwtIssuers: [
+        ...tokenEndpoint.jwtIssuers,
+        { issuer: idp.idp.issuer, audience: MODEL_RESOURCE, jwks: idpJwks },
+      ],
+    },
+    requireIssuedTokens: true,
+    recordRequests: true,
+  });
   quick = await createLlmStandin({
     ...files,
     port: 0,
@@ -76,6 +99,8 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await standin?.close();
   await quick?.close();
+  await obo?.close();
+  await idp?.idp.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -187,6 +212,69 @@ describe('token exchange of a JWT-SVID from a provider (the Workload API source 
       status: 503,
     });
     expect(standin.stats.requests).toBe(before);
+  });
+});
+
+describe("on behalf of the caller: the caller's token exchanged with the workload as actor", () => {
+  const credential = (): UpstreamOptions['credential'] => ({
+    tokenExchange: {
+      tokenEndpoint: `${obo.url}/oauth/token`,
+      subjectToken: { callerToken: true },
+      actorToken: { provider: async () => ({ token: await jwtSvid('spiffe://shield.local/sample-model') }) },
+    },
+  });
+
+  it('exchanges each caller once, acting as the workload; never without a caller', async () => {
+    const llm = await client('obo', obo, credential());
+    const alice = await idp.idp.getToken({ clientId: 'llm-secret', scope: 'llm:chat' });
+    const bob = await idp.idp.getToken({ clientId: 'llm-secret', scope: 'llm:chat' });
+    expect(alice).not.toBe(bob);
+    const tokens = obo.tokenEndpoint;
+    const before = tokens?.stats.tokenRequests ?? -1;
+    const models = () => llm.fetch(`${llm.baseUrl}models`).then((r) => r.status);
+    expect(await Promise.all([1, 2, 3].map(() => llm.onBehalfOf(alice, models)))).toEqual([200, 200, 200]);
+    const aliceBearer = String(obo.requests.at(-1)?.headers.authorization ?? '').slice('Bearer '.length);
+    expect(tokens?.verify(aliceBearer)).toEqual({
+      via: 'jwt',
+      subject: 'llm-secret',
+      actor: 'spiffe://shield.local/sample-model',
+    });
+    expect(await llm.onBehalfOf(bob, () => llm.request({ path: 'models' }).then((r) => r.statusCode))).toBe(
+      200,
+    );
+    expect((tokens?.stats.tokenRequests ?? -1) - before).toBe(2);
+    expect(obo.requests.at(-1)?.headers.authorization).not.toBe(`Bearer ${aliceBearer}`);
+    // The caller's token went to the token endpoint only, never to the API.
+    const api = obo.requests.filter((r) => r.path.startsWith('/v1/'));
+    expect(JSON.stringify(api)).not.toContain(alice);
+    // Outside onBehalfOf there is no caller: a typed 503, nothing sent.
+    const apiCalls = api.length;
+    expect(await codeOf(llm.fetch(`${llm.baseUrl}models`))).toEqual({
+      code: 'ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE',
+      status: 503,
+    });
+    expect(obo.requests.filter((r) => r.path.startsWith('/v1/')).length).toBe(apiCalls);
+  });
+
+  it('a caller token the token endpoint does not trust: 503 ERR_UPSTREAM_CREDENTIAL_REFUSED', async () => {
+    const llm = await client('obo-forged', obo, credential());
+    const forged = await jwtSvid('spiffe://shield.local/not-a-caller', strangerKey);
+    expect(await codeOf(llm.onBehalfOf(forged, () => llm.fetch(`${llm.baseUrl}models`)))).toEqual({
+      code: 'ERR_UPSTREAM_CREDENTIAL_REFUSED',
+      status: 503,
+    });
+  });
+
+  it('is an explicit choice: needs an actor token, and onBehalfOf is refused elsewhere', async () => {
+    await expect(
+      client('obo-no-actor', obo, {
+        tokenExchange: { tokenEndpoint: `${obo.url}/oauth/token`, subjectToken: { callerToken: true } },
+      }),
+    ).rejects.toThrow(/needs grant "token-exchange" and .*actorToken/);
+    const plain = await client('plain', obo, {
+      certificateExchange: { tokenEndpoint: `${obo.url}/oauth/token` },
+    });
+    expect(() => plain.onBehalfOf('x', () => 1)).toThrow(TypeError);
   });
 });
 

@@ -27,6 +27,11 @@ export interface StandinJwtIssuer {
   readonly jwks: JSONWebKeySet;
   /** The `sub` must be a SPIFFE ID of this trust domain (e.g. `shield.local`). */
   readonly spiffeTrustDomain?: string;
+  /**
+   * The `aud` its tokens must carry; default the endpoint's `audience`. On behalf of, a caller's
+   * access token is for the service that exchanges it, not for this endpoint.
+   */
+  readonly audience?: string;
 }
 
 /** Options of the token endpoint (`tokenEndpoint` of `createLlmStandin`). */
@@ -58,6 +63,8 @@ export interface StandinTokenSubject {
   readonly via: 'jwt' | 'x509';
   /** JWT `sub`, or the certificate's SPIFFE ID (else its subject DN). */
   readonly subject: string;
+  /** On behalf of (RFC 8693 `actor_token`): the `sub` of the actor acting for `subject`. */
+  readonly actor?: string;
 }
 
 /**
@@ -72,6 +79,8 @@ const GRANT_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const JWT_TYPES: ReadonlySet<string> = new Set([
   'urn:ietf:params:oauth:token-type:jwt',
   'urn:ietf:params:oauth:token-type:id_token',
+  // A caller's access token, on behalf of: accepted when it is a JWT this endpoint can verify.
+  'urn:ietf:params:oauth:token-type:access_token',
 ]);
 const MAX_BODY_BYTES = 64 * 1024;
 const MAX_ISSUED = 10_000;
@@ -103,7 +112,12 @@ export class StandinTokenEndpoint {
   /** While `true`, every token request gets `503 temporarily_unavailable` (tests of a refresh failure). */
   outage = false;
   private readonly ttlSeconds: number;
-  private readonly issuers: readonly { issuer?: string; keys: JWTVerifyGetKey; trustDomain?: string }[];
+  private readonly issuers: readonly {
+    issuer?: string;
+    keys: JWTVerifyGetKey;
+    trustDomain?: string;
+    audience?: string;
+  }[];
   private readonly audience: string | undefined;
   private readonly acceptCertificate: boolean;
   private readonly issued = new Map<string, { expiresAt: number; subject: StandinTokenSubject }>();
@@ -126,10 +140,11 @@ export class StandinTokenEndpoint {
       if (i.issuer === undefined && i.spiffeTrustDomain === undefined) {
         throw new TypeError(`"tokenEndpoint.jwtIssuers[${n}]" needs "issuer" or "spiffeTrustDomain"`);
       }
-      const entry: { issuer?: string; keys: JWTVerifyGetKey; trustDomain?: string } = {
+      const entry: { issuer?: string; keys: JWTVerifyGetKey; trustDomain?: string; audience?: string } = {
         keys: createLocalJWKSet(asSigningKeys(i.jwks)),
       };
       if (i.issuer !== undefined) entry.issuer = i.issuer;
+      if (i.audience !== undefined) entry.audience = i.audience;
       if (i.spiffeTrustDomain !== undefined) entry.trustDomain = i.spiffeTrustDomain;
       return entry;
     });
@@ -182,6 +197,15 @@ export class StandinTokenEndpoint {
           throw new TokenError(400, 'invalid_request', 'subject_token_type must be a JWT or ID token type.');
         }
         subject = await this.verifySubjectJwt(subjectToken);
+        const actorToken = params.get('actor_token');
+        if (actorToken !== undefined) {
+          const actorType = params.get('actor_token_type');
+          if (actorType === undefined || !JWT_TYPES.has(actorType)) {
+            throw new TokenError(400, 'invalid_request', 'actor_token_type must be a JWT type.');
+          }
+          const actor = await this.verifySubjectJwt(actorToken);
+          subject = { ...subject, actor: actor.subject };
+        }
       } else {
         subject = this.certificateSubject(req);
       }
@@ -212,7 +236,7 @@ export class StandinTokenEndpoint {
     for (const issuer of this.issuers) {
       try {
         const { payload } = await jwtVerify(token, issuer.keys, {
-          audience: this.audience,
+          audience: issuer.audience ?? this.audience,
           algorithms: ALGORITHMS,
           requiredClaims: ['exp', 'sub'],
           ...(issuer.issuer !== undefined ? { issuer: issuer.issuer } : {}),

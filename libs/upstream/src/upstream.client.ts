@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
@@ -264,6 +265,24 @@ export class UpstreamClient {
     return this.counters.snapshot();
   }
 
+  /**
+   * Run `fn` on behalf of the inbound caller whose access token is `callerToken`: the upstream's
+   * `tokenExchange` credential with `subjectToken: { callerToken: true }` exchanges that token
+   * (with this workload's `actorToken`) for the calls `fn` makes through this client, `fetch` and
+   * `request` alike. A `TypeError` for an upstream not configured so.
+   *
+   * @example
+   * const answer = await llm.onBehalfOf(bearerOf(req), () => openai.chat.completions.create(params));
+   */
+  onBehalfOf<T>(callerToken: string, fn: () => T): T {
+    if (this.tokenCredential?.onBehalfOf !== true) {
+      throw new TypeError(
+        `upstream "${this.name}" does not exchange callers' tokens (credential.tokenExchange.subjectToken: { callerToken: true })`,
+      );
+    }
+    return callerTokens.run({ upstream: this, token: callerToken }, fn);
+  }
+
   /** Counters of the keyless credential (token requests, failures), when one is configured. */
   credentialStats(): Readonly<CredentialStats> | undefined {
     return this.tokenCredential?.stats();
@@ -352,6 +371,7 @@ export class UpstreamClient {
    */
   private async bearer(signal: AbortSignal | undefined): Promise<string> {
     const credential = this.tokenCredential as UpstreamCredential;
+    const caller = callerTokens.getStore();
     try {
       return await credential.authorization(signal);
     } catch (err) {
@@ -378,6 +398,9 @@ export class UpstreamClient {
     return out;
   }
 }
+
+/** The caller a call runs on behalf of (`onBehalfOf`), for the upstream it was given to only. */
+const callerTokens = new AsyncLocalStorage<{ readonly upstream: UpstreamClient; readonly token: string }>();
 
 /** Load the keyless credential (its key, its token endpoint's pool); no token is asked for yet. */
 async function loadCredential(

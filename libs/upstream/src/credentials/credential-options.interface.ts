@@ -28,6 +28,15 @@ export type UpstreamSubjectTokenSource =
   { readonly file: string } | { readonly provider: UpstreamSubjectTokenProvider };
 
 /**
+ * On-behalf-of (RFC 8693 §1.1, delegation): the subject token is the inbound caller's own access
+ * token, handed per call with `client.onBehalfOf(token, fn)`, and the workload proves itself with
+ * `actorToken`. An explicit choice: the caller's token leaves this service for the token endpoint.
+ */
+export interface UpstreamCallerSubjectToken {
+  readonly callerToken: true;
+}
+
+/**
  * How this service authenticates to the token endpoint. `private_key_jwt` (RFC 7523) and
  * `tls_client_auth` (RFC 8705: the upstream's client certificate, the key never leaves the TLS
  * stack) hold no shared secret. `client_secret_*` is an explicit opt-in for IdPs that offer
@@ -83,8 +92,9 @@ export interface UpstreamTokenExchangeOptions extends UpstreamTokenEndpointOptio
    * (RFC 7523 §2.1: the JWT as `assertion`, as Anthropic's workload identity federation wants).
    */
   readonly grant?: 'token-exchange' | 'jwt-bearer';
-  readonly subjectToken: UpstreamSubjectTokenSource;
-  /** Default `urn:ietf:params:oauth:token-type:jwt`. */
+  /** The workload's identity token, or the caller's (`{ callerToken: true }`, needs `actorToken`). */
+  readonly subjectToken: UpstreamSubjectTokenSource | UpstreamCallerSubjectToken;
+  /** Default `urn:ietf:params:oauth:token-type:jwt` (`access_token` with `callerToken`). */
   readonly subjectTokenType?: string;
   /** An `actor_token` (RFC 8693 §4.1, delegation): the workload acting for the subject. */
   readonly actorToken?: UpstreamSubjectTokenSource;
@@ -149,7 +159,7 @@ export interface ResolvedUpstreamCredential {
   readonly clientAuth: ResolvedClientAuth;
   /** Token exchange only: RFC 8693 or RFC 7523 grant. */
   readonly grant?: 'token-exchange' | 'jwt-bearer';
-  readonly subjectToken?: ResolvedSubjectTokenSource;
+  readonly subjectToken?: ResolvedSubjectTokenSource | UpstreamCallerSubjectToken;
   readonly subjectTokenType?: string;
   readonly actorToken?: ResolvedSubjectTokenSource;
   readonly actorTokenType?: string;

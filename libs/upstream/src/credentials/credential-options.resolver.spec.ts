@@ -53,6 +53,22 @@ describe('resolveUpstreamCredential', () => {
     expect(r.subjectToken).toEqual({ provider });
   });
 
+  it("on behalf of: the caller's token as subject (access_token type), the workload as actor", () => {
+    const r = resolve({
+      tokenExchange: {
+        tokenEndpoint: TOKEN,
+        subjectToken: { callerToken: true },
+        actorToken: { file: '/svid' },
+      },
+    });
+    expect(r).toMatchObject({
+      subjectToken: { callerToken: true },
+      subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token',
+      actorToken: { file: '/svid' },
+      actorTokenType: TOKEN_TYPE_JWT,
+    });
+  });
+
   it('a token endpoint on the upstream origin sees the client certificate', () => {
     const r = resolve({
       tokenExchange: { tokenEndpoint: `${ORIGIN}/oauth/token`, subjectToken: { file: '/t' } },
@@ -155,6 +171,27 @@ describe('resolveUpstreamCredential', () => {
       'a provider that is not a function',
       { tokenExchange: { tokenEndpoint: TOKEN, subjectToken: { provider: 'spiffe' } } },
       /must be a function/,
+    ],
+    [
+      'a caller token without actor',
+      { tokenExchange: { tokenEndpoint: TOKEN, subjectToken: { callerToken: true } } },
+      /actorToken/,
+    ],
+    [
+      'a caller token with jwt-bearer',
+      { tokenExchange: { tokenEndpoint: TOKEN, grant: 'jwt-bearer', subjectToken: { callerToken: true } } },
+      /needs grant "token-exchange"/,
+    ],
+    [
+      'a caller token with another key',
+      {
+        tokenExchange: {
+          tokenEndpoint: TOKEN,
+          subjectToken: { callerToken: true, file: '/t' },
+          actorToken: { file: '/a' },
+        },
+      },
+      /file/,
     ],
     [
       'an actor token type without actor token',

@@ -19,6 +19,8 @@ import type {
 
 /** RFC 8693 §3 token type of a JWT. */
 export const TOKEN_TYPE_JWT = 'urn:ietf:params:oauth:token-type:jwt';
+/** RFC 8693 §3 token type of an OAuth access token (the caller's, on behalf of). */
+export const TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 /** RFC 8693 §2.1 grant type. */
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 /** RFC 7523 §2.1 grant type. */
@@ -157,9 +159,25 @@ export function resolveUpstreamCredential(
         if (o[key] !== undefined) throw new TypeError(`"${f}.${key}" is for grant "token-exchange" only`);
       }
     }
-    out.subjectToken = resolveSubjectSource(`${f}.subjectToken`, o.subjectToken);
-    if (grant === 'token-exchange')
-      out.subjectTokenType = tokenType(`${f}.subjectTokenType`, o.subjectTokenType);
+    const caller = isCallerToken(o.subjectToken);
+    if (caller) {
+      assertKnownKeys(`${f}.subjectToken`, o.subjectToken, ['callerToken']);
+      // Delegation needs the actor: the workload's own proof that it may act for the caller.
+      if (grant !== 'token-exchange' || o.actorToken === undefined) {
+        throw new TypeError(
+          `"${f}.subjectToken" { callerToken: true } needs grant "token-exchange" and "${f}.actorToken" (the workload's identity)`,
+        );
+      }
+      out.subjectToken = { callerToken: true };
+    } else {
+      out.subjectToken = resolveSubjectSource(`${f}.subjectToken`, o.subjectToken);
+    }
+    if (grant === 'token-exchange') {
+      out.subjectTokenType =
+        caller && o.subjectTokenType === undefined
+          ? TOKEN_TYPE_ACCESS_TOKEN
+          : tokenType(`${f}.subjectTokenType`, o.subjectTokenType);
+    }
     if (o.actorToken !== undefined) {
       out.actorToken = resolveSubjectSource(`${f}.actorToken`, o.actorToken);
       out.actorTokenType = tokenType(`${f}.actorTokenType`, o.actorTokenType);
@@ -191,6 +209,10 @@ export function resolveUpstreamCredential(
   // A token endpoint on the upstream's own origin sits behind the same mTLS gate: same certificate.
   if (hasClientCertificate && endpoint.origin === upstreamOrigin) out.presentsClientCertificate = true;
   return out;
+}
+
+function isCallerToken(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && (raw as { callerToken?: unknown }).callerToken === true;
 }
 
 function tokenType(field: string, value: unknown): string {

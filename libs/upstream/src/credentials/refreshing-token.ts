@@ -30,6 +30,8 @@ export interface RefreshingTokenOptions {
   readonly random?: () => number;
   /** A refresh failed while the current token is still valid (it stays in use). */
   readonly onRefreshError?: (err: ShieldError) => void;
+  /** Refresh ahead of expiry with a timer, even without requests; default `true`. */
+  readonly background?: boolean;
 }
 
 interface Held {
@@ -194,7 +196,8 @@ export class RefreshingToken {
 
   private schedule(delayMs: number): void {
     clearTimeout(this.timer);
-    if (this.closing.signal.aborted) return;
+    // On-behalf-of tokens refresh on demand only: a caller that is gone costs nothing.
+    if (this.closing.signal.aborted || this.options.background === false) return;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;

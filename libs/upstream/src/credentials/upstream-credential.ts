@@ -1,8 +1,9 @@
-import { loadCaSource, type ShieldError } from '@inference-shield/core/internal';
+import { createHash } from 'node:crypto';
+import { loadCaSource, ShieldError } from '@inference-shield/core/internal';
 import type { ResolvedUpstreamCredential } from './credential-options.interface.js';
 import { GRANT_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE } from './credential-options.resolver.js';
 import { RefreshingToken, type CredentialStats } from './refreshing-token.js';
-import { subjectTokenReader, type SubjectTokenReader } from './subject-token.js';
+import { subjectTokenReader } from './subject-token.js';
 import { loadClientAuth, TokenEndpoint, type TokenEndpointTls } from './token-endpoint.js';
 
 /** Hooks of an {@link UpstreamCredential}. */
@@ -18,17 +19,27 @@ export interface UpstreamCredentialHooks {
  */
 export class UpstreamCredential {
   private readonly token: RefreshingToken;
+  /** On behalf of: one token per caller (by token digest), oldest dropped first. */
+  private readonly callers = new Map<string, RefreshingToken>();
+  private readonly callerStats: CredentialStats = {
+    tokenRequests: 0,
+    tokensObtained: 0,
+    tokenFailures: 0,
+    refreshFailures: 0,
+  };
 
   private constructor(
     private readonly presentsClientCertificate: boolean,
+    /** True when the subject token is the inbound caller's (`{ callerToken: true }`). */
+    readonly onBehalfOf: boolean,
     private readonly endpoint: TokenEndpoint,
     private readonly staticCa: Buffer | undefined,
-    grant: (signal: AbortSignal) => Promise<{ accessToken: string; expiresInSeconds: number }>,
-    timeoutMs: number,
+    private readonly grant: Grant,
+    private readonly timeoutMs: number,
     hooks: UpstreamCredentialHooks,
   ) {
     this.token = new RefreshingToken({
-      fetch: grant,
+      fetch: (signal) => grant(signal, undefined),
       timeoutMs,
       ...(hooks.onRefreshError !== undefined ? { onRefreshError: hooks.onRefreshError } : {}),
     });
@@ -50,25 +61,34 @@ export class UpstreamCredential {
     const clientAuth = await loadClientAuth(`${field}.clientAuth`, credential.clientAuth);
     const staticCa = credential.ca !== undefined ? loadCaSource(`${field}.ca`, credential.ca) : undefined;
     const endpoint = new TokenEndpoint(credential, clientAuth, withCa(tls, staticCa), connectMs);
-    let grant: (signal: AbortSignal) => ReturnType<TokenEndpoint['request']>;
+    let grant: Grant;
+    const source = credential.subjectToken;
+    const onBehalfOf = source !== undefined && 'callerToken' in source;
     if (credential.kind === 'clientCredentials') {
       grant = (signal) => endpoint.request('client_credentials', {}, signal);
     } else if (credential.kind === 'certificateExchange') {
       // OpenAI's X.509 flow: the certificate on this mTLS connection is the subject; no subject_token.
       grant = (signal) => endpoint.request(GRANT_TYPE_TOKEN_EXCHANGE, {}, signal);
     } else {
-      const subject = reader(credential, 'subjectToken');
+      if (source === undefined) throw new TypeError(`"${field}.subjectToken" is required`);
+      const subject = 'callerToken' in source ? undefined : subjectTokenReader(source, 'subject token');
       const actor =
         credential.actorToken !== undefined
           ? subjectTokenReader(credential.actorToken, 'actor token')
           : undefined;
-      grant = async (signal) => {
+      grant = async (signal, callerToken) => {
+        const subjectToken =
+          subject !== undefined ? await subject.read(credential.audience, signal) : callerToken;
+        if (subjectToken === undefined) {
+          throw new ShieldError('ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE', {
+            detail: "this upstream exchanges the caller's token: call it inside client.onBehalfOf()",
+          });
+        }
         if (credential.grant === 'jwt-bearer') {
-          const assertion = await subject.read(credential.audience, signal);
-          return endpoint.request(GRANT_TYPE_JWT_BEARER, { assertion }, signal);
+          return endpoint.request(GRANT_TYPE_JWT_BEARER, { assertion: subjectToken }, signal);
         }
         const params: Record<string, string> = {
-          subject_token: await subject.read(credential.audience, signal),
+          subject_token: subjectToken,
           subject_token_type: credential.subjectTokenType ?? '',
         };
         if (actor !== undefined) {
@@ -80,6 +100,7 @@ export class UpstreamCredential {
     }
     return new UpstreamCredential(
       credential.presentsClientCertificate,
+      onBehalfOf,
       endpoint,
       staticCa,
       grant,
@@ -92,33 +113,91 @@ export class UpstreamCredential {
    * The `Authorization` value for the next request (`Bearer <token>`): the cached token, or a new
    * one (one request for every concurrent caller). Rejects with `ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE`
    * or `ERR_UPSTREAM_CREDENTIAL_REFUSED` (503), or with `signal`'s reason when the caller aborts.
+   * With `callerToken` (on behalf of), the token exchanged for that caller's token.
    */
-  async authorization(signal?: AbortSignal): Promise<string> {
-    return `Bearer ${await this.token.get(signal)}`;
+  async authorization(signal?: AbortSignal, callerToken?: string): Promise<string> {
+    if (!this.onBehalfOf) return `Bearer ${await this.token.get(signal)}`;
+    if (callerToken === undefined) {
+      throw new ShieldError('ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE', {
+        detail: "this upstream exchanges the caller's token: call it inside client.onBehalfOf()",
+      });
+    }
+    return `Bearer ${await this.callerToken(callerToken).get(signal)}`;
   }
 
-  /** Counters: token requests, tokens obtained, failures; never a token. */
+  /** Counters: token requests, tokens obtained, failures (callers' exchanges included); never a token. */
   stats(): Readonly<CredentialStats> {
-    return { ...this.token.stats };
+    const own = this.token.stats;
+    const c = this.callerStats;
+    let live: CredentialStats = { tokenRequests: 0, tokensObtained: 0, tokenFailures: 0, refreshFailures: 0 };
+    for (const t of this.callers.values()) live = add(live, t.stats);
+    return add(add(own, c), live);
   }
 
   /** The upstream's client certificate (or CA) was rotated: token requests use the new one. */
   useTls(tls: TokenEndpointTls): void {
     this.endpoint.useTls(withCa(tls, this.staticCa));
     // A token obtained with the old certificate may be bound to it (RFC 8705 §3): replace it soon.
-    if (this.presentsClientCertificate) this.token.refreshSoon();
+    if (this.presentsClientCertificate) {
+      this.token.refreshSoon();
+      for (const t of this.callers.values()) t.refreshSoon();
+    }
   }
 
   async close(): Promise<void> {
     this.token.close();
+    for (const t of this.callers.values()) t.close();
+    this.callers.clear();
     await this.endpoint.close();
+  }
+
+  /** The cached token of one caller (bounded: the least recently used callers are dropped). */
+  private callerToken(callerToken: string): RefreshingToken {
+    if (!/^[\x21-\x7e]{1,16384}$/.test(callerToken)) {
+      throw new ShieldError('ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE', {
+        detail: "the caller's token is not usable",
+      });
+    }
+    // Keyed by a digest: the map never holds the caller's token itself.
+    const key = createHash('sha256').update(callerToken).digest('base64url');
+    let token = this.callers.get(key);
+    if (token !== undefined) {
+      this.callers.delete(key);
+      this.callers.set(key, token);
+      return token;
+    }
+    token = new RefreshingToken({
+      fetch: (signal) => this.grant(signal, callerToken),
+      timeoutMs: this.timeoutMs,
+      background: false,
+    });
+    this.callers.set(key, token);
+    while (this.callers.size > MAX_CALLERS) {
+      const [oldestKey, oldest] = this.callers.entries().next().value as [string, RefreshingToken];
+      this.callers.delete(oldestKey);
+      oldest.close();
+      const s = oldest.stats;
+      Object.assign(this.callerStats, add(this.callerStats, s));
+    }
+    return token;
   }
 }
 
-function reader(credential: ResolvedUpstreamCredential, key: 'subjectToken'): SubjectTokenReader {
-  const source = credential[key];
-  if (source === undefined) throw new TypeError(`a token exchange needs "${key}"`);
-  return subjectTokenReader(source, 'subject token');
+/** Tokens exchanged on behalf of at most this many callers at once (least recently used dropped). */
+const MAX_CALLERS = 1000;
+
+type Grant = (
+  signal: AbortSignal,
+  callerToken: string | undefined,
+) => Promise<{ accessToken: string; expiresInSeconds: number }>;
+
+function add(a: CredentialStats, b: CredentialStats): CredentialStats {
+  return {
+    tokenRequests: a.tokenRequests + b.tokenRequests,
+    tokensObtained: a.tokensObtained + b.tokensObtained,
+    tokenFailures: a.tokenFailures + b.tokenFailures,
+    refreshFailures: a.refreshFailures + b.refreshFailures,
+  };
 }
 
 /** The token endpoint's own CA when configured, else the upstream's. */
