@@ -373,7 +373,7 @@ export class UpstreamClient {
     const credential = this.tokenCredential as UpstreamCredential;
     const caller = callerTokens.getStore();
     try {
-      return await credential.authorization(signal);
+      return await credential.authorization(signal, caller?.upstream === this ? caller.token : undefined);
     } catch (err) {
       if (signal?.aborted === true) {
         this.counters.error('ERR_UPSTREAM_ABORTED');
