@@ -117,6 +117,8 @@ describe.each(DOORS)('through the %s door', (door) => {
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ subject: 'demo-service', route: door, dpopKeyThumbprint: client.jkt });
     expect(r.authorization.startsWith('DPoP ')).toBe(true);
+    // No nonces configured: none handed out.
+    expect(r.headers.get('dpop-nonce')).toBeNull();
   });
 
   it('the same token sent as Bearer → 401 ERR_DPOP_TOKEN_AS_BEARER with a DPoP challenge', async () => {

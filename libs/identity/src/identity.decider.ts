@@ -31,7 +31,12 @@ import { resolveUserOf } from './user.resolver.js';
 
 /** The outcome of one decision: the principal to attach, or the refusal (with who, if known). */
 export type Decision =
-  | { readonly allow: true; readonly principal: ShieldPrincipal }
+  | {
+      readonly allow: true;
+      readonly principal: ShieldPrincipal;
+      /** RFC 9449 §8.2: the server nonce to send with the response (the request used DPoP, nonces on). */
+      readonly dpopNonce?: string;
+    }
   | { readonly allow: false; readonly error: ShieldError; readonly principal?: ShieldPrincipal };
 
 /**
@@ -202,7 +207,11 @@ export class IdentityDecider {
       return { allow: false, error: this.asShieldError(err) };
     }
     return dpop.check(request, accessToken, jkt).then(
-      () => this.decideWithToken(policy, verified, peer),
+      () => {
+        const decision = this.decideWithToken(policy, verified, peer);
+        const nonce = decision.allow ? dpop.currentNonce() : undefined;
+        return nonce === undefined ? decision : { ...decision, dpopNonce: nonce };
+      },
       (err: unknown) => this.refusedWithToken(verified, this.asShieldError(err)),
     );
   }

@@ -2,7 +2,8 @@ import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@ne
 import { ShieldError, type ChallengeParams } from '@inference-shield/core/internal';
 import { challengeParamsOf } from './discovery/resource-metadata.route.js';
 import { eventOf } from './audit.event.js';
-import { IdentityDecider } from './identity.decider.js';
+import { sendDpopNonce } from './dpop/dpop-nonce.js';
+import { IdentityDecider, type Decision } from './identity.decider.js';
 import { IDENTITY_OPTIONS } from './identity.constants.js';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
 import type { CompiledPolicy } from './policy.compiler.js';
@@ -74,8 +75,19 @@ export class IdentityGuard implements CanActivate {
     if (policy.kind === 'passport') return true;
 
     const decision = this.decider.decide(policy, credentials);
-    if (decision instanceof Promise)
-      return decision.then((d) => this.decider.conclude(d, policy.route, request));
+    if (decision instanceof Promise) return decision.then((d) => this.conclude(d, policy, context, request));
+    return this.conclude(decision, policy, context, request);
+  }
+
+  private conclude(
+    decision: Decision,
+    policy: CompiledPolicy,
+    context: ExecutionContext,
+    request: object,
+  ): true | Promise<true> {
+    if (decision.allow && decision.dpopNonce !== undefined) {
+      sendDpopNonce(context.getArgByIndex<unknown>(1), decision.dpopNonce);
+    }
     return this.decider.conclude(decision, policy.route, request);
   }
 

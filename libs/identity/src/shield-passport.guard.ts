@@ -2,6 +2,7 @@ import { Injectable, type ExecutionContext } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import { isShieldError, ShieldError } from '@inference-shield/core/internal';
 import { SHIELD_JWT_STRATEGY } from './identity.constants.js';
+import { sendDpopNonce } from './dpop/dpop-nonce.js';
 import { IdentityDecider } from './identity.decider.js';
 import { PolicyRegistry } from './policy.registry.js';
 import type { ShieldPrincipal } from './principal.interface.js';
@@ -59,6 +60,8 @@ export class ShieldPassportGuard extends AuthGuard(SHIELD_JWT_STRATEGY) {
     const decision = slot.decision;
     if (!decision?.allow)
       return this.decider.refuse({ allow: false, error: new ShieldError('ERR_TOKEN_MISSING') }, route);
+    if (decision.dpopNonce !== undefined)
+      sendDpopNonce(context.getArgByIndex<unknown>(1), decision.dpopNonce);
     return this.decider.conclude({ allow: true, principal: decision.principal }, route, request);
   }
 

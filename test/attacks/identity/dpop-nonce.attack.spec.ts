@@ -66,6 +66,8 @@ describe.each(DOORS)('required DPoP nonce, %s door', (door) => {
     const retry = await client.call(app.port, app.ca, path, token);
     expect(retry.status).toBe(200);
     expect(retry.body['dpopKeyThumbprint']).toBe(client.jkt);
+    // RFC 9449 §8.2: the success carries the current nonce too (same step: the same value).
+    expect(retry.headers.get('dpop-nonce')).toBe(nonce);
   });
 
   it.each([
@@ -97,5 +99,43 @@ describe.each(DOORS)('required DPoP nonce, %s door', (door) => {
     const r = await app.call(path, { method: 'POST', json: {}, token });
     expect(r.body['code']).toBe('ERR_DPOP_TOKEN_AS_BEARER');
     expect(String(r.headers['dpop-nonce'])).toMatch(/^[A-Za-z0-9_-]{22}$/);
+  });
+});
+
+describe('required DPoP nonce on the Fastify adapter (guard door)', () => {
+  let fastify: TestApp;
+  beforeAll(async () => {
+    // No passport module: passport's strategy registry is process-wide (the Express app owns it).
+    fastify = await startApp(
+      dpopFixtureModule(
+        {
+          oidc: {
+            issuers: [
+              { issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [key.jwk] }, algorithms: ['ES256'] },
+            ],
+          },
+          dpop: { origin: PUBLIC_ORIGIN, nonce: { secret: NONCE_SECRET, rotationSeconds: 60 } },
+        },
+        { passport: false },
+      ),
+      { pki, adapter: 'fastify' },
+    );
+  });
+  afterAll(async () => {
+    await fastify?.close();
+  });
+
+  it('no nonce → use_dpop_nonce and a DPoP-Nonce; the retry passes and gets the nonce again', async () => {
+    const { client, token } = await boundClient();
+    const first = await client.call(fastify.port, fastify.ca, DPOP_ROUTES.guard, token);
+    expect({ status: first.status, code: first.body['code'] }).toEqual({
+      status: 401,
+      code: 'ERR_DPOP_NONCE_REQUIRED',
+    });
+    const nonce = first.headers.get('dpop-nonce');
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    const retry = await client.call(fastify.port, fastify.ca, DPOP_ROUTES.guard, token);
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get('dpop-nonce')).toBe(nonce);
   });
 });

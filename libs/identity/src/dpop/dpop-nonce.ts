@@ -1,6 +1,25 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
+ * RFC 9449 §8.2: hands the current nonce out with a successful response too, so a client keeps
+ * up with rotations without a `use_dpop_nonce` round trip. Express/Node (`setHeader`) and Fastify
+ * (`header`) responses; anything else is left alone.
+ */
+export function sendDpopNonce(response: unknown, nonce: string): void {
+  const r = response as {
+    setHeader?: unknown;
+    header?: unknown;
+    headersSent?: unknown;
+    sent?: unknown;
+  } | null;
+  if (r === null || typeof r !== 'object' || r.headersSent === true || r.sent === true) return;
+  if (typeof r.setHeader === 'function')
+    (r.setHeader as (n: string, v: string) => void).call(r, 'DPoP-Nonce', nonce);
+  else if (typeof r.header === 'function')
+    (r.header as (n: string, v: string) => void).call(r, 'DPoP-Nonce', nonce);
+}
+
+/**
  * RFC 9449 §8 server nonces without server state: the nonce of a time step is an HMAC of that
  * step under a secret, so every replica with the same secret issues and accepts the same nonces.
  * The current and the previous step's nonces are accepted (a client that just received one keeps

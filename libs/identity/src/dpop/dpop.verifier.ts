@@ -47,6 +47,11 @@ export class DpopVerifier {
     this.ttlMs = (options.proofMaxAgeSeconds + 2 * options.clockToleranceSeconds + 1) * 1000;
   }
 
+  /** The nonce to hand out now, when nonces are on (RFC 9449 §8.2: on any response). */
+  currentNonce(): string | undefined {
+    return this.nonces?.current(this.clock());
+  }
+
   /** What a 401 of a DPoP-capable route carries: `algs`, and the current nonce when nonces are on. */
   challenge(): { algs: string; nonce?: string } {
     return this.nonces ? { algs: this.algs, nonce: this.nonces.current(this.clock()) } : { algs: this.algs };
