@@ -98,6 +98,22 @@ describe.each(['express', 'fastify'] as const)('a resource at the root, signed m
   });
 });
 
+describe('with dpop configured', () => {
+  it('dpop_signing_alg_values_supported lists the proof algorithms the module accepts', async () => {
+    const app = await start(
+      identity({
+        dpop: { origin: RESOURCE, algorithms: ['ES256', 'EdDSA'] },
+        resourceMetadata: { resource: RESOURCE, certificateBoundAccessTokens: false },
+      }),
+    );
+    const r = await app.call('/.well-known/oauth-protected-resource');
+    expect(r.body).toMatchObject({
+      dpop_signing_alg_values_supported: ['ES256', 'EdDSA'],
+      tls_client_certificate_bound_access_tokens: false,
+    });
+  });
+});
+
 describe('without resourceMetadata (good guest)', () => {
   it('no route is added and challenges carry no resource_metadata', async () => {
     const app = await start(identity());
