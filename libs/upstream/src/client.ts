@@ -69,6 +69,7 @@ export type {
   UpstreamClientAuthOptions,
   UpstreamCredentialSecretSource,
   UpstreamSubjectTokenSource,
+  UpstreamCallerSubjectToken,
   UpstreamSubjectTokenProvider,
   UpstreamSubjectToken,
 } from './credentials/credential-options.interface.js';

@@ -31,6 +31,7 @@ export type {
   UpstreamClientAuthOptions,
   UpstreamCredentialSecretSource,
   UpstreamSubjectTokenSource,
+  UpstreamCallerSubjectToken,
   UpstreamSubjectTokenProvider,
   UpstreamSubjectToken,
 } from './credentials/credential-options.interface.js';
