@@ -9,11 +9,19 @@
 // counts. Chunk latency: the upstream stamps each SSE chunk with process.hrtime (CLOCK_MONOTONIC,
 // one clock for every process of the machine) when it writes it; the caller subtracts on arrival.
 //
+// Pinning: this process (the caller) runs on CPU 1 and the upstream on CPU 0 (`taskset`), so the
+// caller's CPU per request is not shared with the server's work; BENCH_PIN=0 turns it off.
+//
+// fetch vs request (issue #18 target 4): `UpstreamClient.fetch` (the lean fetch on the pool's
+// dispatcher) against `request()` for the same GET, bare and under the real OpenAI SDK
+// (`models.list()` with our fetch; the same with undici's fetch over the same pool, i.e. the fetch
+// before; and with a fetch that answers without I/O, the SDK's own cost).
+//
 // Environment: BENCH_SECONDS (per round, default 3), BENCH_ROUNDS (3), BENCH_CONCURRENCY (64),
 // BENCH_CONNECTIONS (pool size, 8), BENCH_CHUNKS (per stream, 200), BENCH_CHUNK_INTERVAL_MS (5),
 // BENCH_OUT (README path; "-" for stdout only),
 // BENCH_ONLY (regex of the clients to run besides the plaintext baseline).
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -88,6 +96,7 @@ async function upstreamRole() {
     httpsPort: https.address().port,
     httpPort: http.address().port,
     bodyBytes: Buffer.byteLength(body),
+    body,
   });
   process.on('disconnect', () => process.exit(0));
 }
@@ -101,7 +110,7 @@ async function proxyRole() {
     upstreams: {
       bench: {
         baseUrl: `https://localhost:${process.env.BENCH_UPSTREAM_PORT}/v1`,
-        ca: pki.ca,
+        ca: { file: pki.ca },
         clientCertificate: { cert: pki.clientCert, key: pki.clientKey, watch: false },
       },
     },
@@ -129,6 +138,8 @@ async function main() {
   const { createTestPki } = await lib('dev-pki');
   const { createUpstreamRegistry } = await lib('upstream');
   const undici = await import('undici');
+  const { default: OpenAI } = await import('openai');
+  const pinned = process.env.BENCH_PIN !== '0' && pin(process.pid, 1);
 
   const loadBefore = loadavg()[0];
   const dir = mkdtempSync(join(tmpdir(), 'shield-bench-'));
@@ -144,12 +155,13 @@ async function main() {
     };
     const env = { ...process.env, BENCH_PKI: JSON.stringify(pki) };
     const up = await start('upstream', env, children);
+    const upstreamPinned = pinned && pin(children[0].pid, 0);
 
     const registry = await createUpstreamRegistry({
       upstreams: {
         bench: {
           baseUrl: `https://localhost:${up.httpsPort}/v1`,
-          ca: pki.ca,
+          ca: { file: pki.ca },
           clientCertificate: { cert: pki.clientCert, key: pki.clientKey, watch: false },
           pool: { connections },
         },
@@ -184,6 +196,38 @@ async function main() {
       pipelining: 0,
     });
 
+    // The OpenAI SDK, as users call it: with our fetch; with undici's fetch over the same pool (what
+    // UpstreamClient.fetch was before); and with a fetch that answers at once (the SDK alone).
+    const sdkOptions = { baseURL: client.baseUrl, apiKey: 'bench', maxRetries: 0 };
+    const sdkLean = new OpenAI({ ...sdkOptions, fetch: client.fetch });
+    const sdkUndici = new OpenAI({
+      ...sdkOptions,
+      fetch: (url, init) => undici.fetch(url, { ...init, dispatcher: bareTls, redirect: 'manual' }),
+    });
+    // The SDK alone: the upstream's answer (same body, same header fields), without I/O.
+    const cannedHeaders = {
+      'content-type': 'application/json',
+      'content-length': String(up.bodyBytes),
+      date: new Date().toUTCString(),
+      connection: 'keep-alive',
+      'keep-alive': 'timeout=60',
+    };
+    const sdkAlone = new OpenAI({
+      ...sdkOptions,
+      fetch: async () => new Response(up.body, { headers: cannedHeaders }),
+    });
+    // The request the SDK makes (its ten header fields, its abort signal), for request() and a
+    // bare fetch to make the same call.
+    let sdkInit;
+    await new OpenAI({
+      ...sdkOptions,
+      fetch: (url, init) => {
+        sdkInit = init;
+        return client.fetch(url, init);
+      },
+    }).models.list();
+    const sdkHeaders = Object.fromEntries(sdkInit.headers);
+
     const clients = {
       'plaintext HTTP, undici pool': async () => {
         const res = await plain.request({
@@ -200,6 +244,32 @@ async function main() {
       'mTLS, UpstreamClient.fetch (pooled)': async () => {
         const res = await client.fetch('ping');
         await res.text();
+      },
+      "mTLS, UpstreamClient.request (pooled), the SDK's headers and signal": async () => {
+        const res = await client.request({
+          path: 'models',
+          headers: sdkHeaders,
+          signal: new AbortController().signal,
+        });
+        await res.body.json();
+      },
+      "mTLS, UpstreamClient.fetch (pooled), the SDK's headers and signal": async () => {
+        const res = await client.fetch(`${client.baseUrl}models`, {
+          method: 'GET',
+          headers: sdkInit.headers,
+          signal: new AbortController().signal,
+        });
+        await res.json();
+      },
+      'OpenAI SDK models.list(), UpstreamClient.fetch': async () => {
+        await sdkLean.models.list();
+      },
+      'OpenAI SDK models.list(), undici fetch on the same TLS settings (reference: the fetch before)':
+        async () => {
+          await sdkUndici.models.list();
+        },
+      'OpenAI SDK models.list(), no I/O (reference: the SDK alone)': async () => {
+        await sdkAlone.models.list();
       },
       'mTLS, bare undici pool, same TLS settings (reference)': async () => {
         const res = await bareTls.request({
@@ -282,6 +352,8 @@ async function main() {
       ratio: throughput['mTLS, UpstreamClient.request (pooled)'] / throughput['plaintext HTTP, undici pool'],
       ratioFetch:
         throughput['mTLS, UpstreamClient.fetch (pooled)'] / throughput['plaintext HTTP, undici pool'],
+      pinned: { caller: pinned ? 'CPU 1' : 'no', upstream: upstreamPinned ? 'CPU 0' : 'no' },
+      fetchVsRequest: fetchVsRequest(clientCpuMicros),
       handshakes: {
         total: after.handshakes,
         duringMeasure: after.handshakes - warm.handshakes,
@@ -308,6 +380,47 @@ async function main() {
     for (const c of children) c.kill();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Pin a process (all its threads) to one CPU with taskset; false when taskset is missing. */
+function pin(pid, cpu) {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Issue #18 target 4: the caller CPU of our fetch against request() for the same call. Bare:
+ * fetch / request() for a plain GET, and for the GET the SDK makes (its headers and signal).
+ * Under the SDK: `models.list()` with our fetch against the same SDK call if its transport cost
+ * what request() costs for that request (the SDK alone, no I/O, plus request() with its headers).
+ */
+function fetchVsRequest(cpu) {
+  const request = cpu['mTLS, UpstreamClient.request (pooled)'];
+  const fetch = cpu['mTLS, UpstreamClient.fetch (pooled)'];
+  const requestSdk = cpu["mTLS, UpstreamClient.request (pooled), the SDK's headers and signal"];
+  const fetchSdk = cpu["mTLS, UpstreamClient.fetch (pooled), the SDK's headers and signal"];
+  const sdk = cpu['OpenAI SDK models.list(), UpstreamClient.fetch'];
+  const sdkUndici =
+    cpu['OpenAI SDK models.list(), undici fetch on the same TLS settings (reference: the fetch before)'];
+  const sdkAlone = cpu['OpenAI SDK models.list(), no I/O (reference: the SDK alone)'];
+  if ([request, fetch, requestSdk, fetchSdk, sdk, sdkAlone].some((x) => x === undefined)) return undefined;
+  return {
+    requestMicros: request,
+    fetchMicros: fetch,
+    bare: fetch / request,
+    requestSdkInitMicros: requestSdk,
+    fetchSdkInitMicros: fetchSdk,
+    bareSdkInit: fetchSdk / requestSdk,
+    sdkMicros: sdk,
+    sdkUndiciFetchMicros: sdkUndici,
+    sdkAloneMicros: sdkAlone,
+    underSdk: sdk / (sdkAlone + requestSdk),
+    underSdkBefore: sdkUndici / (sdkAlone + requestSdk),
+  };
 }
 
 function start(which, env, children) {
@@ -387,6 +500,32 @@ function summary(values) {
   return { n: s.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: s[s.length - 1] };
 }
 
+/** Issue #18 target 4: our fetch against request() for the same call, bare and under the SDK. */
+function fetchSection(r, f, pass) {
+  const x = r.fetchVsRequest;
+  if (x === undefined) return '';
+  const us = (v) => `${f(v, 1)} µs`;
+  return `
+## fetch vs request() (issue #18 target 4)
+
+Caller CPU per call, from the throughput table (same rounds, same process, pinned: caller on
+${r.pinned?.caller ?? 'no CPU'}, upstream on ${r.pinned?.upstream ?? 'no CPU'}). \`UpstreamClient.fetch\` is the lean fetch on the
+pool's dispatcher; the reference row "undici fetch" is what it was before (undici's WHATWG \`fetch\`
+on a pool with the same TLS settings).
+
+| same call | request() | fetch | fetch / request() | target ≤ 1.4 |
+|---|---:|---:|---:|---|
+| bare: \`GET /v1/ping\`, no header, body read as text | ${us(x.requestMicros)} | ${us(x.fetchMicros)} | **${f(x.bare, 2)}** | ${pass(x.bare <= 1.4)} |
+| bare: the GET the SDK makes (its 10 header fields and abort signal), body read as JSON | ${us(x.requestSdkInitMicros)} | ${us(x.fetchSdkInitMicros)} | ${f(x.bareSdkInit, 2)} | ${pass(x.bareSdkInit <= 1.4)} |
+| under the OpenAI SDK: \`models.list()\` | ${us(x.sdkAloneMicros)} (SDK alone) + ${us(x.requestSdkInitMicros)} (request()) | ${us(x.sdkMicros)} | **${f(x.underSdk, 2)}** | ${pass(x.underSdk <= 1.4)} |
+| the same with undici's fetch (before) | | ${us(x.sdkUndiciFetchMicros)} | ${f(x.underSdkBefore, 2)} | |
+
+Under the SDK, the ratio is the SDK call with our fetch against the same SDK call if its transport
+cost what \`request()\` costs for that request: the SDK alone (a fetch that answers the same bytes
+and header fields without I/O) plus \`request()\` with the SDK's headers and signal.
+`;
+}
+
 function readme(r) {
   const f = (x, d = 0) => x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
   const ms = (x) => `${x.toFixed(3)} ms`;
@@ -405,6 +544,8 @@ Node ${r.node}, ${r.cpus}. Upstream, proxy and caller are separate
 processes on loopback; each throughput figure is the median of ${r.settings.rounds} rounds of ${r.settings.seconds} s, rounds
 alternating between clients. ${r.settings.concurrency} requests in flight, pool of ${r.settings.connections} connections, a small JSON answer
 (\`GET /v1/ping\`, ${r.settings.bodyBytes} bytes), mTLS with ECDSA P-256 certificates from the dev PKI.
+Each run rewrites this file; earlier runs (the 2026-11-26 one on an idle machine among them) are in
+its git history.
 
 ## Throughput
 
@@ -433,9 +574,8 @@ ${r.loadAverage.before.toFixed(1)} before the run and ${r.loadAverage.after.toFi
 CPU column moves much less). Rerun on an idle machine before drawing conclusions.
 
 Target: the pooled mTLS client keeps at least 90 % of the plaintext client's throughput:
-${f(100 * r.ratio, 1)} % with \`request()\` (${pass(r.ratio >= 0.9)}); ${f(100 * r.ratioFetch, 1)} % through the WHATWG \`fetch\` wrapper
-(undici's \`fetch\` itself costs about five times the CPU of \`request()\`: compare the plaintext fetch row).
-
+${f(100 * r.ratio, 1)} % with \`request()\` (${pass(r.ratio >= 0.9)}); ${f(100 * r.ratioFetch, 1)} % through \`fetch\`.
+${fetchSection(r, f, pass)}
 ## Handshakes
 
 ${f(r.handshakes.total)} TLS handshakes in total for the pooled client (pool size ${r.settings.connections}); ${f(r.handshakes.duringMeasure)} during the

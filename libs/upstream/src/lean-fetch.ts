@@ -1,9 +1,10 @@
 /**
  * A lean `fetch` for one upstream: undici's dispatcher API (the same pool as `request()`), a
- * standard `Response` whose body streams straight from the socket, and none of WHATWG fetch's
- * machinery a fetch-based SDK does not use (CORS, the request/response filtering, redirect
- * following, cache modes, the fetch controller and its timing info). undici's `fetch` costs the
- * caller about five times the CPU of `request()` for the same call (bench/upstream).
+ * standard `Response` whose body comes from the socket as it arrives (with backpressure), and none
+ * of WHATWG fetch's machinery a fetch-based SDK does not use (CORS, the request/response filtering,
+ * redirect following, cache modes, the fetch controller and its timing info). undici's `fetch`
+ * costs the caller about five times the CPU of `request()` for the same call; this one about the
+ * same as `request()` (bench/upstream).
  *
  * What differs from `fetch`, on purpose: redirects are never followed (the response is handed to
  * the client, which refuses it); no `accept-encoding` is added (an encoded answer is still decoded,
@@ -125,6 +126,7 @@ async function bodyOf(
     setDefault(headers, 'content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
     return body.toString();
   }
+  // Node's own FormData (the SDK's). undici's npm copy has another class: not recognized here.
   if (typeof FormData === 'function' && body instanceof FormData) {
     // Encoded by Node's own fetch (multipart boundary included), then sent as bytes: file uploads
     // are rare and small next to a model call, and this keeps one sending path.
