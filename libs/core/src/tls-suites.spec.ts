@@ -1,9 +1,11 @@
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import {
   cipherString,
   describeKeyExchangeGroups,
   detectKeyExchangeGroups,
+  opensslOffersHybridGroups,
   ECDH_CURVES,
   groupNames,
   keyExchangeGroups,
@@ -57,12 +59,34 @@ describe('detectKeyExchangeGroups', () => {
     expect(Object.isFrozen(g)).toBe(true);
   });
 
-  it('falls back to the classical groups when OpenSSL refuses the hybrid', () => {
+  it('falls back to the classical groups when OpenSSL 3.5 refuses the hybrid', () => {
     const g = detectKeyExchangeGroups(() => {
       throw new Error('Failed to set ECDH curve');
-    }, '3.0.19');
-    expect(g).toMatchObject({ ecdhCurve: ECDH_CURVES, postQuantum: false, openssl: '3.0.19' });
+    }, '3.5.9');
+    expect(g).toMatchObject({ ecdhCurve: ECDH_CURVES, postQuantum: false, openssl: '3.5.9' });
     expect(g.names).toEqual(['X25519', 'P-256', 'P-384']);
+  });
+
+  // A refused probe leaves an entry on OpenSSL's error queue that a later createPrivateKey trips on.
+  it.each(['3.0.19', '3.4.1', '1.1.1w', 'unknown'])(
+    'never probes OpenSSL %s (known to lack the group)',
+    (v) => {
+      const probed: string[] = [];
+      const g = detectKeyExchangeGroups((curve) => probed.push(curve), v);
+      expect(probed).toEqual([]);
+      expect(g).toMatchObject({ ecdhCurve: ECDH_CURVES, postQuantum: false, openssl: v });
+    },
+  );
+
+  it.each([
+    ['3.5.0', true],
+    ['3.5.9', true],
+    ['3.6.0', true],
+    ['4.0.0', true],
+    ['3.4.9', false],
+    ['3.0.19+quic', false],
+  ])('opensslOffersHybridGroups(%s) is %s', (v, expected) => {
+    expect(opensslOffersHybridGroups(v)).toBe(expected);
   });
 });
 
@@ -80,10 +104,16 @@ describe('keyExchangeGroups on this runtime', () => {
     expect(keyExchangeGroups()).toBe(keyExchangeGroups());
   });
 
-  it('gives a list OpenSSL accepts, while the hybrid list is refused where it is not offered', () => {
+  it('gives a list OpenSSL accepts', () => {
     expect(() => createSecureContext({ ecdhCurve: keyExchangeGroups().ecdhCurve })).not.toThrow();
     if (pq) expect(() => createSecureContext({ ecdhCurve: PQ_ECDH_CURVES })).not.toThrow();
-    else expect(() => createSecureContext({ ecdhCurve: PQ_ECDH_CURVES })).toThrow();
+  });
+
+  it('leaves private keys readable afterwards (no stale OpenSSL error)', () => {
+    keyExchangeGroups();
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = privateKey.export({ format: 'pem', type: 'pkcs8' });
+    expect(createPrivateKey(pem).asymmetricKeyType).toBe('ec');
   });
 });
 

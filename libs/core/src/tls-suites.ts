@@ -83,15 +83,28 @@ function groups(ecdhCurve: string, postQuantum: boolean, openssl: string): KeyEx
   return Object.freeze({ ecdhCurve, names: Object.freeze(groupNames(ecdhCurve)), postQuantum, openssl });
 }
 
+/** True for an OpenSSL version string of 3.5 or later (the first with ML-KEM and the `*`/`/` syntax). */
+export function opensslOffersHybridGroups(openssl: string): boolean {
+  const m = /^(\d+)\.(\d+)\./.exec(openssl);
+  if (m === null) return false;
+  const major = Number(m[1]);
+  const minor = Number(m[2]);
+  return major > 3 || (major === 3 && minor >= 5);
+}
+
 /**
  * Decide the groups: {@link PQ_ECDH_CURVES} when OpenSSL accepts it, else {@link ECDH_CURVES}.
- * `probe` builds a secure context with the given `ecdhCurve` and throws when OpenSSL refuses a group
- * (Node 20's OpenSSL 3.0 knows no ML-KEM and refuses the `/` and `*` syntax); a test passes its own.
+ * `probe` builds a secure context with the given `ecdhCurve` and throws when OpenSSL refuses a group;
+ * a test passes its own. The probe runs only on OpenSSL 3.5 or later: a refused group list leaves an
+ * entry on OpenSSL's thread error queue that Node does not clear, and on Node 20 (OpenSSL 3.0) the
+ * next `crypto.createPrivateKey` of the process then failed with "passed invalid argument". Older
+ * versions are known not to have the group, so they are not asked.
  */
 export function detectKeyExchangeGroups(
   probe: (ecdhCurve: string) => unknown,
   openssl: string = process.versions.openssl ?? 'unknown',
 ): KeyExchangeGroups {
+  if (!opensslOffersHybridGroups(openssl)) return groups(ECDH_CURVES, false, openssl);
   try {
     probe(PQ_ECDH_CURVES);
     return groups(PQ_ECDH_CURVES, true, openssl);

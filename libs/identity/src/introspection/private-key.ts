@@ -6,25 +6,10 @@ export function readPrivateKey(field: string, source: { file: string } | { pem: 
   const pem =
     'file' in source ? readBoundedFile(source.file, 'private key', 64 * 1024).toString('utf8') : source.pem;
   try {
-    return parseKey(pem);
+    return createPrivateKey(pem);
   } catch (err) {
     // Never quote the key, not even its beginning.
     throw new TypeError(`"${field}" does not hold a readable private key (PEM)`, { cause: err });
-  }
-}
-
-/**
- * `createPrivateKey`, once more after a failure that is not about the key: Node reports the first
- * error left on OpenSSL's (thread-wide) error queue, and a failed TLS call elsewhere in the
- * process (a probe of a group this OpenSSL lacks, say) can leave one there. The failed call
- * empties the queue, so a second attempt reads the key on its own merits.
- */
-function parseKey(pem: string): KeyObject {
-  try {
-    return createPrivateKey(pem);
-  } catch (err) {
-    if ((err as { library?: unknown }).library !== 'SSL routines') throw err;
-    return createPrivateKey(pem);
   }
 }
 
