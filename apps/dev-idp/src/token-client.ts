@@ -31,6 +31,8 @@ export interface AccessTokenRequest {
   /** RFC 8707 resource indicator; the IdP's default resource when absent. */
   readonly resource?: string;
   readonly clientCertificate?: ClientCertificate;
+  /** RFC 9449: a DPoP proof for this token request; the token is then bound to its key (`cnf.jkt`). */
+  readonly dpopProof?: string;
   /** Milliseconds for connect, headers and body each; default 10 s. */
   readonly timeoutMs?: number;
 }
@@ -184,6 +186,7 @@ export async function requestAccessToken(req: AccessTokenRequest, dispatcher?: D
     'content-type': 'application/x-www-form-urlencoded',
     accept: 'application/json',
   };
+  if (req.dpopProof !== undefined) headers['dpop'] = req.dpopProof;
   switch (req.authMethod) {
     case 'client_secret_basic':
     case 'client_secret_post': {

@@ -5,10 +5,11 @@
  *
  * This module must not import oidc-provider (it prints notices on stdout when loaded).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadDevIdpClientsFile } from './clients-config.js';
+import { loadOrCreateDpopKey, signDpopProof } from './dpop-key.js';
 import { DEFAULT_DEV_IDP_PORT, defaultClientsFile } from './dev-idp.options.js';
 import {
   DevIdpTokenError,
@@ -37,6 +38,12 @@ const USAGE = `usage: shield-token --scope "models:infer llm:chat" [options]
   --clients-file <file>  clients file (default $SHIELD_IDP_CLIENTS_FILE or the package's clients.json)
   --cert <file>          client certificate (PEM) for mTLS clients / bound tokens
   --key <file>           its private key (PEM)
+  --dpop-key <file>      RFC 9449: a DPoP-bound token, bound to the ES256 private JWK in <file>
+                         (created, mode 0600, when missing)
+
+DPoP proof of a request made with such a token (printed on stdout):
+  shield-token --dpop-key <file> --proof-for "POST https://localhost:8443/v1/..." --token "$TOKEN"
+  [--nonce <value of the server's DPoP-Nonce>]
 `;
 
 /** Run the token command; resolves to the process exit code. */
@@ -56,6 +63,10 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
         'clients-file': { type: 'string' },
         cert: { type: 'string' },
         key: { type: 'string' },
+        'dpop-key': { type: 'string' },
+        'proof-for': { type: 'string' },
+        token: { type: 'string' },
+        nonce: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -66,6 +77,11 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
   if (values.help) {
     io.stderr(USAGE);
     return 0;
+  }
+  if (values['proof-for'] !== undefined) return printDpopProof(values, io);
+  if (values.token !== undefined || values.nonce !== undefined) {
+    io.stderr('token: --token and --nonce go with --proof-for\n');
+    return 2;
   }
   if (!values.scope?.trim()) {
     io.stderr(`token: --scope is required\n${USAGE}`);
@@ -126,9 +142,12 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
         ? { cert: readFileSync(values.cert), key: readFileSync(values.key) }
         : undefined;
 
+    const dpop = values['dpop-key'] === undefined ? undefined : await loadOrCreateDpopKey(values['dpop-key']);
+    if (dpop?.created) io.stderr(`token: created the DPoP key ${values['dpop-key']} (keep it private)\n`);
     const agent = createDevIdpAgent(ca, clientCertificate);
     try {
       const tokenEndpoint = await discoverTokenEndpoint(issuer, agent);
+      const dpopProof = dpop ? await signDpopProof(dpop.key, 'POST', tokenEndpoint) : undefined;
       const token = await requestAccessToken(
         {
           tokenEndpoint,
@@ -139,6 +158,7 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
           ...(client.clientSecret !== undefined ? { clientSecret: client.clientSecret } : {}),
           ...(values.resource !== undefined ? { resource: values.resource } : {}),
           ...(clientCertificate ? { clientCertificate } : {}),
+          ...(dpopProof !== undefined ? { dpopProof } : {}),
         },
         agent,
       );
@@ -157,6 +177,42 @@ export async function runTokenCommand(argv: readonly string[], io: CommandIo): P
       return 1;
     }
     io.stderr(`token: unexpected error: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+/** `--proof-for "METHOD URL"`: a DPoP proof for one request with `--token`, signed with `--dpop-key`. */
+async function printDpopProof(
+  values: { 'dpop-key'?: string; 'proof-for'?: string; token?: string; nonce?: string },
+  io: CommandIo,
+): Promise<number> {
+  const match = /^([A-Z]+) +(https:\/\/\S+)$/.exec(values['proof-for']?.trim() ?? '');
+  const method = match?.[1];
+  const url = match?.[2];
+  if (method === undefined || url === undefined || URL.parse(url) === null) {
+    io.stderr(
+      `token: --proof-for must be "METHOD https://host/path", e.g. "POST https://localhost:8443/v1/models"\n`,
+    );
+    return 2;
+  }
+  if (values['dpop-key'] === undefined || values.token === undefined) {
+    io.stderr('token: --proof-for needs --dpop-key (the key the token is bound to) and --token\n');
+    return 2;
+  }
+  if (!existsSync(values['dpop-key'])) {
+    io.stderr(`token: no DPoP key ${values['dpop-key']}: get a token with --dpop-key first\n`);
+    return 1;
+  }
+  try {
+    const { key } = await loadOrCreateDpopKey(values['dpop-key']);
+    const proof = await signDpopProof(key, method, url, {
+      accessToken: values.token,
+      ...(values.nonce !== undefined ? { nonce: values.nonce } : {}),
+    });
+    io.stdout(`${proof}\n`);
+    return 0;
+  } catch (err) {
+    io.stderr(`token: ${(err as Error).message}\n`);
     return 1;
   }
 }
