@@ -24,6 +24,7 @@ import {
 } from '@inference-shield/upstream/client';
 import { createLlmStandin, type LlmStandin } from '../../apps/llm-standin/src/llm-standin.server.js';
 import { MODEL_RESOURCE, startCredentialsIdp, type CredentialsIdp } from './credentials-fixtures.js';
+import { connectProxy } from './upstream-fixtures.js';
 
 const AUDIENCE = 'https://standin.llm.test';
 const root = mkdtempSync(join(tmpdir(), 'shield-exchange-'));
@@ -430,6 +431,29 @@ describe('certificate exchange (OpenAI X.509 flow): the client certificate is th
     const exchange = standin.requests.filter((r) => r.path === '/oauth/token').at(-1);
     expect(exchange?.headers['content-type']).toBe('application/json');
     expect(exchange?.headers.authorization).toBeUndefined();
+  });
+
+  it('goes through the upstream egress proxy, the token request included (TLS end to end)', async () => {
+    const proxy = await connectProxy();
+    try {
+      const llm = await createUpstreamClient('x509-proxied', {
+        baseUrl: `${standin.url}/v1`,
+        ca: { file: pki.ca.cert },
+        clientCertificate: { cert: pki.client.cert, key: pki.client.key, watch: false },
+        egressProxy: { url: `http://127.0.0.1:${proxy.port}` },
+        credential: { certificateExchange: { tokenEndpoint: `${standin.url}/oauth/token` } },
+      });
+      clients.push(llm);
+      const before = standin.tokenEndpoint?.stats.tokenRequests ?? -1;
+      expect((await llm.fetch(`${llm.baseUrl}models`)).status).toBe(200);
+      expect((standin.tokenEndpoint?.stats.tokenRequests ?? -1) - before).toBe(1);
+      // Two tunnels, the token endpoint's pool and the API's: both through the proxy.
+      expect(proxy.connects).toEqual(Array(2).fill(`CONNECT localhost:${standin.port} HTTP/1.1`));
+      // Inside the tunnels, ciphertext only: no token crossed the proxy in clear.
+      expect(proxy.relayed().toString('latin1')).not.toContain('standin-at.');
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('is refused at start-up without a client certificate', async () => {

@@ -133,7 +133,7 @@ export class UpstreamClient {
     if (cc === undefined) {
       const material = ca !== undefined ? { ca: loadCaSource(`upstreams.${options.name}.ca`, ca) } : {};
       // The credential (its key) is loaded first: a bad key file stops here, before any pool exists.
-      const credential = await loadCredential(options, material, hooks);
+      const credential = await loadCredential(options, material, hooks, proxyCa);
       const client = new UpstreamClient(options, material, proxyCa, undefined);
       client.tokenCredential = credential;
       return client;
@@ -162,7 +162,7 @@ export class UpstreamClient {
     const material = materialOf(bundle, staticCa);
     let credential: UpstreamCredential | undefined;
     try {
-      credential = await loadCredential(options, material, hooks);
+      credential = await loadCredential(options, material, hooks, proxyCa);
     } catch (err) {
       watcher?.close();
       throw err;
@@ -407,12 +407,23 @@ async function loadCredential(
   options: ResolvedUpstreamOptions,
   material: UpstreamTlsMaterial,
   hooks: UpstreamClientHooks,
+  proxyCa: Buffer | undefined,
 ): Promise<UpstreamCredential | undefined> {
   const c = options.tokenCredential;
   if (c === undefined) return undefined;
-  return UpstreamCredential.create(options.name, c, material, options.timeouts.connectMs, {
-    onRefreshError: (err) => hooks.onCredentialRefreshError?.(err),
-  });
+  // The token endpoint is reached through the upstream's egress proxy too.
+  const egress =
+    options.egressProxy !== undefined
+      ? { url: options.egressProxy.url, ...(proxyCa !== undefined ? { ca: proxyCa } : {}) }
+      : undefined;
+  return UpstreamCredential.create(
+    options.name,
+    c,
+    material,
+    options.timeouts.connectMs,
+    { onRefreshError: (err) => hooks.onCredentialRefreshError?.(err) },
+    egress,
+  );
 }
 
 function materialOf(bundle: LoadedTlsBundle, staticCa: Buffer | undefined): UpstreamTlsMaterial {

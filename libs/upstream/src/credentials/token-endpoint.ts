@@ -2,7 +2,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import * as oauth from 'oauth4webapi';
 import { importPKCS8 } from 'jose';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent, fetch as undiciFetch, ProxyAgent, type Dispatcher } from 'undici';
 import { readBoundedFile, ShieldError } from '@inference-shield/core/internal';
 import { UPSTREAM_CIPHERS } from '../upstream.constants.js';
 import type { ResolvedClientAuth, ResolvedUpstreamCredential } from './credential-options.interface.js';
@@ -19,6 +19,13 @@ export interface TokenEndpointTls {
   readonly ca?: Buffer;
   readonly cert?: Buffer;
   readonly key?: Buffer;
+}
+
+/** The upstream's egress proxy (HTTP `CONNECT`), which token requests go through too. */
+export interface TokenEndpointEgress {
+  readonly url: string;
+  /** CAs of an `https:` proxy. */
+  readonly ca?: Buffer;
 }
 
 /**
@@ -87,7 +94,7 @@ function jwsAlgorithmOf(key: KeyObject): string | undefined {
  * endpoint must see it), a bounded response, and typed errors that never carry a token.
  */
 export class TokenEndpoint {
-  private agent: Agent;
+  private agent: Dispatcher;
   private readonly as: oauth.AuthorizationServer;
   private readonly client: oauth.Client;
 
@@ -96,6 +103,7 @@ export class TokenEndpoint {
     private readonly clientAuth: oauth.ClientAuth,
     tls: TokenEndpointTls,
     private readonly connectMs: number,
+    private readonly egress?: TokenEndpointEgress,
   ) {
     this.as = { issuer: credential.issuer, token_endpoint: credential.tokenEndpoint };
     // oauth4webapi wants a client_id; without one configured, the no-op client authentication
@@ -196,7 +204,7 @@ export class TokenEndpoint {
     });
   }
 
-  private buildAgent(tls: TokenEndpointTls): Agent {
+  private buildAgent(tls: TokenEndpointTls): Dispatcher {
     const host = new URL(this.credential.tokenEndpoint).hostname.replace(/^\[|\]$/g, '');
     const connect: Record<string, unknown> = {
       // Explicit: NODE_TLS_REJECT_UNAUTHORIZED=0 changes only the default.
@@ -213,12 +221,26 @@ export class TokenEndpoint {
       connect.cert = tls.cert;
       connect.key = tls.key;
     }
-    return new Agent({
-      connect,
+    const pool = {
       connections: 2,
       keepAliveTimeout: 10_000,
       headersTimeout: this.credential.timeoutMs,
       bodyTimeout: this.credential.timeoutMs,
+    };
+    if (this.egress === undefined) return new Agent({ ...pool, connect });
+    // TLS to the token endpoint runs end to end inside the CONNECT tunnel, with the same checks.
+    const proxyTls: Record<string, unknown> = {
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      timeout: this.connectMs,
+    };
+    if (this.egress.ca !== undefined) proxyTls.ca = this.egress.ca;
+    return new ProxyAgent({
+      ...pool,
+      uri: this.egress.url,
+      proxyTunnel: true,
+      requestTls: connect,
+      proxyTls,
     });
   }
 }

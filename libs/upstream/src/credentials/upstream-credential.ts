@@ -4,7 +4,12 @@ import type { ResolvedUpstreamCredential } from './credential-options.interface.
 import { GRANT_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE } from './credential-options.resolver.js';
 import { RefreshingToken, type CredentialStats } from './refreshing-token.js';
 import { subjectTokenReader } from './subject-token.js';
-import { loadClientAuth, TokenEndpoint, type TokenEndpointTls } from './token-endpoint.js';
+import {
+  loadClientAuth,
+  TokenEndpoint,
+  type TokenEndpointEgress,
+  type TokenEndpointTls,
+} from './token-endpoint.js';
 
 /** Hooks of an {@link UpstreamCredential}. */
 export interface UpstreamCredentialHooks {
@@ -56,11 +61,12 @@ export class UpstreamCredential {
     tls: TokenEndpointTls,
     connectMs: number,
     hooks: UpstreamCredentialHooks = {},
+    egressProxy?: TokenEndpointEgress,
   ): Promise<UpstreamCredential> {
     const field = `upstreams.${upstream}.credential.${credential.kind}`;
     const clientAuth = await loadClientAuth(`${field}.clientAuth`, credential.clientAuth);
     const staticCa = credential.ca !== undefined ? loadCaSource(`${field}.ca`, credential.ca) : undefined;
-    const endpoint = new TokenEndpoint(credential, clientAuth, withCa(tls, staticCa), connectMs);
+    const endpoint = new TokenEndpoint(credential, clientAuth, withCa(tls, staticCa), connectMs, egressProxy);
     let grant: Grant;
     const source = credential.subjectToken;
     const onBehalfOf = source !== undefined && 'callerToken' in source;
