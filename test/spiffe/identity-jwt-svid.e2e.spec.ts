@@ -37,6 +37,12 @@ class WorkloadController {
     return { method: caller.method, issuer: caller.issuer, subject: caller.subject };
   }
 
+  @Get('users')
+  @Allow(oidc())
+  users(): { ok: true } {
+    return { ok: true };
+  }
+
   @Get('scoped')
   @RequireScopes('models:infer')
   scoped(): { ok: true } {
@@ -97,6 +103,12 @@ describe('JWT-SVIDs through the identity guard', () => {
     const res = await app.call('/workload', { token: await svidFor(AUDIENCE) });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ method: 'oidc', issuer: 'spiffe://shield.local', subject: ID });
+  });
+
+  it('is not a user token: a route that names no issuer refuses it (403)', async () => {
+    const res = await app.call('/users', { token: await svidFor(AUDIENCE) });
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ code: 'ERR_CALLER_NOT_ALLOWED' });
   });
 
   it('gives it no scopes: a route that needs one refuses it (403)', async () => {

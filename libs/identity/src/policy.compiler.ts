@@ -161,6 +161,18 @@ function requireOidc(options: ResolvedIdentityOptions, what: string): void {
   }
 }
 
+/**
+ * The issuers a token alternative admits when it names none: every issuer, unless JWT-SVIDs are
+ * accepted too. A workload's JWT-SVID is not a user's access token, so a route written as plain
+ * `oidc()` or `@RequireScopes()` keeps admitting the configured OIDC issuers only; a route that
+ * admits workloads names their trust domain (`oidc({ issuers: ['spiffe://example.org'] })`).
+ */
+function defaultIssuers(options: ResolvedIdentityOptions): ReadonlySet<string> | undefined {
+  const oidc = options.oidc;
+  if (oidc?.jwtSvids === undefined) return undefined;
+  return new Set(oidc.issuers.map((i) => i.issuer));
+}
+
 function mergeTokenRequirements(parts: readonly TokenRequirement[]): TokenRequirement {
   const scopes: string[] = [];
   const roles: string[] = [];
@@ -242,7 +254,9 @@ function compileToken(
   }
   const roles = checkList(`${method}() roles`, req.roles);
   const issuers =
-    req.issuers === undefined ? undefined : new Set(checkList(`${method}() issuers`, req.issuers));
+    req.issuers !== undefined
+      ? new Set(checkList(`${method}() issuers`, req.issuers))
+      : defaultIssuers(options);
   const claims: (readonly [readonly string[], ClaimRequirement])[] = [];
   if (req.claims !== undefined) {
     const entries = Object.entries(req.claims);
