@@ -561,6 +561,9 @@ async function main() {
         out.push(p === haproxy.child ? procCpuMicros(p.pid) : cpuMicros(await ask(p, 'cpu', 'cpu')));
       return out;
     };
+    // Requests each Node server answered under load (warm-ups included): the denominator of a
+    // V8 profile's self time per request (bench/identity/profile-diff.mjs).
+    const served = new Map();
     const measure = async (run, runSeconds) => {
       if (run.mode === 'fresh') newPool(poolSize);
       const procs = processes[run.design];
@@ -579,10 +582,16 @@ async function main() {
         cpu: wrkCpu,
       });
       const after = await cpuOf(procs);
-      const errors = r.connectErrors + r.readErrors + r.writeErrors + r.timeouts + r.non2xx;
-      if (errors > 0 || r.requests === 0) {
-        throw new Error(`${run.id}: ${r.requests} requests, ${r.non2xx} non-2xx, ${errors} errors in all`);
+      // Any refusal fails the run. A socket error or two on a loaded shared machine does not (at
+      // most 1 in 1000 requests); they are counted in the results.
+      const socketErrors = r.connectErrors + r.readErrors + r.writeErrors + r.timeouts;
+      if (r.non2xx > 0 || r.requests === 0 || socketErrors > Math.max(1, r.requests / 1000)) {
+        throw new Error(
+          `${run.id}: ${r.requests} requests, ${r.non2xx} non-2xx, ${r.connectErrors} connect, ${r.readErrors} read, ` +
+            `${r.writeErrors} write errors, ${r.timeouts} timeouts`,
+        );
       }
+      for (const p of procs) if (p !== haproxy.child) served.set(p, (served.get(p) ?? 0) + r.requests);
       const used = after.map((a, i) => a - before[i]);
       const total = used.reduce((a, b) => a + b, 0);
       return {
@@ -595,6 +604,7 @@ async function main() {
           ? { backendCpuUs: used[0] / r.requests, haproxyCpuUs: used[1] / r.requests }
           : {}),
         coreBusy: total / r.durationUs,
+        ...(socketErrors > 0 ? { socketErrors } : {}),
         ...(run.mode === 'fresh' ? { distinctTokens: Math.min(poolSize, r.requests) } : {}),
       };
     };
@@ -658,6 +668,11 @@ async function main() {
       pinning: pinning
         ? { servers: serverCpu, wrk: wrkCpu, coreBusyBefore: busy?.map((b) => Number(b.toFixed(2))) }
         : 'none (one CPU)',
+      servedRequests: {
+        'in-process': served.get(secured.child) ?? 0,
+        'backend-http': served.get(backendHttp.child) ?? 0,
+        'backend-mtls': served.get(backendMtls.child) ?? 0,
+      },
       settings: {
         seconds,
         rounds,
@@ -673,6 +688,13 @@ async function main() {
       runs,
     };
     printSummary(result);
+    if (profileDir) {
+      console.log(
+        `V8 profiles in ${profileDir}; requests served under load: ${Object.entries(result.servedRequests)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}`,
+      );
+    }
     const out = process.env.BENCH_OUT ?? join(here, 'README.md');
     if (out !== '-') {
       const resultsFile = join(here, 'results.json');
