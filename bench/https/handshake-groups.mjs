@@ -45,6 +45,10 @@ const GROUPS = [
 ];
 
 function pqAvailable() {
+  // Never ask an OpenSSL older than 3.5: a refused group list leaves an error on OpenSSL's queue
+  // that trips the process's next key parse (see libs/core/src/tls-suites.ts).
+  const [major, minor] = process.versions.openssl.split('.').map(Number);
+  if (!(major > 3 || (major === 3 && minor >= 5))) return false;
   try {
     tls.createSecureContext({ ecdhCurve: PQ_ECDH_CURVES });
     return true;
