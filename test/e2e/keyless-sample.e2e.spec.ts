@@ -63,6 +63,8 @@ beforeAll(async () => {
     ca: spiffeCaFile,
     port: 0,
     tokenEndpoint: {
+      // Short-lived, so that the refresh (and its failure) happens within the test.
+      tokenTtlSeconds: 8,
       audience: LLM_AUDIENCE,
       jwtIssuers: [
         {
@@ -159,6 +161,37 @@ describe('the sample calls its LLM keyless, with a SPIFFE identity', () => {
     }
     expect(standin.tokenEndpoint?.stats.tokenRequests).toBe(1);
     expect(agent.jwtSvidsIssued).toBe(1);
+  });
+});
+
+describe('a refresh that fails while the token is valid', () => {
+  it('keeps serving with the current token and logs the code, never the token', async () => {
+    const tokens = standin.tokenEndpoint;
+    if (tokens === undefined) throw new Error('stand-in without token endpoint');
+    const caller = await idp.getToken({ scope: 'llm:chat' });
+    secrets.add(caller);
+    tokens.outage = true;
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!logger.lines.some((l) => l.includes('token refresh failed'))) {
+        if (Date.now() > deadline) throw new Error('no refresh failure was logged');
+        const res = await call(sample.port, {
+          ca: pki.ca.certPem,
+          path: '/v1/chat/completions',
+          method: 'POST',
+          token: caller,
+          json: { model: 'standin-chat', messages: [{ role: 'user', content: 'still there?' }] },
+        });
+        expect(res.status).toBe(200);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      tokens.outage = false;
+    }
+    const line = logger.lines.find((l) => l.includes('token refresh failed')) ?? '';
+    expect(line).toMatch(
+      /^warn upstream "llm": token refresh failed, current token kept until it expires: ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE \(token endpoint answered 503\)/,
+    );
   });
 });
 

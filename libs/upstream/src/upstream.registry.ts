@@ -47,6 +47,11 @@ export class UpstreamRegistry implements OnApplicationShutdown {
             logger.log(
               `upstream "${name}": client certificate ${bundle.fingerprint256} in use for new connections`,
             ),
+          // The code and the safe detail (status, OAuth error code, file name), never a token.
+          onCredentialRefreshError: (err) =>
+            logger.warn(
+              `upstream "${name}": token refresh failed, current token kept until it expires: ${err.code}${err.details.detail !== undefined ? ` (${err.details.detail})` : ''}`,
+            ),
         });
         clients.set(name, client);
         proxies.set(

@@ -282,6 +282,19 @@ function classify(err: unknown, signal: AbortSignal): ShieldError {
     return new ShieldError('ERR_UPSTREAM_CREDENTIAL_REFUSED', { cause: withoutBody(err), detail });
   }
   if (err instanceof oauth.OperationProcessingError) {
+    // A status other than 200 without an OAuth error body (oauth4webapi reads those for 4xx only):
+    // a 5xx or 429 is an outage, another 4xx a wrong configuration (path, method, registration).
+    const status = (err.cause as { status?: unknown } | undefined)?.status;
+    if (err.code === oauth.RESPONSE_IS_NOT_CONFORM && typeof status === 'number' && status !== 200) {
+      const outage = status >= 500 || status === 429;
+      return new ShieldError(
+        outage ? 'ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE' : 'ERR_UPSTREAM_CREDENTIAL_REFUSED',
+        {
+          cause: withoutBody(err),
+          detail: `token endpoint answered ${status}`,
+        },
+      );
+    }
     return new ShieldError('ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE', {
       cause: withoutBody(err),
       detail: 'token endpoint gave an answer that is not a valid token response',
