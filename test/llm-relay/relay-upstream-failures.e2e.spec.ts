@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { IssuedCertificate, TestPki } from '@inference-shield/dev-pki';
 import { CaptureLogger, testPki, type TestApp } from '../support/harness.js';
 import {
@@ -46,6 +46,15 @@ beforeAll(async () => {
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
+      if (body.includes('"err-stream"')) {
+        // An error event inside a 200 stream, its message naming the upstream's internals.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(
+          `data: ${JSON.stringify({ error: { message: `${UPSTREAM_BODY} shard 7 of cluster b`, type: 'server_error', code: 'shard_down', param: null } })}\n\n`,
+        );
+        res.end();
+        return;
+      }
       if (body.includes('"stream":true')) {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         const chunk = (text: string) =>
@@ -79,6 +88,7 @@ beforeAll(async () => {
       upstreams: { failing: {}, strict: {}, gone: {} },
       models: {
         failing: { upstream: 'failing', model: 'up' },
+        errstream: { upstream: 'failing', model: 'err-stream' },
         strict: { upstream: 'strict', model: 'standin-chat' },
         gone: { upstream: 'gone' },
       },
@@ -155,6 +165,15 @@ describe('upstream failures reach the SDK typed, and the log without content', (
     const e = await failure('failing', true);
     expect(e).toMatchObject({ code: 'ERR_UPSTREAM_BAD_RESPONSE', type: 'server_error' });
     expect(audit.usage().at(-1)).toMatchObject({ outcome: 'failed', status: 200, stream: true });
+  });
+
+  it("an error event inside the upstream's stream: passed on with its code, in our words", async () => {
+    const e = await failure('errstream', true);
+    expect(e).toMatchObject({ code: 'shard_down', type: 'server_error' });
+    expect(JSON.stringify(e.error)).not.toMatch(/SENTINEL|shard 7/);
+    await vi.waitFor(() =>
+      expect(audit.usage().at(-1)).toMatchObject({ model: 'errstream', outcome: 'failed' }),
+    );
   });
 
   it('no prompt, no upstream body, no output in any log line or event', () => {

@@ -631,6 +631,12 @@ class ChatStreamReader implements StreamReader {
     } catch {
       return undefined;
     }
+    if (typeof chunk['error'] === 'object' && chunk['error'] !== null) {
+      // An error event of the upstream: its message may describe its internals.
+      markFailed(this.ctx);
+      const e = errorFieldsOf(chunk['error']);
+      return `data: ${JSON.stringify({ error: { message: MID_STREAM_MESSAGE, type: e.type ?? 'server_error', param: e.param, code: e.code ?? 'ERR_UPSTREAM_BAD_RESPONSE' } })}\n\n`;
+    }
     if (typeof chunk['id'] === 'string') this.id = chunk['id'];
     if (typeof chunk['created'] === 'number') this.created = chunk['created'];
     const usage = usageOf('chat', chunk['usage']);
@@ -720,6 +726,22 @@ class ResponsesStreamReader implements StreamReader {
     }
     if (typeof ev['sequence_number'] === 'number') this.sequence = ev['sequence_number'];
     const type = ev['type'];
+    if (type === 'error') {
+      markFailed(this.ctx);
+      const e = errorFieldsOf(ev);
+      return `event: error\ndata: ${JSON.stringify({ type: 'error', code: e.code ?? 'ERR_UPSTREAM_BAD_RESPONSE', message: MID_STREAM_MESSAGE, param: e.param, sequence_number: this.sequence })}\n\n`;
+    }
+    if (type === 'response.failed') {
+      markFailed(this.ctx);
+      const r = ev['response'];
+      if (typeof r === 'object' && r !== null) {
+        const failed = r as Record<string, unknown>;
+        const e = errorFieldsOf(failed['error']);
+        failed['error'] = { code: e.code ?? 'server_error', message: MID_STREAM_MESSAGE };
+        failed['model'] = this.ctx.model.id;
+        return `event: response.failed\ndata: ${JSON.stringify(ev)}\n\n`;
+      }
+    }
     if (
       type === 'response.output_text.delta' ||
       type === 'response.refusal.delta' ||
@@ -793,6 +815,11 @@ function upstreamErrorFields(text: string): { code?: string; type?: string; para
   } catch {
     return { param: null };
   }
+  return errorFieldsOf(e);
+}
+
+/** The plain-token fields of an OpenAI error object; its message is never kept. */
+function errorFieldsOf(e: unknown): { code?: string; type?: string; param: string | null } {
   if (typeof e !== 'object' || e === null) return { param: null };
   const r = e as Record<string, unknown>;
   const token = (v: unknown): string | undefined =>
@@ -803,6 +830,14 @@ function upstreamErrorFields(text: string): { code?: string; type?: string; para
   if (code !== undefined) out.code = code;
   if (type !== undefined) out.type = type;
   return out;
+}
+
+/** What the caller is told of an error the upstream sent inside a stream: its tokens, our words. */
+const MID_STREAM_MESSAGE = 'The upstream model server failed while streaming.';
+
+function markFailed(ctx: StreamContext): void {
+  ctx.state.outcome = 'failed';
+  ctx.state.code = 'ERR_UPSTREAM_BAD_RESPONSE';
 }
 
 /**
