@@ -8,7 +8,7 @@
  * token is valid, and an expired token with the endpoint down are driven through real requests.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -454,6 +454,36 @@ describe('certificate exchange (OpenAI X.509 flow): the client certificate is th
     } finally {
       await proxy.close();
     }
+  });
+
+  it('a rotated client certificate is exchanged for a new token, with no failed call', async () => {
+    const cert = join(root, 'rot.pem');
+    const key = join(root, 'rot-key.pem');
+    copyFileSync(pki.client.cert, cert);
+    copyFileSync(pki.client.key, key);
+    const llm = await createUpstreamClient('x509-rotating', {
+      baseUrl: `${standin.url}/v1`,
+      ca: { file: pki.ca.cert },
+      clientCertificate: { cert, key, watch: true },
+      credential: { certificateExchange: { tokenEndpoint: `${standin.url}/oauth/token` } },
+    });
+    clients.push(llm);
+    expect((await llm.fetch(`${llm.baseUrl}models`)).status).toBe(200);
+    expect(lastSubject(standin)).toBe(TEST_CLIENT_SPIFFE_ID);
+    // Replaced as cert-manager does: written aside, renamed into place.
+    const next = await pki.ca.authority.issueClient({ spiffeId: 'spiffe://shield.local/rotated' });
+    writeFileSync(`${key}.tmp`, next.keyPem, { mode: 0o600 });
+    writeFileSync(`${cert}.tmp`, next.certPem);
+    renameSync(`${key}.tmp`, key);
+    renameSync(`${cert}.tmp`, cert);
+    await until('the certificate was reloaded', () => llm.stats().certificateReloads === 1);
+    // The token obtained with the old certificate is replaced in the background; calls go on.
+    await until(
+      'calls carry a token issued to the new certificate',
+      () => lastSubject(standin) === 'spiffe://shield.local/rotated',
+      async () => expect((await llm.fetch(`${llm.baseUrl}models`)).status).toBe(200),
+    );
+    expect(llm.credentialStats()).toMatchObject({ tokensObtained: 2, tokenFailures: 0 });
   });
 
   it('is refused at start-up without a client certificate', async () => {
