@@ -165,6 +165,10 @@ describe('leanFetch against a real HTTP server', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'x-multi': 'a' });
       res.end(JSON.stringify({ id: 'm', n: 1 }));
     });
+    routes.set('/bom', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"bom":true}')]));
+    });
     routes.set('/empty', (_req, res) => {
       res.writeHead(204);
       res.end();
@@ -298,6 +302,11 @@ describe('leanFetch against a real HTTP server', () => {
     expect(res.headers.get('location')).toBe('/json');
     await res.text();
     expect(seen.map((s) => s.url)).toEqual(['/redirect']);
+  });
+
+  it('drops a UTF-8 byte order mark in text() and json(), as fetch does', async () => {
+    expect(await (await lean('/bom')).json()).toEqual({ bom: true });
+    expect(await (await lean('/bom')).text()).toBe('{"bom":true}');
   });
 
   it('decodes a gzip body, as fetch does', async () => {

@@ -316,7 +316,10 @@ class LeanResponse extends (Response as unknown as ResponseBase) {
   }
 
   async text(): Promise<string> {
-    return (await this.bytesOnce()).toString('utf8');
+    const bytes = await this.bytesOnce();
+    // UTF-8 decode drops a leading byte order mark (Encoding §4.1), as fetch's text() does.
+    const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+    return (bom ? bytes.subarray(3) : bytes).toString('utf8');
   }
 
   async json(): Promise<unknown> {
