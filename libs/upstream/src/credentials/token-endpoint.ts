@@ -41,7 +41,7 @@ export async function loadClientAuth(field: string, auth: ResolvedClientAuth): P
         pem = readBoundedFile(auth.privateKeyFile, 'client assertion key', MAX_KEY_FILE_BYTES).toString(
           'utf8',
         );
-        key = createPrivateKey(pem);
+        key = parsePrivateKey(pem);
       } catch (err) {
         throw new TypeError(
           `"${field}.privateKeyFile": ${auth.privateKeyFile} does not hold a readable private key`,
@@ -71,6 +71,19 @@ export async function loadClientAuth(field: string, auth: ResolvedClientAuth): P
     case 'none':
       // No client authentication: send client_id only when one is configured.
       return auth.clientId !== undefined ? oauth.None() : () => undefined;
+  }
+}
+
+/**
+ * `createPrivateKey`, once more on failure: an error an earlier TLS call left on OpenSSL's error
+ * queue (seen once here on Node 20, right after TLS contexts were built) can make a good key fail once; the failure
+ * pops it. A bad key fails both times.
+ */
+function parsePrivateKey(pem: string): KeyObject {
+  try {
+    return createPrivateKey(pem);
+  } catch {
+    return createPrivateKey(pem);
   }
 }
 
