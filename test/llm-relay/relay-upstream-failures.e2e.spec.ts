@@ -46,6 +46,14 @@ beforeAll(async () => {
     req.setEncoding('utf8');
     req.on('data', (c: string) => (body += c));
     req.on('end', () => {
+      if (body.includes('"err-stream"') && req.url?.endsWith('/responses') === true) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(
+          `event: error\ndata: ${JSON.stringify({ type: 'error', code: 'shard_down', message: `${UPSTREAM_BODY} shard 7`, param: null, sequence_number: 1 })}\n\n`,
+        );
+        res.end();
+        return;
+      }
       if (body.includes('"err-stream"')) {
         // An error event inside a 200 stream, its message naming the upstream's internals.
         res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -173,6 +181,19 @@ describe('upstream failures reach the SDK typed, and the log without content', (
     expect(JSON.stringify(e.error)).not.toMatch(/SENTINEL|shard 7/);
     await vi.waitFor(() =>
       expect(audit.usage().at(-1)).toMatchObject({ model: 'errstream', outcome: 'failed' }),
+    );
+  });
+
+  it('the same on the Responses API: its error event keeps its code, in our words', async () => {
+    const c = sdk(app, { client: caller });
+    clients.push(c);
+    const stream = await c.responses.create({ model: 'errstream', input: PROMPT, stream: true });
+    const events: unknown[] = [];
+    for await (const ev of stream) events.push(ev);
+    expect(events).toEqual([expect.objectContaining({ type: 'error', code: 'shard_down' })]);
+    expect(JSON.stringify(events)).not.toMatch(/SENTINEL|shard 7/);
+    await vi.waitFor(() =>
+      expect(audit.usage().at(-1)).toMatchObject({ route: 'POST /v1/responses', outcome: 'failed' }),
     );
   });
 
