@@ -136,6 +136,45 @@ describe('client credentials with private_key_jwt', () => {
   });
 });
 
+describe('refresh ahead of expiry, against the IdP', () => {
+  it('replaces a 10 s token before it expires: no expired token is ever sent, no call fails', async () => {
+    const short = await startCredentialsIdp(pki, root, 'idp-short', 10);
+    try {
+      const llm = await client('short', {
+        clientCredentials: {
+          tokenEndpoint: short.idp.tokenEndpoint,
+          scope: 'llm:chat',
+          clientAuth: {
+            method: 'private_key_jwt',
+            clientId: 'llm-pkjwt',
+            privateKeyFile: short.assertionKeyFile,
+          },
+        },
+      });
+      const first = model.authorizations.length;
+      const seen = () => new Set(model.authorizations.slice(first));
+      const deadline = Date.now() + 30_000;
+      while (seen().size < 2) {
+        if (Date.now() > deadline) throw new Error('the token was never refreshed');
+        expect((await llm.fetch(`${llm.baseUrl}models`)).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      // Every token, when the model server received it, was still valid.
+      const shortJwks = createLocalJWKSet(await fetchJwks(short.idp.jwksUri, pki.ca.certPem));
+      for (let i = first; i < model.authorizations.length; i++) {
+        const { payload } = await jwtVerify(bearerOf(model.authorizations[i]), shortJwks, {
+          issuer: short.idp.issuer,
+          currentDate: new Date(model.receivedAt[i] ?? 0),
+        });
+        expect(payload.exp).toBeGreaterThan((model.receivedAt[i] ?? 0) / 1000);
+      }
+      expect(llm.credentialStats()).toMatchObject({ tokensObtained: 2, tokenFailures: 0 });
+    } finally {
+      await short.idp.close();
+    }
+  });
+});
+
 describe('client credentials with tls_client_auth (RFC 8705)', () => {
   it('authenticates with the upstream client certificate; the token is bound to it (cnf.x5t#S256)', async () => {
     const llm = await client('mtls', {

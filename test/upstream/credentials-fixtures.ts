@@ -28,7 +28,12 @@ export interface CredentialsIdp {
 }
 
 /** Lay out the dev IdP's folder from the test PKI and start it on port 0. */
-export async function startCredentialsIdp(pki: TestPki, root: string, name = 'idp'): Promise<CredentialsIdp> {
+export async function startCredentialsIdp(
+  pki: TestPki,
+  root: string,
+  name = 'idp',
+  accessTokenTtlSeconds = 300,
+): Promise<CredentialsIdp> {
   const dir = join(root, name);
   const pkiDir = join(dir, 'pki');
   mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
@@ -55,9 +60,7 @@ export async function startCredentialsIdp(pki: TestPki, root: string, name = 'id
     clientsFile,
     JSON.stringify({
       defaultResource: MODEL_RESOURCE,
-      resources: [
-        { identifier: MODEL_RESOURCE, scopes: ['llm:chat', 'llm:embed'], accessTokenTtlSeconds: 300 },
-      ],
+      resources: [{ identifier: MODEL_RESOURCE, scopes: ['llm:chat', 'llm:embed'], accessTokenTtlSeconds }],
       clients: [
         {
           clientId: 'llm-pkjwt',
@@ -90,11 +93,14 @@ export interface ModelServer {
   readonly url: string;
   /** Every `Authorization` header received, in order. */
   readonly authorizations: string[];
+  /** When each of them was received (epoch ms), same order. */
+  readonly receivedAt: number[];
   close(): Promise<void>;
 }
 
 export async function startModelServer(pki: TestPki): Promise<ModelServer> {
   const authorizations: string[] = [];
+  const receivedAt: number[] = [];
   const server: Server = createServer(
     {
       cert: pki.server.certPem,
@@ -105,6 +111,7 @@ export async function startModelServer(pki: TestPki): Promise<ModelServer> {
     },
     (req, res) => {
       authorizations.push(req.headers.authorization ?? '');
+      receivedAt.push(Date.now());
       req.resume();
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
@@ -117,6 +124,7 @@ export async function startModelServer(pki: TestPki): Promise<ModelServer> {
   return {
     url: `https://localhost:${port}`,
     authorizations,
+    receivedAt,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
