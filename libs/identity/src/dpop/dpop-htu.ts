@@ -10,6 +10,8 @@
 const MAX_HTU_LENGTH = 4096;
 const PERCENT = /%([0-9A-Fa-f]{2})/g;
 const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+// A `.` or `..` segment, each dot literal or percent-encoded in either case.
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=\/|$)/i;
 // Only used to parse a path: never contacted, never compared.
 const PATH_BASE = 'https://path.invalid';
 
@@ -29,6 +31,11 @@ export function requestPathOf(target: string): string | undefined {
     return undefined;
   const end = target.search(/[?#]/);
   const path = end === -1 ? target : target.slice(0, end);
+  // The router sees the raw path: Express and Fastify route `/v1/admin/../models` to
+  // `/v1/admin/:x/models`, while URL parsing would resolve it to `/v1/models`, so a proof made for
+  // one handler would pass on another. A request path with dot-segments (literal or `%2e`) or a
+  // backslash (which URL parsing turns into `/`) matches no proof.
+  if (path.includes('\\') || DOT_SEGMENT.test(path)) return undefined;
   // Concatenated, not resolved against a base: `//host/x` stays a path.
   let url: URL;
   try {

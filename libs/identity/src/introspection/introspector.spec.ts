@@ -30,10 +30,15 @@ function answering(answer: unknown, status = 200, type = 'application/json') {
   return { fetch, calls };
 }
 
-async function introspector(fetch: JwksFetch, extra: Record<string, unknown> = {}): Promise<Introspector> {
+async function introspector(
+  fetch: JwksFetch,
+  extra: Record<string, unknown> = {},
+  issuerExtra: Record<string, unknown> = {},
+): Promise<Introspector> {
   const options = resolveTokenVerifierOptions({
     issuers: [
       {
+        ...issuerExtra,
         issuer: ISSUER,
         resource: AUD,
         jwks: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' }] },
@@ -156,6 +161,22 @@ describe('an answer, judged', () => {
       certificateThumbprint: THUMB,
     });
     expect(Object.isFrozen(token)).toBe(true);
+  });
+});
+
+describe('an issuer that requires sender-constrained tokens', () => {
+  it.each([
+    ['a plain bearer answer', active, 'ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED'],
+    [
+      'token_type Bearer, no cnf',
+      { ...active, token_type: 'Bearer' },
+      'ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED',
+    ],
+    ['a DPoP-bound answer', { ...active, token_type: 'DPoP', cnf: { jkt: THUMB } }, 'accepted'],
+    ['a certificate-bound answer', { ...active, cnf: { 'x5t#S256': THUMB } }, 'accepted'],
+  ])('%s → %s', async (_name, answer, expected) => {
+    const i = await introspector(answering(answer).fetch, {}, { requireSenderConstrained: true });
+    expect(await codeOf(i.introspect('opaqueTokenAAAA'))).toBe(expected);
   });
 });
 

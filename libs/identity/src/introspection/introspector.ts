@@ -334,6 +334,11 @@ export class Introspector {
     }
     const binding = bindingOf(answer['cnf']);
     if (binding === 'invalid') return refusedClaim('cnf');
+    // The issuer's policy holds for its opaque tokens as for its JWTs: a token anyone holding it
+    // could use is refused (RFC 9449 §1, RFC 8705 §3).
+    if (issuer.requireSenderConstrained && binding === undefined) {
+      return { kind: 'refused', code: 'ERR_TOKEN_SENDER_CONSTRAINT_REQUIRED' };
+    }
     // RFC 7662 §2.2 `token_type`: `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449
     // §6.2), whose proof the decider then checks on every request as for a JWT (`cnf.jkt`).
     const tokenType = answer['token_type'];
