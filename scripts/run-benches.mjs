@@ -236,7 +236,9 @@ function keyFigures(id, stdout) {
         l
           .replace(/^- /, '')
           .replace(/\*\*/g, '')
-          .replace(/ by CPU per request/, ''),
+          .replace(/ by CPU per request/, '')
+          .replace(/ token, in-process vs gw-(http|mtls):/, (_, t) => ` → ${t === 'http' ? 'HTTP' : 'mTLS'}`)
+          .replace(/× \(rounds /, ' ('),
       )
       .join('; ');
   }
@@ -376,6 +378,9 @@ async function writeMatrixTable(date, results) {
 
 ${date.slice(0, 16).replace('T', ' ')} UTC, \`node scripts/run-benches.mjs --node ${[...new Set(results.map((r) => r.node.split('.')[0].slice(1)))].join(',')}\`
 (figures of each harness on each Node; the full output is in [\`node-matrix.json\`](node-matrix.json)).
+gateway: CPU per request of the gateway over that of the sample in-process (≥ 1: in-process cheaper), median
+(range of the rounds); handshake-groups: client + server CPU per full TLS 1.3 handshake (ratio to X25519);
+tokens: µs per verification (bench/identity/token-verify.bench.mjs). One run each, on a shared machine.
 
 | harness | Node | OpenSSL | figures |
 | --- | --- | --- | --- |

@@ -833,8 +833,8 @@ npm run build && node bench/gateway/gateway.bench.mjs   # needs haproxy (2.6, jw
 | gw-mtls | the same HAProxy front → HTTPS with a client certificate (\`verify required\`, TLS 1.3) → the same module served by \`createHttpsApp\` with mTLS required | the same |
 | plain | wrk → plain HTTP → the same guard-off module, no token | none (baseline) |
 
-Cores: the in-process server has one core to itself; HAProxy (\`nbthread 1\`) and its backend share
-that same core; wrk (one thread, ${r.settings.connections} keep-alive connections) runs on the other; servers are
+Cores: the in-process server runs on one core; HAProxy (\`nbthread 1\`) and its backend share
+that same core (the designs are loaded one at a time, the idle ones sit idle); wrk (one thread, ${r.settings.connections} keep-alive connections) runs on the other; servers are
 loaded one at a time. CPU per request is the Node servers' \`process.cpuUsage()\` plus HAProxy's
 utime + stime (\`/proc/<pid>/stat\`, 10 ms ticks) around each wrk run, over its requests. Token
 modes: **reused** (one token for the run, as a real client does: the guard's cache hits) and
@@ -866,6 +866,21 @@ In-process against the gateway, by CPU per request (gateway µs / in-process µs
 cheaper; target: ≥ 1.45 reused, ≥ 1.1 fresh):
 
 ${ratioLines(r).join('\n')}
+
+Figures from a machine shared with other work move between runs by more than the targets'
+margins: compare the ratios of several runs (below), and the CPU range of each run's rounds.
+
+## Where the µs go
+
+\`\`\`sh
+BENCH_PROFILE=/tmp/gw-prof BENCH_ONLY=in-process/fresh,plain BENCH_OUT=- node bench/gateway/gateway.bench.mjs
+node bench/identity/profile-diff.mjs /tmp/gw-prof/backend-http.cpuprofile <backend-http requests> \\
+     /tmp/gw-prof/in-process.cpuprofile <in-process requests>
+\`\`\`
+
+The run prints the requests each server answered under load; the diff gives, function by function,
+the self time per request the sample as shipped spends that its guard-off backend does not. The
+attribution of the last profiled runs is in [../README.md](../README.md) ("Reading the misses").
 
 ## Runs kept (\`results.json\`, newest last)
 
