@@ -172,7 +172,8 @@ describe('refresh ahead of expiry, against the IdP', () => {
     } finally {
       await short.idp.close();
     }
-  });
+    // The loop's own 30 s deadline says what went wrong; the test's timeout must not fire first.
+  }, 45_000);
 });
 
 describe('client credentials with tls_client_auth (RFC 8705)', () => {
