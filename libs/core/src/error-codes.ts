@@ -120,6 +120,16 @@ export const ERROR_CATALOGUE = {
   ERR_UPSTREAM_TIMEOUT: { status: 504, reason: 'The upstream did not answer in time.' },
   ERR_UPSTREAM_ABORTED: { status: 499, reason: 'The request was cancelled.' },
 
+  // Upstream credentials (keyless calls: tokens obtained from a token endpoint, never logged)
+  ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE: {
+    status: 503,
+    reason: 'No credential for the upstream could be obtained; try again later.',
+  },
+  ERR_UPSTREAM_CREDENTIAL_REFUSED: {
+    status: 503,
+    reason: 'The token endpoint refused this service; try again later.',
+  },
+
   // LLM relay
   // Answered in OpenAI's shape on the relay's routes, the code in `error.code`. A forbidden model is
   // answered ERR_LLM_MODEL_NOT_FOUND (names never leak); ERR_LLM_MODEL_FORBIDDEN is for the audit.
@@ -141,16 +151,6 @@ export const ERROR_CATALOGUE = {
     reason: 'The budget store is unavailable; try again later.',
   },
 
-  // Upstream credentials (keyless calls: tokens obtained from a token endpoint, never logged)
-  ERR_UPSTREAM_CREDENTIAL_UNAVAILABLE: {
-    status: 503,
-    reason: 'No credential for the upstream could be obtained; try again later.',
-  },
-  ERR_UPSTREAM_CREDENTIAL_REFUSED: {
-    status: 503,
-    reason: 'The token endpoint refused this service; try again later.',
-  },
-
   // OAuth 2.0 token introspection, RFC 7662 (opaque access tokens; identity `introspection`)
   ERR_TOKEN_INACTIVE: { status: 401, reason: 'The token is not active.' },
   ERR_INTROSPECTION_UNAVAILABLE: {
@@ -165,7 +165,10 @@ export const ERROR_CATALOGUE = {
   },
   ERR_SPIFFE_SVID_INVALID: { status: 503, reason: 'The SPIFFE Workload API agent sent invalid material.' },
   ERR_SPIFFE_NOT_READY: { status: 503, reason: 'The workload identity is not available.' },
-  ERR_SPIFFE_JWT_SVID_UNAVAILABLE: { status: 503, reason: 'No JWT-SVID could be obtained for this audience.' },
+  ERR_SPIFFE_JWT_SVID_UNAVAILABLE: {
+    status: 503,
+    reason: 'No JWT-SVID could be obtained for this audience.',
+  },
 
   // Start-up and rotation (never sent to clients: they stop the app or are reported)
   ERR_CERT_FILE_UNREADABLE: { status: 500, reason: 'A certificate file is missing or unreadable.' },
