@@ -146,6 +146,28 @@ describe('models: listed per caller', () => {
     expect(e.error).toMatchObject({ type: 'authentication_error' });
     expect(String(e.code)).toMatch(/^ERR_/);
   });
+
+  // A POST with a body and no credential is refused by IdentityModule on its headers, before the
+  // body is read and before any filter runs: still in OpenAI's shape.
+  it.each([
+    [
+      'chat',
+      (c: OpenAI) =>
+        c.chat.completions.create({ model: 'chat-fast', messages: [{ role: 'user', content: PROMPT }] }),
+    ],
+    ['embeddings', (c: OpenAI) => c.embeddings.create({ model: 'embed', input: PROMPT })],
+  ])('a %s POST without a credential: 401 in OpenAI shape, refused on its headers', async (_n, call) => {
+    const e = await apiError(call(client({})));
+    expect(e).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect(e.error).toEqual({
+      message: expect.any(String) as string,
+      type: 'authentication_error',
+      param: null,
+      // This app admits mTLS callers too: with neither credential, the first alternative's code.
+      code: expect.stringMatching(/^ERR_(TOKEN|CLIENT_CERT)_MISSING$/) as string,
+    });
+    expect(e.headers?.get('connection')).toBe('close');
+  });
 });
 
 describe('chat completions', () => {

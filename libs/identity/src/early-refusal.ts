@@ -6,6 +6,7 @@ import { toHttpResponse, type ChallengeParams, type ShieldError } from '@inferen
 import type { HttpsRequestHook } from '@inference-shield/https/internal';
 import type { IdentityGuard } from './identity.guard.js';
 import type { RouteEntry } from './policy.registry.js';
+import { SHIELD_REFUSAL_BODY_METADATA, type RefusalBodyRenderer } from './refusal-body.decorator.js';
 
 /**
  * Refusing on the headers alone (issue #13, 1b). Express parses a JSON body (up to the body
@@ -31,6 +32,8 @@ interface Candidate {
   /** The full template as the adapter registered it (Fastify's `routeOptions.url`). */
   readonly template: string;
   readonly entry: RouteEntry;
+  /** The route's {@link RefusalBody}, read once here. */
+  readonly render: RefusalBodyRenderer | undefined;
 }
 
 const logger = new Logger('ShieldIdentity');
@@ -70,10 +73,23 @@ export function earlyCandidates(routes: readonly RouteEntry[], config: Applicati
       if (template !== '/' && !segments.every((s) => SIMPLE_SEGMENT.test(s))) continue;
       const body = segments.map((s) => (s.startsWith(':') ? '/[^/]+' : `/${escapeRegExp(s)}`)).join('');
       // Express 5 defaults: case-insensitive, a trailing slash allowed.
-      out.push({ method: entry.method, pattern: new RegExp(`^${body}/?$`, 'i'), template, entry });
+      out.push({
+        method: entry.method,
+        pattern: new RegExp(`^${body}/?$`, 'i'),
+        template,
+        entry,
+        render: refusalRenderer(entry),
+      });
     }
   }
   return out;
+}
+
+function refusalRenderer(entry: RouteEntry): RefusalBodyRenderer | undefined {
+  const render: unknown =
+    Reflect.getMetadata(SHIELD_REFUSAL_BODY_METADATA, entry.handler) ??
+    Reflect.getMetadata(SHIELD_REFUSAL_BODY_METADATA, entry.controller);
+  return typeof render === 'function' ? (render as RefusalBodyRenderer) : undefined;
 }
 
 function methodMatches(routeMethod: string, requestMethod: string | undefined): boolean {
@@ -103,15 +119,28 @@ async function refusalFor(
   for (const c of candidates) {
     const error = await guard.preflight(c.entry.policy, req);
     if (!error) return undefined;
-    first ??= { error, route: c.entry.policy.route };
+    first ??= { error, route: c.entry.policy.route, render: c.render };
   }
   return first;
 }
 
 /** The same status, challenge and body the exception filter gives, then the connection closes. */
-function answer(res: ServerResponse, error: ShieldError, challenge: ChallengeParams): void {
+function answer(
+  res: ServerResponse,
+  error: ShieldError,
+  challenge: ChallengeParams,
+  render: RefusalBodyRenderer | undefined,
+): void {
   const response = toHttpResponse(error, challenge);
-  const body = JSON.stringify(response.body);
+  const body = JSON.stringify(
+    render === undefined
+      ? response.body
+      : render({
+          status: response.status,
+          code: response.body.code,
+          message: response.body.detail ?? response.body.message,
+        }),
+  );
   res.statusCode = response.status;
   for (const [name, value] of Object.entries(response.headers)) res.setHeader(name, value);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
@@ -121,7 +150,11 @@ function answer(res: ServerResponse, error: ShieldError, challenge: ChallengePar
   res.end(body);
 }
 
-type Refusal = { readonly error: ShieldError; readonly route: string };
+type Refusal = {
+  readonly error: ShieldError;
+  readonly route: string;
+  readonly render: RefusalBodyRenderer | undefined;
+};
 
 /**
  * The Express-side check, built once: for a request, `undefined` when there is nothing to check
@@ -150,7 +183,7 @@ function expressCheck(
 
 function refuse(guard: IdentityGuard, res: ServerResponse, refusal: Refusal): void {
   guard.recordRefusal(refusal.route, refusal.error);
-  answer(res, refusal.error, guard.challenge);
+  answer(res, refusal.error, guard.challenge, refusal.render);
 }
 
 function checkFailed(err: unknown): void {

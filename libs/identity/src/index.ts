@@ -58,6 +58,7 @@ export {
   saml,
   type PolicyDecorator,
 } from './policy.decorator.js';
+export { RefusalBody, type RefusalBodyRenderer, type RefusalFacts } from './refusal-body.decorator.js';
 export type {
   AuthMethod,
   ClaimRequirement,

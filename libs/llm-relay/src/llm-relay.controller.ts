@@ -1,8 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
-import { Authenticated } from '@inference-shield/identity';
+import { Authenticated, RefusalBody } from '@inference-shield/identity';
 import type { RelayEndpoint } from './llm-relay-options.interface.js';
 import { LlmRelayService } from './llm-relay.service.js';
+import { openAiRefusalBody } from './openai-error.js';
 import { RelayExceptionFilter } from './relay-exception.filter.js';
 
 /** Express's `res` (a `ServerResponse`) or Fastify's `reply` (hijacked, then `raw` written). */
@@ -19,11 +20,13 @@ function rawOf(res: AnyResponse): ServerResponse {
 
 /**
  * OpenAI's routes, behind the identity guard (any authenticated caller reaches them; each model's
- * access rules decide the rest). Errors are answered in OpenAI's shape by a filter bound here only.
+ * access rules decide the rest). Errors are answered in OpenAI's shape by a filter bound here only,
+ * and so are the header-only refusals IdentityModule answers before the body is read.
  */
 @Controller('v1')
 @Authenticated()
 @UseFilters(RelayExceptionFilter)
+@RefusalBody(openAiRefusalBody)
 export class LlmRelayController {
   constructor(private readonly relay: LlmRelayService) {}
 

@@ -47,6 +47,25 @@ export function errorTypeOf(status: number, code?: ShieldErrorCode): string {
   return 'invalid_request_error';
 }
 
+/**
+ * The body of a refusal IdentityModule answers before the relay's filter can run (a request with a
+ * body and a missing or invalid credential, refused on its headers): OpenAI's shape, our code.
+ */
+export function openAiRefusalBody(facts: {
+  readonly status: number;
+  readonly code: ShieldErrorCode;
+  readonly message: string;
+}): OpenAiErrorBody {
+  return {
+    error: {
+      message: facts.message,
+      type: errorTypeOf(facts.status, facts.code),
+      param: null,
+      code: facts.code,
+    },
+  };
+}
+
 /** A relay refusal with a catalogue code: message from the catalogue (or `message`), never a library's. */
 export function relayError(
   code: ShieldErrorCode,
