@@ -183,7 +183,36 @@ function lastJson(stdout) {
   return undefined;
 }
 
-/** The Markdown table lines of a harness's output. */
+/** The Markdown tables of a harness's output as rows of { header: cell }. */
+function parseTables(stdout) {
+  const tables = [];
+  let current;
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('|')) {
+      current = undefined;
+      continue;
+    }
+    const cells = line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
+    if (cells.every((c) => /^:?-+:?$/.test(c))) {
+      // A separator right after rows: the last row was the header of a new table.
+      const last = current?.rows.pop();
+      if (last) {
+        current = { header: last, rows: [] };
+        tables.push(current);
+      }
+      continue;
+    }
+    if (!current) {
+      current = { header: cells, rows: [] };
+      tables.push(current);
+    } else current.rows.push(cells);
+  }
+  return tables.map((t) => t.rows.map((r) => Object.fromEntries(t.header.map((h, i) => [h, r[i] ?? '']))));
+}
+
 const tableLines = (stdout) =>
   stdout
     .split('\n')
@@ -290,7 +319,7 @@ async function main() {
           seconds: r.seconds,
           figures: r.code === 0 ? keyFigures(h.id, r.stdout) : `failed (${r.code})`,
           json: lastJson(r.stdout),
-          tables: tableLines(r.stdout),
+          tables: parseTables(r.stdout),
         });
         console.error(`   ${r.seconds.toFixed(0)} s: ${results.at(-1).figures}`);
       }
@@ -334,7 +363,7 @@ async function main() {
         openssl,
         command: h.cmd.join(' '),
         json: lastJson(r.stdout),
-        tables: tableLines(r.stdout),
+        tables: parseTables(r.stdout),
       };
       writeFileSync(file, await formatted(file, `${JSON.stringify(out, null, 2)}\n`));
     }
