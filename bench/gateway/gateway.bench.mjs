@@ -583,14 +583,16 @@ async function main() {
       });
       const after = await cpuOf(procs);
       // Any refusal fails the run. A socket error or two on a loaded shared machine does not (at
-      // most 1 in 1000 requests); they are counted in the results.
+      // most 1 in 200 requests); they are counted in the results.
       const socketErrors = r.connectErrors + r.readErrors + r.writeErrors + r.timeouts;
-      if (r.non2xx > 0 || r.requests === 0 || socketErrors > Math.max(1, r.requests / 1000)) {
+      if (r.non2xx > 0 || r.requests === 0 || socketErrors > Math.max(2, r.requests / 200)) {
         throw new Error(
           `${run.id}: ${r.requests} requests, ${r.non2xx} non-2xx, ${r.connectErrors} connect, ${r.readErrors} read, ` +
             `${r.writeErrors} write errors, ${r.timeouts} timeouts`,
         );
       }
+      if (socketErrors > 0)
+        console.error(`${run.id}: ${socketErrors} socket errors in ${r.requests} requests (tolerated)`);
       for (const p of procs) if (p !== haproxy.child) served.set(p, (served.get(p) ?? 0) + r.requests);
       const used = after.map((a, i) => a - before[i]);
       const total = used.reduce((a, b) => a + b, 0);
