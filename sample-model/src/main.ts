@@ -20,6 +20,8 @@ async function main(): Promise<void> {
     },
     // 1024 rows of 8 features in JSON stay well under this.
     limits: { maxBodyBytes: 512 * 1024 },
+    // SIGTERM: readiness 503 at once, serving this long more, then the listener closes.
+    timeouts: { drainDelayMs: config.drainDelayMs },
     nest: { logger: ['error', 'warn', 'log'] },
   });
   const { url } = await app.listen(config.port, config.host);

@@ -133,6 +133,13 @@ export interface HttpsTimeoutsOptions {
   /** How long `close()` waits for in-flight requests before closing their connections; default 10000. */
   shutdownGracePeriodMs?: number;
   /**
+   * How long `close()` (and so SIGTERM in an app that calls it) keeps serving after readiness has
+   * turned false, before it stops accepting; default 0 (0 to 600000). Set it a little above the
+   * time a load balancer takes to see a failing readiness probe (Kubernetes: `periodSeconds` ×
+   * `failureThreshold`), so no new request is routed to a replica that has stopped listening.
+   */
+  drainDelayMs?: number;
+  /**
    * A connection with bytes to send that the client does not take (it stopped reading) for this
    * long is closed; default 30000 (1000 to 3600000). Without it a client that never reads holds
    * its connection, and a slot of `limits.maxConnections`, for ever. A handler that is still
@@ -241,6 +248,7 @@ export interface ResolvedHttpsOptions {
     readonly keepAliveMs: number;
     readonly connectionsCheckingIntervalMs: number;
     readonly shutdownGracePeriodMs: number;
+    readonly drainDelayMs: number;
     readonly sendStallMs: number;
   };
   readonly reload: {

@@ -30,6 +30,7 @@ describe('resolveHttpsOptions', () => {
       keepAliveMs: 5000,
       connectionsCheckingIntervalMs: 250,
       shutdownGracePeriodMs: 10_000,
+      drainDelayMs: 0,
       sendStallMs: 30_000,
     });
     expect(r.reload).toMatchObject({ watch: true, sighup: true, debounceMs: 200 });
@@ -117,6 +118,8 @@ describe('resolveHttpsOptions', () => {
       /maxConnectionsPerAddress/,
     ],
     ['no send-stall bound', { tls, timeouts: { sendStallMs: 0 } }, /"timeouts\.sendStallMs"/],
+    ['a negative drain delay', { tls, timeouts: { drainDelayMs: -1 } }, /"timeouts\.drainDelayMs"/],
+    ['a drain delay past 10 min', { tls, timeouts: { drainDelayMs: 600_001 } }, /"timeouts\.drainDelayMs"/],
     [
       'TLSv1.1',
       { tls: { ...tls, minVersion: 'TLSv1.1' } },

@@ -39,6 +39,7 @@ const TIMEOUT_KEYS = [
   'keepAliveMs',
   'connectionsCheckingIntervalMs',
   'shutdownGracePeriodMs',
+  'drainDelayMs',
   'sendStallMs',
 ] as const;
 const RELOAD_KEYS = ['watch', 'sighup', 'debounceMs', 'onReload', 'onReloadError'] as const;
@@ -311,6 +312,7 @@ export function resolveHttpsOptions(raw: unknown): ResolvedHttpsOptions {
       0,
       600 * SECOND,
     ),
+    drainDelayMs: integer('timeouts.drainDelayMs', t.drainDelayMs, 0, 0, 600 * SECOND),
     sendStallMs: integer('timeouts.sendStallMs', t.sendStallMs, 30 * SECOND, SECOND, 3600 * SECOND),
   };
   if (timeouts.headersMs > timeouts.requestMs) {

@@ -23,6 +23,7 @@ import type {
 } from './https-options.interface.js';
 import { resolveHttpsOptions } from './https-options.resolver.js';
 import { loadTlsSource } from './tls-source.js';
+import { observeServerCertificates } from './https.telemetry.js';
 import { HttpsServerHooks } from './https-server.hooks.js';
 import { CONSUMES_ROUTE_CONFIG_KEY, unsupportedMediaType } from './consumes.decorator.js';
 import { createRedirectServer } from './redirect.server.js';
@@ -57,10 +58,34 @@ export interface HttpsApp<T extends INestApplication = INestApplication> {
    */
   reload(): boolean;
   /**
-   * Graceful shutdown: stop accepting, close idle keep-alive connections, let in-flight requests
-   * finish for up to `timeouts.shutdownGracePeriodMs`, destroy what is left, then close the Nest app.
+   * Graceful shutdown, in order: readiness turns false at once ({@link HttpsApp.isDraining}), the
+   * app keeps serving for `timeouts.drainDelayMs` (so a load balancer can see it and route away),
+   * then stops accepting and closes idle keep-alive connections, lets in-flight requests (streams
+   * included) finish for up to `timeouts.shutdownGracePeriodMs`, destroys what is left, and closes
+   * the Nest app.
    */
   close(): Promise<void>;
+  /** True from the moment `close()` is called: a readiness probe answers 503 from then on. */
+  isDraining(): boolean;
+}
+
+// The app of each TLS server, for readiness checks that only hold the server (`HttpAdapterHost`).
+const appsByServer = new WeakMap<object, ShieldHttpsApp<INestApplication>>();
+
+/**
+ * True when the HTTPS app serving `httpServer` is shutting down (its `close()` was called, for
+ * example on SIGTERM); false otherwise, and for a server this package did not create. For a
+ * readiness route: `isHttpsDraining(adapterHost.httpAdapter.getHttpServer())`.
+ */
+export function isHttpsDraining(httpServer: unknown): boolean {
+  if (typeof httpServer !== 'object' || httpServer === null) return false;
+  return appsByServer.get(httpServer)?.isDraining() ?? false;
+}
+
+/** The HTTPS app serving `httpServer`, if this package created it (for the health indicators). */
+export function httpsAppOf(httpServer: unknown): HttpsApp | undefined {
+  if (typeof httpServer !== 'object' || httpServer === null) return undefined;
+  return appsByServer.get(httpServer);
 }
 
 const logger = new Logger('ShieldHttps');
@@ -290,6 +315,7 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
   private listening = false;
   private redirectServer: HttpServer | undefined;
   private closing: Promise<void> | undefined;
+  private draining = false;
 
   /**
    * Starts the certificate watcher and the SIGHUP reload. Throws when rotation was asked for and
@@ -306,6 +332,7 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
     initial: LoadedTlsBundle,
   ) {
     this.current = initial;
+    observeServerCertificates(server, () => this.current, staticCa);
     // A source announces its changes: each one is checked and applied as a reload is.
     this.stopSource = options.tls.source?.subscribe(() => void this.reload());
     if (options.reload.watch && files !== undefined) {
@@ -398,11 +425,24 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
   }
 
   close(): Promise<void> {
+    // Flipped before anything else, synchronously: a probe arriving now already reads 503.
+    this.draining = true;
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
+  isDraining(): boolean {
+    return this.draining;
+  }
+
   private async shutdown(): Promise<void> {
+    const delay = this.options.timeouts.drainDelayMs;
+    if (this.listening && delay > 0) {
+      // Still serving, keep-alive included: the load balancer needs this long to see readiness
+      // fail and stop routing here. Nothing else changes until it is over.
+      logger.log(`draining: readiness is false, serving ${delay} ms more before closing the listener`);
+      await new Promise<void>((resolve) => setTimeout(resolve, delay));
+    }
     this.stopSighup?.();
     this.watcher?.close();
     this.stopSource?.();
@@ -469,7 +509,18 @@ export async function createHttpsApp<T extends INestApplication = INestApplicati
     // Which groups are in force depends on the runtime's OpenSSL (post-quantum on Node 24+ only):
     // said once, so an operator can tell from the log whether key exchange is quantum-safe.
     logger.log(`TLS policy: ${options.tls.minVersion} and up, ${describeKeyExchangeGroups()}`);
-    return new ShieldHttpsApp<T>(app, options, httpServer, hooks, checked.kind, files, staticCa, initial);
+    const https = new ShieldHttpsApp<T>(
+      app,
+      options,
+      httpServer,
+      hooks,
+      checked.kind,
+      files,
+      staticCa,
+      initial,
+    );
+    appsByServer.set(httpServer, https);
+    return https;
   } catch (err) {
     await app.close();
     throw err;

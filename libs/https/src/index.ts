@@ -5,6 +5,7 @@
  */
 export {
   createHttpsApp,
+  isHttpsDraining,
   type HttpsApp,
   type HttpsAdapterChoice,
   type HttpsListenResult,

@@ -35,6 +35,23 @@ export interface SampleConfig {
    * the LLM is called with the X.509-SVID as client certificate and a token exchanged for a JWT-SVID.
    */
   readonly spiffe?: { readonly socket: string };
+  /**
+   * Redis shared by replicas (SHIELD_REDIS_URL, e.g. `redis://redis:6379`): when set, the relay's
+   * budgets and the DPoP replay store live there, so they hold across every replica.
+   */
+  readonly redisUrl?: string;
+  /**
+   * The public origin that DPoP proofs name in `htu` (SHIELD_DPOP_ORIGIN, e.g.
+   * `https://models.example`): when set, DPoP-bound tokens are accepted (RFC 9449).
+   */
+  readonly dpopOrigin?: string;
+  /** Requests per minute of each caller on the `/v1` relay (SHIELD_LLM_REQUESTS_PER_MINUTE, default 60). */
+  readonly llmRequestsPerMinute: number;
+  /**
+   * How long SIGTERM keeps serving with readiness at 503 before the listener closes
+   * (SHIELD_DRAIN_DELAY_MS, default 0, at most 600000): the `timeouts.drainDelayMs` of the bootstrap.
+   */
+  readonly drainDelayMs: number;
 }
 
 /** The variables the sample reads, with their defaults (documented in docs/configuration.md). */
@@ -76,6 +93,10 @@ export function loadSampleConfig(env: NodeJS.ProcessEnv = process.env): SampleCo
     }),
     serviceId: str('SHIELD_SERVICE_ID', audience),
     ...(env.SPIFFE_ENDPOINT_SOCKET ? { spiffe: Object.freeze({ socket: env.SPIFFE_ENDPOINT_SOCKET }) } : {}),
+    ...(env.SHIELD_REDIS_URL ? { redisUrl: env.SHIELD_REDIS_URL } : {}),
+    ...(env.SHIELD_DPOP_ORIGIN ? { dpopOrigin: env.SHIELD_DPOP_ORIGIN } : {}),
+    llmRequestsPerMinute: countVar(env, 'SHIELD_LLM_REQUESTS_PER_MINUTE', 60),
+    drainDelayMs: msVar(env, 'SHIELD_DRAIN_DELAY_MS', 0),
   });
 }
 
@@ -96,6 +117,26 @@ function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number): number 
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 65535) {
     throw new TypeError(`${name} must be a port number from 0 to 65535, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function countVar(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) {
+    throw new TypeError(`${name} must be an integer from 1 to 1000000, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function msVar(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 600_000) {
+    throw new TypeError(`${name} must be an integer from 0 to 600000 (ms), got ${JSON.stringify(raw)}`);
   }
   return n;
 }

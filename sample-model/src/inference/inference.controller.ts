@@ -1,6 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { ShieldError } from '@inference-shield/core';
-import { Consumes } from '@inference-shield/https';
+import { Consumes, isHttpsDraining } from '@inference-shield/https';
 import { Allow, Authenticated, mtls, oidc, Public } from '@inference-shield/identity';
 import { ModelRegistry } from './model-registry.service.js';
 import type { V2InferResponse, V2ModelMetadata } from './v2-protocol.interface.js';
@@ -15,7 +16,10 @@ export const INFER_WORKLOADS: readonly string[] = ['spiffe://shield.local/demo']
  */
 @Controller('v2')
 export class InferenceController {
-  constructor(private readonly registry: ModelRegistry) {}
+  constructor(
+    private readonly registry: ModelRegistry,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
 
   /** The process is up and answering. */
   @Public()
@@ -24,11 +28,16 @@ export class InferenceController {
     return { live: true };
   }
 
-  /** Every model has loaded and the server is not shutting down. */
+  /**
+   * Every model has loaded and the server is not shutting down: 503 from the moment SIGTERM starts
+   * the drain (`timeouts.drainDelayMs`), while the server still serves.
+   */
   @Public()
   @Get('health/ready')
   ready(): { ready: true } {
-    if (!this.registry.isReady()) throw new ShieldError('ERR_NOT_READY');
+    if (!this.registry.isReady() || isHttpsDraining(this.adapterHost.httpAdapter.getHttpServer())) {
+      throw new ShieldError('ERR_NOT_READY');
+    }
     return { ready: true };
   }
 
