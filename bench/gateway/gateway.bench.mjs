@@ -343,7 +343,17 @@ async function waitForPort(port, deadlineMs = 10_000) {
 
 async function startHaproxy(cfgFile, cpu, ports, logFd) {
   const bin = process.env.HAPROXY || 'haproxy';
-  execFileSync(bin, ['-c', '-q', '-f', cfgFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync(bin, ['-c', '-q', '-f', cfgFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch (err) {
+    if (err?.code === 'ENOENT') {
+      throw new Error(
+        `no ${bin}: install HAProxy 2.5 or later (jwt_verify), e.g. apt-get install haproxy, or set HAPROXY`,
+        { cause: err },
+      );
+    }
+    throw new Error(`${bin} refused the generated configuration (above)`, { cause: err });
+  }
   const child = spawn(bin, ['-db', '-f', cfgFile], { stdio: ['ignore', logFd, logFd] });
   const failed = new Promise((_, fail) =>
     child.once('exit', (c) => fail(new Error(`haproxy exited (${c})`))),
