@@ -1,8 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { IdentityModule, principalOf } from '@inference-shield/identity';
-import { LlmRelayModule } from '@inference-shield/llm-relay';
+import { IdentityModule, principalOf, RedisDpopReplayStore } from '@inference-shield/identity';
+import { LlmRelayModule, RedisBudgetStore } from '@inference-shield/llm-relay';
 import { x509TlsSource, type WorkloadApiSource } from '@inference-shield/spiffe';
 import { UpstreamModule, type UpstreamModuleOptions, type UpstreamOptions } from '@inference-shield/upstream';
+import { Redis } from 'ioredis';
 import { SampleModelModule } from '../inference/sample-model.module.js';
 import type { SampleConfig } from './sample-config.js';
 import { SampleSpiffeModule, WORKLOAD_API_SOURCE } from './spiffe-source.module.js';
@@ -57,6 +58,10 @@ const LLM_UPSTREAM = 'llm';
 @Module({})
 export class AppModule {
   static forConfig(config: SampleConfig): DynamicModule {
+    // Replicas share budgets and the DPoP proofs seen through one Redis (SHIELD_REDIS_URL). Both
+    // stores bound each command in time and refuse the request (503) when Redis cannot answer.
+    const redis =
+      config.redisUrl === undefined ? undefined : new Redis(config.redisUrl, { maxRetriesPerRequest: 1 });
     return {
       module: AppModule,
       imports: [
@@ -73,6 +78,14 @@ export class AppModule {
             ],
           },
           mtls: { trustDomains: [SAMPLE_TRUST_DOMAIN] },
+          ...(config.dpopOrigin === undefined
+            ? {}
+            : {
+                dpop: {
+                  origin: config.dpopOrigin,
+                  ...(redis === undefined ? {} : { replayStore: new RedisDpopReplayStore(redis) }),
+                },
+              }),
         }),
         SampleModelModule.forRoot({}),
         config.spiffe === undefined
@@ -95,7 +108,12 @@ export class AppModule {
             '*': [{ scopes: ['llm:chat'] }, { spiffeIds: [`spiffe://${SAMPLE_TRUST_DOMAIN}/demo`] }],
           },
           budgets: {
-            perPrincipal: { requestsPerMinute: 60, tokensPerMinute: 40_000, tokensPerDay: 1_000_000 },
+            ...(redis === undefined ? {} : { store: new RedisBudgetStore({ client: redis }) }),
+            perPrincipal: {
+              requestsPerMinute: config.llmRequestsPerMinute,
+              tokensPerMinute: 40_000,
+              tokensPerDay: 1_000_000,
+            },
           },
         }),
       ],
