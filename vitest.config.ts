@@ -10,6 +10,7 @@ const ENTRIES: Record<string, string> = {
   'dev-pki': 'index',
   https: 'index',
   'https/internal': 'internal',
+  'https/health': 'health',
   identity: 'index',
   'identity/internal': 'internal',
   'identity/passport': 'passport',

@@ -29,6 +29,7 @@ import { createRedirectServer } from './redirect.server.js';
 import { onSighupReload } from './sighup.registry.js';
 import { secureContextOptions } from './tls-policy.js';
 
+import { tlsValidityOf, type TlsValidity } from './tls-validity.js';
 /** Which Nest HTTP adapter to build: Express (default) or Fastify, or an `ExpressAdapter` you made. */
 export type HttpsAdapterChoice = 'express' | 'fastify' | AbstractHttpAdapter;
 
@@ -81,10 +82,10 @@ export function isHttpsDraining(httpServer: unknown): boolean {
   return appsByServer.get(httpServer)?.isDraining() ?? false;
 }
 
-/** The HTTPS app serving `httpServer`, if this package created it (for the health indicators). */
-export function httpsAppOf(httpServer: unknown): HttpsApp | undefined {
+/** The dates of the TLS material of the HTTPS app serving `httpServer` (for the health indicators). */
+export function httpsTlsValidityOf(httpServer: unknown): TlsValidity | undefined {
   if (typeof httpServer !== 'object' || httpServer === null) return undefined;
-  return appsByServer.get(httpServer);
+  return appsByServer.get(httpServer)?.tlsValidity();
 }
 
 const logger = new Logger('ShieldHttps');
@@ -435,6 +436,11 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
 
   private async shutdown(): Promise<void> {
     const delay = this.options.timeouts.drainDelayMs;
+  /** The dates of the bundle in use and of the client CAs (parsed once per bundle). */
+  tlsValidity(): TlsValidity {
+    return tlsValidityOf(this.current, this.staticCa);
+  }
+
     if (this.listening && delay > 0) {
       // Still serving, keep-alive included: the load balancer needs this long to see readiness
       // fail and stop routing here. Nothing else changes until it is over.
