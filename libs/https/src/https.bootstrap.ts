@@ -28,8 +28,8 @@ import { CONSUMES_ROUTE_CONFIG_KEY, unsupportedMediaType } from './consumes.deco
 import { createRedirectServer } from './redirect.server.js';
 import { onSighupReload } from './sighup.registry.js';
 import { secureContextOptions } from './tls-policy.js';
-
 import { tlsValidityOf, type TlsValidity } from './tls-validity.js';
+
 /** Which Nest HTTP adapter to build: Express (default) or Fastify, or an `ExpressAdapter` you made. */
 export type HttpsAdapterChoice = 'express' | 'fastify' | AbstractHttpAdapter;
 
@@ -434,13 +434,13 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
     return this.draining;
   }
 
-  private async shutdown(): Promise<void> {
-    const delay = this.options.timeouts.drainDelayMs;
   /** The dates of the bundle in use and of the client CAs (parsed once per bundle). */
   tlsValidity(): TlsValidity {
     return tlsValidityOf(this.current, this.staticCa);
   }
 
+  private async shutdown(): Promise<void> {
+    const delay = this.options.timeouts.drainDelayMs;
     if (this.listening && delay > 0) {
       // Still serving, keep-alive included: the load balancer needs this long to see readiness
       // fail and stop routing here. Nothing else changes until it is over.
