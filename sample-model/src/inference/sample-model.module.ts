@@ -1,4 +1,7 @@
 import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { HttpsHealthIndicator } from '@inference-shield/https/health';
+import { HealthController } from './health.controller.js';
 import { InferenceController } from './inference.controller.js';
 import { ModelRegistry } from './model-registry.service.js';
 import { ConfigurableSampleModelModule, RAW_SAMPLE_MODEL_OPTIONS } from './sample-model.module-definition.js';
@@ -14,8 +17,10 @@ import { SAMPLE_MODEL_OPTIONS } from './sample-model.constants.js';
  * SampleModelModule.forRoot({ maxBatchRows: 256 })
  */
 @Module({
-  controllers: [InferenceController],
+  imports: [TerminusModule],
+  controllers: [InferenceController, HealthController],
   providers: [
+    HttpsHealthIndicator,
     {
       provide: SAMPLE_MODEL_OPTIONS,
       useFactory: resolveSampleModelOptions,
