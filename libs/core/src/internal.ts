@@ -46,6 +46,13 @@ export {
   type SubjectAltNameSource,
 } from './certificate.inspect.js';
 export { TlsBundleWatcher, type TlsBundleWatcherOptions } from './bundle.watcher.js';
+export {
+  certificateExpiries,
+  observeCertificateExpiry,
+  type CertificateExpiry,
+  type CertificateMaterial,
+  type CertificateRole,
+} from './certificate.telemetry.js';
 export { tlsSocketOf } from './tls-socket.js';
 export {
   TLS12_CIPHERS,

@@ -35,6 +35,8 @@ export interface ConnectionGate {
   destroyAll(): void;
   /** Resolves once no connection is open. */
   drained(): Promise<void>;
+  /** Connections accepted and not yet closed (read by the telemetry gauge, at collection). */
+  open(): number;
 }
 
 /** The per-address cap of {@link installConnectionGate}: off when `maxPerAddress` is 0. */
@@ -176,6 +178,9 @@ export function installConnectionGate(
     drained() {
       if (sockets.size === 0) return Promise.resolve();
       return new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    open() {
+      return sockets.size;
     },
   };
 }

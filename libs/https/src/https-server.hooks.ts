@@ -6,6 +6,7 @@ import { installClientErrorHandler } from './client-error.handler.js';
 import { installConnectionGate, type ConnectionGate } from './connection.gate.js';
 import { setParserLimits, type RequestListener } from '@inference-shield/core/internal';
 import { HttpsRequestHooks } from './request-hooks.js';
+import { HttpsTelemetry } from './https.telemetry.js';
 import { installRequestGate, securityHeaders, type RequestGate } from './request.gate.js';
 
 const logger = new Logger('ShieldHttps');
@@ -92,13 +93,20 @@ export class HttpsServerHooks {
       connectionsCheckingInterval: options.timeouts.connectionsCheckingIntervalMs,
     });
     server.on('drop', refusedConnectionReporter(`limits.maxConnections (${options.limits.maxConnections})`));
+    const reportPerAddress = refusedConnectionReporter(
+      `limits.maxConnectionsPerAddress (${options.limits.maxConnectionsPerAddress}) for one address`,
+    );
 
     const connections = installConnectionGate(server, options.timeouts.handshakeMs, {
       maxPerAddress: options.limits.maxConnectionsPerAddress,
-      onRefused: refusedConnectionReporter(
-        `limits.maxConnectionsPerAddress (${options.limits.maxConnectionsPerAddress}) for one address`,
-      ),
+      onRefused: () => {
+        reportPerAddress();
+        telemetry.refused('maxConnectionsPerAddress');
+      },
     });
+    // OpenTelemetry (API only): per connection or at collection time, never per request.
+    const telemetry = new HttpsTelemetry(server, () => connections.open());
+    server.on('drop', () => telemetry.refused('maxConnections'));
     const hooks = HttpsRequestHooks.attach(server, takeFrameworkListener(server));
     const requests = installRequestGate(server, options, hooks.run);
     installClientErrorHandler(server, securityHeaders(options));

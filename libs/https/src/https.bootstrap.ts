@@ -23,6 +23,7 @@ import type {
 } from './https-options.interface.js';
 import { resolveHttpsOptions } from './https-options.resolver.js';
 import { loadTlsSource } from './tls-source.js';
+import { observeServerCertificates } from './https.telemetry.js';
 import { HttpsServerHooks } from './https-server.hooks.js';
 import { CONSUMES_ROUTE_CONFIG_KEY, unsupportedMediaType } from './consumes.decorator.js';
 import { createRedirectServer } from './redirect.server.js';
@@ -332,6 +333,7 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
     initial: LoadedTlsBundle,
   ) {
     this.current = initial;
+    observeServerCertificates(server, () => this.current, staticCa);
     // A source announces its changes: each one is checked and applied as a reload is.
     this.stopSource = options.tls.source?.subscribe(() => void this.reload());
     if (options.reload.watch && files !== undefined) {

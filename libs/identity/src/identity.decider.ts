@@ -5,6 +5,7 @@ import { eventOf } from './audit.event.js';
 import type { AuditEvent, AuditSink } from './audit.interface.js';
 import { DpopVerifier, type DpopRequest } from './dpop/dpop.verifier.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, TOKEN_VERIFIER } from './identity.constants.js';
+import { AuthTelemetry } from './identity.telemetry.js';
 import type { ResolvedIdentityOptions } from './identity-options.interface.js';
 import {
   presentsUnverifiedCertificate,
@@ -90,6 +91,8 @@ export class IdentityDecider {
   // RFC 9449, with the `dpop` option: the proof check of every request presenting a DPoP-bound token.
   private readonly dpop: DpopVerifier | undefined;
   private readonly dpopContexts = new WeakMap<VerifyContext, VerifyContext>();
+  // OpenTelemetry (API only): a no-op unless the application registered an SDK before start-up.
+  private readonly telemetry = new AuthTelemetry();
 
   constructor(
     @Inject(IDENTITY_OPTIONS) private readonly options: ResolvedIdentityOptions,
@@ -262,6 +265,7 @@ export class IdentityDecider {
 
   /** Hands one event to the audit sink; a throwing sink is reported, and changes no decision. */
   record(event: AuditEvent): void {
+    this.telemetry.decided(event);
     try {
       this.audit.record(event);
     } catch (err) {

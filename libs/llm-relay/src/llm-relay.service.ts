@@ -44,6 +44,7 @@ import { mayUse } from './model-access.js';
 import { relayError, RelayHttpError, toRelayHttpError } from './openai-error.js';
 import { checkRelayRequest, type RelayRequest } from './relay-request.js';
 import { LlmUsageRecord, type LlmUsageOutcome } from './usage-event.js';
+import { RelayTelemetry } from './relay.telemetry.js';
 
 /** A safe token of an upstream error (`code`, `type`, `param`): anything else is dropped. */
 const ERROR_TOKEN = /^[A-Za-z0-9_.:[\]-]{1,64}$/;
@@ -106,6 +107,8 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
   private readonly roleClaimPath: readonly string[];
   private readonly sink: AuditSink | undefined;
   private gate: BudgetGate | undefined;
+  // OpenTelemetry (API only): a no-op unless the application registered an SDK before start-up.
+  private readonly telemetry = new RelayTelemetry();
   private ownStore: BudgetStore | undefined;
 
   constructor(
@@ -502,6 +505,17 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
     principal: ShieldPrincipal | undefined,
     model: ResolvedRelayModel | undefined,
   ): void {
+    this.telemetry.called({
+      route: state.route,
+      model: model?.id,
+      upstreamModel: model?.upstreamModel,
+      promptTokens: state.promptTokens,
+      completionTokens: state.completionTokens,
+      ttftMs: state.ttftMs,
+      durationMs: performance.now() - state.started,
+      outcome: state.outcome,
+      code: state.code,
+    });
     if (this.sink === undefined) return;
     try {
       this.sink.record(

@@ -82,6 +82,8 @@ export interface UpstreamPool {
   readonly dispatcher: Dispatcher;
   /** True while a request is queued, running, or streaming its body. */
   busy(): boolean;
+  /** undici's pool figures summed over the pools (read by the telemetry gauge, at collection). */
+  figures(): { connected: number; free: number; pending: number; running: number };
 }
 
 /**
@@ -100,6 +102,18 @@ export function buildUpstreamDispatcher(
   const busy = (): boolean => {
     for (const pool of pools) if (!pool.destroyed && pool.stats.size > 0) return true;
     return false;
+  };
+  const figures = (): ReturnType<UpstreamPool['figures']> => {
+    const sum = { connected: 0, free: 0, pending: 0, running: 0 };
+    for (const pool of pools) {
+      if (pool.destroyed) continue;
+      const s = pool.stats;
+      sum.connected += s.connected;
+      sum.free += s.free;
+      sum.pending += s.pending;
+      sum.running += s.running;
+    }
+    return sum;
   };
   const track = (pool: Pool): Pool => {
     pools.add(pool);
@@ -122,7 +136,7 @@ export function buildUpstreamDispatcher(
       factory: (origin: string | URL, opts: object) =>
         track(new Pool(origin, { ...(opts as Pool.Options), connect })),
     });
-    return { dispatcher, busy };
+    return { dispatcher, busy, figures };
   }
   const proxyTls: ConnectionOptions & { timeout: number } = {
     rejectUnauthorized: true,
@@ -141,7 +155,7 @@ export function buildUpstreamDispatcher(
       return track(new Pool(origin, { ...o, connect: countingConnector(o.connect, counters) }));
     },
   });
-  return { dispatcher, busy };
+  return { dispatcher, busy, figures };
 }
 
 /**

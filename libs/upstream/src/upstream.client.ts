@@ -15,6 +15,7 @@ import {
 import { toUpstreamError } from './upstream-error.mapping.js';
 import { leanFetch, leanFetchRequest } from './lean-fetch.js';
 import { UpstreamCounters, type UpstreamStats } from './upstream-stats.js';
+import { UpstreamTelemetry } from './upstream.telemetry.js';
 import { resolveUpstreamTarget, upstreamRequestTarget } from './upstream-target.js';
 import { buildUpstreamDispatcher, type UpstreamPool, type UpstreamTlsMaterial } from './upstream-tls.js';
 import type { ResolvedUpstreamOptions } from './upstream-options.interface.js';
@@ -96,6 +97,9 @@ export class UpstreamClient {
   private stopSource: (() => void) | undefined;
   /** The keyless credential (a token from a token endpoint), when configured. */
   private tokenCredential: UpstreamCredential | undefined;
+  /** The TLS material in use (its certificates' expiry is observed) and the OpenTelemetry instruments. */
+  private material: UpstreamTlsMaterial;
+  private readonly telemetry: UpstreamTelemetry;
 
   private constructor(
     private readonly options: ResolvedUpstreamOptions,
@@ -108,6 +112,18 @@ export class UpstreamClient {
     this.origin = options.origin;
     this.counters = new UpstreamCounters(options.name);
     this.pool = buildUpstreamDispatcher(options, material, this.counters, proxyCa);
+    this.material = material;
+    const cc = options.clientCertificate;
+    const ca = options.ca;
+    this.telemetry = new UpstreamTelemetry(options.name, options.origin, {
+      stats: () => this.counters.snapshot(),
+      pool: () => this.pool.figures(),
+      material: () => this.material,
+      files: {
+        ...(cc !== undefined ? { cert: cc.cert } : {}),
+        ...(ca !== undefined && 'file' in ca ? { ca: ca.file } : {}),
+      },
+    });
   }
 
   private get dispatcher(): Dispatcher {
@@ -191,6 +207,7 @@ export class UpstreamClient {
     if (credential !== undefined) req.headers[credential.header] = credential.value;
     else if (this.tokenCredential !== undefined) req.headers.authorization = await this.bearer(signal);
     this.counters.requests++;
+    const span = this.telemetry.start(req.method, req.headers);
     let res: Response;
     try {
       res = await leanFetch(
@@ -202,11 +219,15 @@ export class UpstreamClient {
     } catch (err) {
       if (signal?.aborted === true) {
         this.counters.error('ERR_UPSTREAM_ABORTED');
+        UpstreamTelemetry.failed(span, 'ERR_UPSTREAM_ABORTED');
         throw err;
       }
-      throw this.fail(err);
+      const failure = this.fail(err);
+      UpstreamTelemetry.failed(span, failure.code);
+      throw failure;
     }
     this.counters.responses++;
+    UpstreamTelemetry.answered(span, res.status);
     if (REDIRECTS.has(res.status)) {
       await res.body?.cancel().catch(() => undefined);
       throw this.fail(new Error(`upstream answered ${res.status}`), 'ERR_UPSTREAM_REDIRECT');
@@ -238,21 +259,21 @@ export class UpstreamClient {
       }
     }
     this.counters.requests++;
+    const method = options.method ?? 'GET';
+    const span = this.telemetry.start(method, headers);
     let res: Dispatcher.ResponseData;
     try {
-      const req: Dispatcher.RequestOptions = {
-        origin: this.options.origin,
-        path,
-        method: options.method ?? 'GET',
-        headers,
-      };
+      const req: Dispatcher.RequestOptions = { origin: this.options.origin, path, method, headers };
       if (options.body !== undefined) req.body = options.body;
       if (options.signal !== undefined) req.signal = options.signal;
       res = await this.dispatcher.request(req);
     } catch (err) {
-      throw this.fail(err, options.signal?.aborted === true ? 'ERR_UPSTREAM_ABORTED' : undefined);
+      const failure = this.fail(err, options.signal?.aborted === true ? 'ERR_UPSTREAM_ABORTED' : undefined);
+      UpstreamTelemetry.failed(span, failure.code);
+      throw failure;
     }
     this.counters.responses++;
+    UpstreamTelemetry.answered(span, res.statusCode);
     if (REDIRECTS.has(res.statusCode)) {
       res.body.dump({ limit: DRAIN_LIMIT }).catch(() => undefined);
       throw this.fail(new Error(`upstream answered ${res.statusCode}`), 'ERR_UPSTREAM_REDIRECT');
@@ -305,6 +326,7 @@ export class UpstreamClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.telemetry.close();
     this.stopSource?.();
     this.watcher?.close();
     await this.tokenCredential?.close();
@@ -356,6 +378,7 @@ export class UpstreamClient {
     if (this.closed) return;
     const previous = this.pool;
     this.pool = buildUpstreamDispatcher(this.options, material, this.counters, this.proxyCa);
+    this.material = material;
     // The token endpoint sees the same certificate as the upstream.
     this.tokenCredential?.useTls(material);
     if (counted) this.counters.certificateReloads++;

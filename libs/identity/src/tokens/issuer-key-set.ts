@@ -39,6 +39,8 @@ interface HeldKey extends ResolvedKey {
 export interface IssuerKeySetStats {
   /** JWKS documents requested (discovery documents not counted). */
   readonly jwksFetches: number;
+  /** Key-set refreshes that failed (discovery, fetch, or no usable key); the previous keys stay. */
+  readonly jwksFailures: number;
   /** Usable keys held now. */
   readonly keys: number;
   /** Epoch ms of the last successful fetch (inline keys: when they were loaded). */
@@ -107,6 +109,7 @@ export class IssuerKeySet {
   private lastSuccessAt?: number;
   private lastError?: string;
   private fetches = 0;
+  private failures = 0;
   private keyGeneration = 0;
   private retryTimer?: NodeJS.Timeout;
   private closed = false;
@@ -277,6 +280,7 @@ export class IssuerKeySet {
   stats(): IssuerKeySetStats {
     return {
       jwksFetches: this.fetches,
+      jwksFailures: this.failures,
       keys: this.loaded?.usable ?? 0,
       ...(this.lastSuccessAt !== undefined ? { lastFetchOk: this.lastSuccessAt } : {}),
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
@@ -324,6 +328,7 @@ export class IssuerKeySet {
     } catch (err) {
       // Keep the previous keys: an IdP outage must not log everyone out at once.
       const message = err instanceof Error ? err.message : 'unknown error';
+      this.failures++;
       this.lastError = message;
       throw new KeySetFetchError(`issuer ${this.issuer}: ${message}`, { cause: err });
     }

@@ -11,6 +11,7 @@ import { extractAccessToken, extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
 import { IssuerKeySet, type IssuerKeySetStats, type ResolvedKey } from './issuer-key-set.js';
 import { translateJoseError } from './jose-error.mapping.js';
+import { observeTokenVerifier } from '../identity.telemetry.js';
 import { decodeClaims, inspectCompactJws } from './jws-inspect.js';
 import type { JwksFetch } from './jwks-fetch.js';
 import { assertAlgorithmAllowed } from './jws-signature.js';
@@ -89,6 +90,8 @@ export class TokenVerifier {
   private introspector: Introspector | undefined;
   // One jose key set per JWT bundle the source handed out (a new bundle object on each update).
   private readonly jwtSvidKeys = new WeakMap<object, ReturnType<typeof createLocalJWKSet>>();
+  // OpenTelemetry observers of stats(), read at collection time only (see identity.telemetry.ts).
+  private readonly stopTelemetry: () => void;
 
   private constructor(
     private readonly options: ResolvedTokenVerifierOptions,
@@ -97,6 +100,7 @@ export class TokenVerifier {
     cas: readonly (Buffer | undefined)[],
   ) {
     this.cache = new VerifiedTokenCache(options.cacheMaxEntries);
+    this.stopTelemetry = observeTokenVerifier(this, now);
     for (const [i, issuer] of options.issuers.entries()) {
       const ca = cas[i];
       const keySet = new IssuerKeySet(issuer, {
@@ -269,6 +273,7 @@ export class TokenVerifier {
 
   /** Aborts fetches in flight, stops retries, closes the per-issuer agents, empties the cache. */
   async close(): Promise<void> {
+    this.stopTelemetry();
     this.abort.abort();
     await Promise.all([...this.byIssuer.values()].map(({ keySet }) => keySet.close()));
     await this.introspector?.close();
