@@ -11,14 +11,22 @@
 //     plain      NestFactory.create over plain HTTP, a module importing SampleModelModule only
 //                (no IdentityModule: the policy decorators are inert metadata), no token.
 //   chat       POST /v1/chat/completions, non-streamed, a short prompt, stand-in with tokenDelayMs 0
-//     secured    the same secured server: the sample's ChatController (guard, caller assertion,
-//                OpenAI SDK on UpstreamClient.fetch) to the stand-in LLM over mTLS + API key;
-//     plain      plain HTTP, no guard, a bench-only controller (below) with the same steps as the
-//                sample's non-streamed path (validateChatRequest, AbortController, the OpenAI SDK
-//                with maxRetries 0) whose fetch is undici's fetch on a plaintext pool of the same
-//                size, to the same stand-in handler listening on plain HTTP. No caller assertion.
+//     secured    the same secured server: the sample's /v1 relay (LlmRelayModule: guard, access by
+//                scope llm:chat, per-principal budget, a signed caller assertion per request) on
+//                UpstreamClient.fetch to the stand-in LLM over mTLS, keyless as shipped (the client
+//                certificate exchanged at the stand-in's /oauth/token for a short-lived token).
+//                The sample's budgets allow 40 000 tokens a minute per principal, so the load
+//                cycles through CHAT_PRINCIPALS access tokens (one per client, each reused), and
+//                SHIELD_LLM_REQUESTS_PER_MINUTE is raised to its maximum;
+//     plain      plain HTTP, no guard, a bench-only controller (below): a minimal check of the body
+//                (an object with a messages array, not streamed), an AbortController tied to the
+//                caller's hang-up, the OpenAI SDK with maxRetries 0 whose fetch is undici's request()
+//                on a plaintext pool of the same size (the answer read whole, a minimal Response), with
+//                a static API key, to the same stand-in handler listening on plain HTTP. No access
+//                rule, no budget, no caller assertion.
 //     split      plain HTTP, no guard, the same bench-only steps on a second route whose SDK uses
-//                UpstreamClient.fetch (mTLS): separates the outbound hop's cost from the inbound's.
+//                UpstreamClient.fetch (mTLS, the same keyless credential): separates the outbound
+//                hop's cost from the inbound's and the relay's.
 //
 // Processes: the secured server, the plain server (both pinned to BENCH_SERVER_CPU, loaded one at a
 // time), the stand-in LLM (HTTPS+mTLS and HTTP listeners sharing one request handler, pinned to
@@ -37,6 +45,7 @@
 // neither the README nor results.json).
 import 'reflect-metadata';
 import { execFileSync, fork, spawn } from 'node:child_process';
+import { createPrivateKey, randomBytes, sign } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -64,10 +73,21 @@ const CHAT_BODY = {
 };
 /** The scope the sample's routes ask for: models:infer (infer) and llm:chat (chat). */
 const SCOPE = 'models:infer llm:chat';
+/**
+ * Clients of the secured chat run, each with its own access token (reused on every request it
+ * sends). The sample's relay allows a principal 40 000 tokens a minute (about 30 a request here):
+ * one client could not keep the secured chat run busy for more than a second or so.
+ */
+const CHAT_PRINCIPALS = 128;
 /** Pool of the plaintext baseline: the upstream client's default (libs/upstream, pool.connections). */
 const UPSTREAM_POOL = 16;
 /** A server that has not answered over IPC by then is stuck: the run fails instead of hanging. */
 const IPC_TIMEOUT_MS = 60_000;
+/**
+ * What the secured chat run goes through, kept with each run: runs before this value existed went
+ * through the sample's former ChatController with a static API key.
+ */
+const CHAT_PATH_DESIGN = 'llm-relay, keyless';
 /** Runs kept in results.json (newest last). */
 const KEEP_RUNS = 10;
 
@@ -81,7 +101,7 @@ const SCENARIOS = [
 const LABELS = {
   'infer-secured': 'inference, HTTPS + OIDC guard (sample as shipped)',
   'infer-plain': 'inference, plain HTTP, no guard',
-  'chat-secured': 'chat, HTTPS + guard → stand-in over mTLS',
+  'chat-secured': 'chat, HTTPS + guard + relay → stand-in over mTLS',
   'chat-plain': 'chat, plain HTTP, no guard → stand-in over HTTP',
   'chat-plain-mtls': 'chat, plain HTTP, no guard → stand-in over mTLS',
 };
@@ -98,6 +118,37 @@ function onParentMessages(handlers) {
   process.on('disconnect', () => process.exit(0));
 }
 
+/**
+ * Access tokens for the secured chat run's clients: the header and claims of the dev IdP's
+ * `client_credentials` access tokens (ES256, `typ: at+jwt`, its issuer and audience, 300 s), signed
+ * with the IdP's own key (from its keys file), one `sub` per client: the IdP mints about ten a
+ * second, and the relay budgets by subject.
+ */
+function tokenMinter(idp, keysFile) {
+  const jwk = JSON.parse(readFileSync(keysFile, 'utf8')).keys.find((k) => k.kid === idp.signingKid);
+  if (!jwk?.d) throw new Error('the dev IdP keys file has no private key for its signing kid');
+  const key = createPrivateKey({ key: jwk, format: 'jwk' });
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const header = b64({ alg: 'ES256', typ: 'at+jwt', kid: idp.signingKid });
+  const mint = (subject, scope = SCOPE) => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      jti: randomBytes(32).toString('base64url'),
+      sub: subject,
+      iat: now,
+      exp: now + 300,
+      scope,
+      client_id: subject,
+      iss: idp.issuer,
+      aud: idp.audience,
+    };
+    const input = `${header}.${b64(claims)}`;
+    const sig = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+    return `${input}.${sig.toString('base64url')}`;
+  };
+  return { mint };
+}
+
 /** The sample server as main.ts starts it, on port 0. */
 async function serveSecured(setup) {
   const { createHttpsApp } = await lib('https');
@@ -107,8 +158,13 @@ async function serveSecured(setup) {
   // The options of sample-model/src/main.ts, unchanged.
   const app = await createHttpsApp(AppModule.forConfig(config), {
     tls: config.tls,
-    mtls: { mode: 'optional', ca: config.mtlsCa, ...(config.mtlsCrl ? { crl: config.mtlsCrl } : {}) },
+    mtls: {
+      mode: 'optional',
+      ca: { file: config.mtlsCa },
+      ...(config.mtlsCrl ? { crl: config.mtlsCrl } : {}),
+    },
     limits: { maxBodyBytes: 512 * 1024 },
+    timeouts: { drainDelayMs: config.drainDelayMs },
     nest: { logger: ['error', 'warn', 'log'] },
   });
   const { port } = await app.listen(0, '127.0.0.1');
@@ -127,11 +183,10 @@ async function servePlain(setup) {
   const { Body, Controller, HttpCode, Module, Post, Req, Res } = await import('@nestjs/common');
   const { HttpAdapterHost, NestFactory } = await import('@nestjs/core');
   const { default: OpenAI } = await import('openai');
-  const { Agent, fetch: undiciFetch } = await import('undici');
+  const { Agent } = await import('undici');
   const { ShieldError, ShieldExceptionFilter } = await lib('core');
   const { createUpstreamRegistry } = await lib('upstream');
   const { SampleModelModule } = await fromDist('sample-model/src/index.js');
-  const { validateChatRequest } = await fromDist('sample-model/src/chat/chat-request.validation.js');
 
   const pool = new Agent({
     connections: UPSTREAM_POOL,
@@ -139,26 +194,81 @@ async function servePlain(setup) {
     keepAliveMaxTimeout: 30_000,
     maxOrigins: 1,
   });
-  // What UpstreamClient.fetch does minus the security: no origin check, no pinned TLS, no typed
-  // errors; redirects not followed, as there.
-  const plainFetch = (input, init) => undiciFetch(input, { ...init, redirect: 'manual', dispatcher: pool });
+  // What UpstreamClient.fetch does minus the security: undici's request() on the pool, its answer
+  // handed to the SDK as a minimal Response (as the client's lean fetch does: undici's own fetch
+  // costs about five times the CPU, see bench/upstream), no origin check, no pinned TLS, no
+  // timeouts, no typed errors, redirects not followed. The answer is read whole (never streamed).
+  const plainFetch = async (input, init = {}) => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    const res = await pool.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: init.method ?? 'GET',
+      headers: Object.fromEntries(new Headers(init.headers)),
+      body: init.body ?? null,
+      signal: init.signal ?? undefined,
+    });
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(res.headers)) {
+      for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined) headers.append(name, v);
+    }
+    const bytes = new Uint8Array(await res.body.arrayBuffer());
+    const text = async () => new TextDecoder().decode(bytes);
+    // What the SDK reads of a non-streamed answer (status, headers, json or text).
+    return {
+      ok: res.statusCode >= 200 && res.statusCode < 300,
+      status: res.statusCode,
+      statusText: '',
+      url: url.href,
+      redirected: false,
+      headers,
+      get body() {
+        return new Response(bytes).body;
+      },
+      text,
+      json: async () => JSON.parse(await text()),
+      arrayBuffer: async () => bytes.slice().buffer,
+    };
+  };
   const apiKey = readFileSync(setup.apiKeyFile, 'utf8').trim();
-  // For the split of the chat cost: the sample's upstream (pinned mTLS pool, API key from its
-  // file) built with the same options, but reached from this unguarded plain-HTTP server.
+  // For the split of the chat cost: the sample's upstream (pinned mTLS pool, keyless: the client
+  // certificate exchanged at the stand-in's token endpoint) built with the options of
+  // sample-model/src/app/app.module.ts, but reached from this unguarded plain-HTTP server.
   const registry = await createUpstreamRegistry({
     upstreams: {
       llm: {
         baseUrl: setup.llmMtlsUrl,
-        ca: setup.pki.caCert,
+        ca: { file: setup.pki.caCert },
         clientCertificate: { cert: setup.pki.clientCert, key: setup.pki.clientKey, watch: true },
-        apiKey: { file: setup.apiKeyFile },
+        credential: { certificateExchange: { tokenEndpoint: setup.llmTokenUrl } },
       },
     },
   });
   const llm = registry.client('llm');
 
-  // The sample ChatController's non-streamed path, step for step, without the guard's metadata
-  // and without the caller assertion (there is no caller identity to assert).
+  /**
+   * The least a non-secured relay of a non-streamed chat call does: the body is an object with a
+   * non-empty `messages` array (what the SDK needs to build its request), no `stream`. No field
+   * bounds, no model catalogue, no access rule, no budget: the relay's checks are part of what the
+   * secured run pays for.
+   */
+  const chatRequestOf = (body) => {
+    if (
+      body === null ||
+      typeof body !== 'object' ||
+      !Array.isArray(body.messages) ||
+      body.messages.length === 0 ||
+      (body.model !== undefined && typeof body.model !== 'string')
+    ) {
+      throw new ShieldError('ERR_INVALID_INPUT', { detail: 'expected a chat completion request' });
+    }
+    if (body.stream === true)
+      throw new ShieldError('ERR_INVALID_INPUT', { detail: 'the baseline does not stream' });
+    return body;
+  };
+
+  // The plain chat path: body check, abort on hang-up, one SDK call (no retries), the answer sent
+  // back as is. No guard metadata, no caller assertion (there is no caller identity to assert).
   class PlainChatController {
     constructor() {
       this.openai = new OpenAI({
@@ -186,8 +296,7 @@ async function servePlain(setup) {
     }
 
     async relay(openai, res, body) {
-      const chat = validateChatRequest(body);
-      if (chat.stream) throw new ShieldError('ERR_INVALID_INPUT', { detail: 'the baseline does not stream' });
+      const chat = chatRequestOf(body);
       const abort = new AbortController();
       const onClose = () => {
         if (!res.writableFinished) abort.abort();
@@ -248,8 +357,10 @@ async function servePlain(setup) {
 }
 
 /**
- * The stand-in LLM (HTTPS, client certificate required, API key) and, for the baseline, a plain
- * HTTP listener on the very same request handler: same routes, same answers, same counters.
+ * The stand-in LLM (HTTPS, client certificate required; tokens from its /oauth/token exchange of
+ * the client certificate, as the keyless sample uses, or a static API key, as the plaintext
+ * baseline uses) and, for the baseline, a plain HTTP listener on the very same request handler:
+ * same routes, same answers, same counters.
  */
 async function serveStandin(setup) {
   const { createLlmStandin } = await import('@inference-shield/llm-standin');
@@ -260,6 +371,7 @@ async function serveStandin(setup) {
     key: setup.pki.serverKey,
     ca: setup.pki.caCert,
     apiKeys: [readFileSync(setup.apiKeyFile, 'utf8').trim()],
+    tokenEndpoint: {},
     tokenDelayMs: 0,
   });
   const handlers = standin.server.listeners('request');
@@ -277,7 +389,14 @@ async function serveStandin(setup) {
   });
   onParentMessages({
     cpu: () => process.send({ cpu: process.cpuUsage() }),
-    stats: () => process.send({ stats: { ...standin.stats } }),
+    stats: () =>
+      process.send({
+        stats: {
+          ...standin.stats,
+          tokenRequests: standin.tokenEndpoint?.stats.tokenRequests,
+          tokensIssued: standin.tokenEndpoint?.stats.tokensIssued,
+        },
+      }),
     close: async () => {
       plain.closeAllConnections();
       await Promise.all([standin.close(), new Promise((ok) => plain.close(ok))]);
@@ -384,7 +503,7 @@ async function stopChild(child) {
 }
 
 /** One wrk run; bounded: killed if it outlives its duration by 15 s. */
-function runWrk({ url, bodyFile, authFile, seconds, connections, cpu }) {
+function runWrk({ url, bodyFile, authFile, script, seconds, connections, cpu }) {
   return new Promise((ok, fail) => {
     const args = [
       '-t1',
@@ -393,7 +512,7 @@ function runWrk({ url, bodyFile, authFile, seconds, connections, cpu }) {
       '--timeout',
       '5s',
       '-s',
-      join(here, 'post-json.lua'),
+      join(here, script),
       url,
       '--',
       bodyFile,
@@ -419,7 +538,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const cpuMicros = (u) => u.user + u.system;
 
 /** Checks that each server answers as the benchmark assumes, so it never measures refusals. */
-async function verify(origins, token, caPem) {
+async function verify(origins, { token, minted }, caPem) {
   const undici = await import('undici');
   const agent = new undici.Agent({ connect: { ca: caPem, servername: 'localhost' } });
   const post = async (origin, path, body, auth) => {
@@ -446,16 +565,23 @@ async function verify(origins, token, caPem) {
     const score = (r) => r.body?.outputs?.[0]?.data?.[0];
     if (typeof score(a) !== 'number' || score(a) !== score(b))
       throw new Error('the two servers scored differently');
+    // A token without llm:chat: the relay's access rule refuses it (as a model it may not see)
+    // before any upstream call.
+    const noChat = await post(origins.secured, CHAT_PATH, CHAT_BODY, minted.withoutChatScope);
+    if (noChat.status !== 403 && noChat.status !== 404)
+      throw new Error(`secured chat without llm:chat answered ${noChat.status}, not 403 or 404`);
     const c = await post(origins.secured, CHAT_PATH, CHAT_BODY, token);
+    const m = await post(origins.secured, CHAT_PATH, CHAT_BODY, minted.token);
     const d = await post(origins.plain, CHAT_PATH, CHAT_BODY);
     const e = await post(origins.plain, CHAT_MTLS_PATH, CHAT_BODY);
-    if (c.status !== 200 || d.status !== 200 || e.status !== 200) {
-      throw new Error(`chat answered ${c.status} / ${d.status} / ${e.status}`);
+    if (c.status !== 200 || m.status !== 200 || d.status !== 200 || e.status !== 200) {
+      throw new Error(`chat answered ${c.status} / ${m.status} / ${d.status} / ${e.status}`);
     }
     const text = (r) => r.body?.choices?.[0]?.message?.content;
-    // The stand-in's answer is a function of the prompt: both paths must have reached it.
-    if (typeof text(c) !== 'string' || text(c).length === 0 || text(c) !== text(d) || text(c) !== text(e)) {
-      throw new Error('the two chat paths got different answers');
+    // The stand-in's answer is a function of the prompt: every path must have reached it.
+    const same = [m, d, e].every((r) => text(r) === text(c));
+    if (typeof text(c) !== 'string' || text(c).length === 0 || !same) {
+      throw new Error('the chat paths got different answers');
     }
     return { score: score(a), completionTokens: c.body.usage?.completion_tokens };
   } finally {
@@ -506,7 +632,9 @@ async function main() {
       },
     );
     mkdirSync(join(dir, 'idp'), { mode: 0o700 });
-    idp = await startDevIdp({ port: 0, pkiDir: pki.dir, keysFile: join(dir, 'idp', 'jwks.json') });
+    const keysFile = join(dir, 'idp', 'jwks.json');
+    idp = await startDevIdp({ port: 0, pkiDir: pki.dir, keysFile });
+    const minter = tokenMinter(idp, keysFile);
     const logFd = openSync('/dev/null', 'w');
 
     const standin = await startChild(
@@ -525,7 +653,9 @@ async function main() {
           SHIELD_OIDC_ISSUER: idp.issuer,
           SHIELD_OIDC_AUDIENCE: idp.audience,
           SHIELD_LLM_URL: `https://localhost:${standin.httpsPort}/v1`,
-          SHIELD_LLM_API_KEY_FILE: apiKeyFile,
+          // No SHIELD_LLM_API_KEY_FILE: keyless, as shipped (certificate exchange at /oauth/token).
+          // The relay's per-caller request rate, at its maximum: a benchmark client is no abuser.
+          SHIELD_LLM_REQUESTS_PER_MINUTE: '1000000',
         },
       },
       serverCpu,
@@ -537,6 +667,7 @@ async function main() {
       {
         llmUrl: `http://127.0.0.1:${standin.httpPort}/v1`,
         llmMtlsUrl: `https://localhost:${standin.httpsPort}/v1`,
+        llmTokenUrl: `https://localhost:${standin.httpsPort}/oauth/token`,
         apiKeyFile,
         pki: {
           caCert: pki.caCert,
@@ -555,11 +686,20 @@ async function main() {
     writeFileSync(bodyFiles.infer, JSON.stringify(INFER_BODY));
     writeFileSync(bodyFiles.chat, JSON.stringify(CHAT_BODY));
     const authFile = join(dir, 'authorization');
-    // A fresh token per round: dev tokens live 300 s, longer runs would otherwise outlive theirs.
+    const tokensFile = join(dir, 'tokens');
+    // Fresh tokens per round: dev tokens live 300 s, longer runs would otherwise outlive theirs.
     const newToken = async () => {
       const token = await idp.getToken({ scope: SCOPE });
       writeFileSync(authFile, `Bearer ${token}\n`, { mode: 0o600 });
-      return token;
+      const pool = Array.from({ length: CHAT_PRINCIPALS }, (_, i) => minter.mint(`bench-client-${i + 1}`));
+      writeFileSync(tokensFile, `${pool.join('\n')}\n`, { mode: 0o600 });
+      return {
+        token,
+        minted: {
+          token: pool[0],
+          withoutChatScope: minter.mint('bench-client-0', 'models:infer'),
+        },
+      };
     };
     const checked = await verify(origins, await newToken(), readFileSync(pki.caCert));
 
@@ -571,7 +711,8 @@ async function main() {
       const r = await runWrk({
         url: `${origins[scenario.server]}${scenario.path}`,
         bodyFile: bodyFiles[scenario.body],
-        authFile: scenario.server === 'secured' ? authFile : undefined,
+        authFile: scenario.server !== 'secured' ? undefined : chat ? tokensFile : authFile,
+        script: scenario.server === 'secured' && chat ? 'post-tokens.lua' : 'post-json.lua',
         seconds: runSeconds,
         connections: chat ? chatConnections : connections,
         cpu: wrkCpu,
@@ -650,20 +791,30 @@ async function main() {
             coreBusyBefore: busy?.map((b) => Number(b.toFixed(2))),
           }
         : 'none (one CPU)',
-      settings: { seconds, rounds, connections, chatConnections, wrkThreads: 1, upstreamPool: UPSTREAM_POOL },
+      settings: {
+        seconds,
+        rounds,
+        connections,
+        chatConnections,
+        chatPrincipals: CHAT_PRINCIPALS,
+        wrkThreads: 1,
+        upstreamPool: UPSTREAM_POOL,
+      },
+      chatPath: CHAT_PATH_DESIGN,
       checked,
       summary,
       ratios: { inference: ratio('infer'), chat: ratio('chat') },
       // Where the secured chat's extra server CPU goes, in µs per request.
       chatSplitCpuUs: {
         outboundMtls: summary['chat-plain-mtls'].serverCpuUs - summary['chat-plain'].serverCpuUs,
-        inboundTlsGuardAssertion:
-          summary['chat-secured'].serverCpuUs - summary['chat-plain-mtls'].serverCpuUs,
+        inboundTlsGuardRelay: summary['chat-secured'].serverCpuUs - summary['chat-plain-mtls'].serverCpuUs,
       },
       standinStats: {
         handshakes: stats.handshakes,
         completions: stats.completions,
         requests: stats.requests,
+        tokenRequests: stats.tokenRequests,
+        tokensIssued: stats.tokensIssued,
       },
       runs,
     };
@@ -758,7 +909,7 @@ function printTable(r) {
   );
   console.log(
     `secured chat's extra server CPU per request: outbound mTLS client ${n0(r.chatSplitCpuUs.outboundMtls)} µs, ` +
-      `inbound TLS + guard + caller assertion ${n0(r.chatSplitCpuUs.inboundTlsGuardAssertion)} µs`,
+      `inbound TLS + guard + relay (access, budget, caller assertion) ${n0(r.chatSplitCpuUs.inboundTlsGuardRelay)} µs`,
   );
   console.log(
     `stand-in CPU µs/req: mTLS ${n0(r.summary['chat-secured'].upstreamCpuUs)}, HTTP ${n0(r.summary['chat-plain'].upstreamCpuUs)}; ` +
@@ -770,7 +921,15 @@ function readme(r, kept) {
   const { inference, chat } = r.ratios;
   const loads = r.loadAverage1m.map((l) => l.value.toFixed(2));
   const history = table(
-    ['date (UTC)', 'load avg', 'infer req/s ratio', 'infer CPU ratio', 'chat req/s ratio', 'chat CPU ratio'],
+    [
+      'date (UTC)',
+      'load avg',
+      'infer req/s ratio',
+      'infer CPU ratio',
+      'chat req/s ratio',
+      'chat CPU ratio',
+      'secured chat path',
+    ],
     kept.map((k) => [
       k.date.slice(0, 16).replace('T', ' '),
       `${Math.min(...k.loadAverage1m.map((l) => l.value)).toFixed(1)}–${Math.max(...k.loadAverage1m.map((l) => l.value)).toFixed(1)}`,
@@ -778,6 +937,7 @@ function readme(r, kept) {
       k.ratios.inference.serverCpu.toFixed(2),
       k.ratios.chat.rps.toFixed(2),
       k.ratios.chat.serverCpu.toFixed(2),
+      k.chatPath ?? 'ChatController, API key',
     ]),
   );
   return `<!-- Generated by bench/sample/sample.bench.mjs: edit the script, not this file. -->
@@ -796,7 +956,7 @@ npm run build && node bench/sample/sample.bench.mjs
 #        BENCH_PROFILE (folder for the servers' V8 CPU profiles)
 \`\`\`
 
-It takes under a minute and stops everything it started. Everything is on loopback, with a
+It takes about a minute and stops everything it started. Everything is on loopback, with a
 throw-away dev PKI and dev IdP in a temp folder.
 
 ## What runs
@@ -805,23 +965,33 @@ throw-away dev PKI and dev IdP in a temp folder.
 | --- | --- | --- | --- |
 | inference, secured | the sample as \`npm start\` runs it: \`createHttpsApp(AppModule.forConfig(config))\` with the options of \`sample-model/src/main.ts\` (TLS 1.3 negotiated, client certificate asked for but optional, identity guard, audit line per request) | HTTPS, \`Authorization: Bearer <dev IdP access token>\`, \`POST ${INFER_PATH}\` | – |
 | inference, plain | \`NestFactory.create\` of a module importing \`SampleModelModule.forRoot({})\` only (no \`IdentityModule\`, so the routes' policy decorators are inert metadata), plain HTTP | HTTP, no token, same body | – |
-| chat, secured | the same secured server: the sample's \`ChatController\` (scope \`llm:chat\` checked, a signed caller assertion per request, the OpenAI SDK on \`UpstreamClient.fetch\`: pinned pool of 16 mTLS connections, API key) | HTTPS + token, \`POST ${CHAT_PATH}\` | HTTPS with a client certificate (the stand-in requires it) |
-| chat, plain | plain HTTP, no guard, a **bench-only controller** (\`PlainChatController\` in \`sample.bench.mjs\`) doing the steps of the sample's non-streamed path (\`validateChatRequest\`, abort on hang-up, OpenAI SDK with \`maxRetries: 0\`), its \`fetch\` being undici's \`fetch\` on a plain \`Agent\` of 16 connections, the API key set directly; **no caller assertion** | HTTP, no token, same body | plain HTTP to a second listener of the stand-in sharing its request handler (same routes, same answers) |
-| chat, plain → mTLS (split) | the plain server's second bench-only route (\`${CHAT_MTLS_PATH}\`): the same controller steps, its SDK on \`UpstreamClient.fetch\` of a registry built with the sample's upstream options (\`createUpstreamRegistry\`), no caller assertion | HTTP, no token, same body | HTTPS with a client certificate, as the secured run |
+| chat, secured | the same secured server: the sample's \`/v1\` relay (\`LlmRelayModule\` of \`@inference-shield/llm-relay\`: the request checked and bounded, the model looked up in its catalogue, access by scope \`llm:chat\`, a per-principal budget reserved and settled in memory, a signed caller assertion per request, \`UpstreamClient.fetch\`: pinned pool of 16 mTLS connections, keyless: the client certificate exchanged once at the stand-in's \`/oauth/token\` for a short-lived token, refreshed ahead of expiry) | HTTPS, a token per client from a pool of ${r.settings.chatPrincipals}, \`POST ${CHAT_PATH}\` | HTTPS with a client certificate (the stand-in requires it) and the exchanged token |
+| chat, plain | plain HTTP, no guard, a **bench-only controller** (\`PlainChatController\` in \`sample.bench.mjs\`): a minimal check of the body (an object with a non-empty \`messages\` array, not streamed), abort on hang-up, one call of the OpenAI SDK with \`maxRetries: 0\` whose \`fetch\` is undici's \`request()\` on a plain \`Agent\` of 16 connections (as the upstream client's lean fetch, minus its checks: the answer read whole and handed over as a minimal \`Response\`-like object, status, headers, \`json()\`, \`text()\`), a static API key set directly, the SDK's answer sent back; **no field bounds, no catalogue, no access rule, no budget, no caller assertion** | HTTP, no token, same body | plain HTTP to a second listener of the stand-in sharing its request handler (same routes, same answers), the API key |
+| chat, plain → mTLS (split) | the plain server's second bench-only route (\`${CHAT_MTLS_PATH}\`): the same controller steps, its SDK on \`UpstreamClient.fetch\` of a registry built with the sample's upstream options (\`createUpstreamRegistry\`, keyless certificate exchange), no caller assertion | HTTP, no token, same body | HTTPS with a client certificate and the exchanged token, as the secured run |
 
 So the chat baseline is *not* the sample with \`http:\` upstream (\`@inference-shield/upstream\` refuses
-\`http:\` base URLs by design): it is the same controller logic with the security removed at both
-hops and the caller assertion left out. The ratio therefore measures inbound TLS + guard + caller
-assertion + outbound mTLS + the upstream client together; the third chat run splits the two hops.
+\`http:\` base URLs by design, and the certificate exchange needs the client certificate): it is the
+least a relay of a non-streamed chat call does, with the security removed at both hops. The ratio
+therefore measures inbound TLS + guard + the relay's checks, budget and caller assertion +
+outbound mTLS + the upstream client together; the third chat run splits the outbound hop from the
+rest. The sample's relay allows each principal 40 000 tokens a minute (about 30 per request here),
+so the secured chat load comes from ${r.settings.chatPrincipals} clients, each reusing its own token (\`bench/sample/post-tokens.lua\`
+sends them in turn): access tokens with the dev IdP's header and claims, signed with its key, one
+\`sub\` each (the IdP mints about ten a second); all stay in the guard's verified-token cache, as a
+single reused token does. \`SHIELD_LLM_REQUESTS_PER_MINUTE\` is set to its maximum (1 000 000) for
+the run; everything else is the sample's default configuration.
 
 The inference body is one row of 8 FP32 features (${JSON.stringify(INFER_BODY).length} bytes); the chat body a
 one-message prompt with \`max_tokens: 16\` (stand-in \`tokenDelayMs: 0\`, so the "LLM" answers at
 once; ${r.checked.completionTokens} completion tokens). Before measuring, the script checks that the secured server answers
-\`401\` without a token, and that both servers give the same fraud score and the same completion.
+\`401\` without a token, that its relay refuses a token without \`llm:chat\`, and that both servers give
+the same fraud score and every chat path (the IdP's token, a minted one, both plain routes) the
+same completion.
 
 Load: \`wrk\` 4.1, one thread, keep-alive, ${r.settings.connections} connections for inference and ${r.settings.chatConnections} for chat,
 POSTing through \`bench/sample/post-json.lua\` (body and \`Authorization\` read once from files;
-latency percentiles from wrk's own histogram). Secured and plain servers are separate Node
+the secured chat run through \`post-tokens.lua\`, the same with its pool of tokens; latency
+percentiles from wrk's own histogram). Secured and plain servers are separate Node
 processes pinned with \`taskset\` to CPU ${r.pinning.servers ?? '–'}, \`wrk\` and the stand-in to CPU ${r.pinning.wrk ?? '–'} (by default the servers get
 the core that was idlest in the second before the run); the dev IdP is in the parent process and
 idle during the runs. One 1 s warm-up per run, then ${r.settings.rounds} rounds of ${r.settings.seconds} s, the
@@ -844,13 +1014,14 @@ ${table(HEADER, rows(r))}
   **${chat.serverCpu.toFixed(2)} by server CPU per request**; p50 ×${chat.p50.toFixed(2)}, p99 ×${chat.p99.toFixed(2)}. Stand-in CPU per request:
   ${n0(r.summary['chat-secured'].upstreamCpuUs)} µs over mTLS, ${n0(r.summary['chat-plain'].upstreamCpuUs)} µs over HTTP.
 - Split of the secured chat's extra server CPU per request: outbound mTLS through the upstream
-  client ${n0(r.chatSplitCpuUs.outboundMtls)} µs (plain → mTLS run minus plain run), inbound TLS + guard + caller assertion
-  ${n0(r.chatSplitCpuUs.inboundTlsGuardAssertion)} µs (secured run minus plain → mTLS run). Differences of medians from a shared
+  client ${n0(r.chatSplitCpuUs.outboundMtls)} µs (plain → mTLS run minus plain run), inbound TLS + guard + relay (checks,
+  access, budget, caller assertion) ${n0(r.chatSplitCpuUs.inboundTlsGuardRelay)} µs (secured run minus plain → mTLS run). Differences of medians from a shared
   machine: read them as rough, and negative values as noise.
 - The stand-in completed ${n0(r.standinStats.handshakes)} TLS handshakes in the whole run (warm-up and checks
   included) for ${n0(r.standinStats.requests)} requests (both servers' and the split route's): pools of 16 reused, plus a
   new connection for each one dropped when wrk stops with requests in flight (the caller's hang-up
-  aborts the upstream call). No handshake per request.
+  aborts the upstream call). No handshake per request. Its token endpoint issued
+  ${n0(r.standinStats.tokensIssued ?? 0)} tokens (${n0(r.standinStats.tokenRequests ?? 0)} requests): one per upstream client at start, then only on refresh.
 
 The stand-in answers in microseconds; a hosted LLM takes hundreds of milliseconds to seconds per
 call, next to which the per-request costs above vanish. These figures are the worst case: the
@@ -858,7 +1029,9 @@ cost of the security layer when the model itself costs next to nothing.
 
 ## Runs kept (\`results.json\`, newest last)
 
-Ratios are secured / plain (req/s, and plain CPU per request / secured CPU per request).
+Ratios are secured / plain (req/s, and plain CPU per request / secured CPU per request). The last
+column is the path of the secured chat run: runs marked \`ChatController, API key\` went through the
+sample's former chat controller with a static key and are not comparable with the relay's.
 
 ${history}
 
