@@ -15,6 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { SAMPLE_TRUST_DOMAIN } from '../../sample-model/src/app/app.module.js';
 import { loadSampleConfig, type SampleConfig } from '../../sample-model/src/app/sample-config.js';
+import { HealthController } from '../../sample-model/src/inference/health.controller.js';
 import { InferenceController } from '../../sample-model/src/inference/inference.controller.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -76,17 +77,20 @@ function containerPort(ref: unknown): number {
   return Number(p['containerPort']);
 }
 
-/** The sample's GET routes, from the controller's Nest metadata (what the server really serves). */
+/** The sample's GET routes, from its controllers' Nest metadata (what the server really serves). */
 function sampleGetRoutes(): string[] {
-  const base = String(Reflect.getMetadata(PATH_METADATA, InferenceController));
-  const proto = InferenceController.prototype as unknown as Record<string, unknown>;
   const routes: string[] = [];
-  for (const key of Object.getOwnPropertyNames(proto)) {
-    const handler = proto[key];
-    if (typeof handler !== 'function' || key === 'constructor') continue;
-    const path: unknown = Reflect.getMetadata(PATH_METADATA, handler);
-    if (typeof path !== 'string') continue;
-    if (Reflect.getMetadata(METHOD_METADATA, handler) === RequestMethod.GET) routes.push(`/${base}/${path}`);
+  for (const controller of [HealthController, InferenceController]) {
+    const base = String(Reflect.getMetadata(PATH_METADATA, controller));
+    const proto = controller.prototype as unknown as Record<string, unknown>;
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const handler = proto[key];
+      if (typeof handler !== 'function' || key === 'constructor') continue;
+      const path: unknown = Reflect.getMetadata(PATH_METADATA, handler);
+      if (typeof path !== 'string') continue;
+      if (Reflect.getMetadata(METHOD_METADATA, handler) === RequestMethod.GET)
+        routes.push(`/${base}/${path}`);
+    }
   }
   return routes;
 }
@@ -140,11 +144,12 @@ describe(`${MANIFEST}: the sample on Kubernetes`, () => {
     ['startupProbe', 'live'],
     ['livenessProbe', 'live'],
     ['readinessProbe', 'ready'],
-  ])('%s: HTTPS GET of the sample health route /v2/health/%s on its port', (probe, route) => {
+  ])('%s: HTTPS GET of the sample health route /health/%s on its port', (probe, route) => {
     const get = obj(at(container, `${probe}.httpGet`), probe);
     expect(get['scheme']).toBe('HTTPS');
     expect(containerPort(get['port'])).toBe(config.port);
-    expect(get['path']).toBe(`/v2/health/${route}`);
+    // The terminus routes (readiness also fails while draining or with an expired certificate).
+    expect(get['path']).toBe(`/health/${route}`);
     expect(sampleGetRoutes()).toContain(get['path']);
   });
 
