@@ -129,6 +129,8 @@ async function startReplica(name: ReplicaName, port: number): Promise<Replica> {
       SHIELD_REDIS_URL: redis.url,
       SHIELD_DPOP_ORIGIN: PUBLIC_ORIGIN,
       SHIELD_LLM_REQUESTS_PER_MINUTE: String(BUDGET),
+      // Readiness 503 for this long after SIGTERM, while the replica still serves.
+      SHIELD_DRAIN_DELAY_MS: '600',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -331,8 +333,14 @@ beforeAll(async () => {
       '  default_backend replicas',
       'backend replicas',
       '  balance roundrobin',
+      // The sample's readiness route over TLS, verified against the CA: a replica leaves the
+      // rotation as soon as SIGTERM starts its drain (503), before its listener closes.
+      '  option httpchk',
+      '  http-check send meth GET uri /health/ready ver HTTP/1.1 hdr Host localhost',
+      '  http-check expect status 200',
       ...REPLICAS.map(
-        (n, i) => `  server ${n} 127.0.0.1:${replicaPorts[i] ?? 0} check inter 200 fall 1 rise 2`,
+        (n, i) =>
+          `  server ${n} 127.0.0.1:${replicaPorts[i] ?? 0} check check-ssl verify required ca-file ${pki.caCert} check-sni localhost inter 200 fall 1 rise 2`,
       ),
       '',
     ].join('\n'),
