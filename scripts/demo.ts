@@ -74,7 +74,8 @@ async function main(): Promise<void> {
   }
   // Give the last audit lines a moment to be written before reading them.
   await new Promise((r) => setTimeout(r, 300));
-  const audit = output.split('\n').filter((l) => l.includes('ShieldAudit'));
+  // The default audit sink writes JSON lines (schema "v":1) to stdout; the Logger sink tags them ShieldAudit.
+  const audit = output.split('\n').filter((l) => l.startsWith('{"v":1,') || l.includes('ShieldAudit'));
   console.log(`\nThe audit lines those calls produced (${audit.length}):`);
   // Nest colours its console lines; strip the escape sequences for a readable excerpt.
   const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');

@@ -13,7 +13,7 @@ import { eventOf } from '@inference-shield/identity/internal';
 import { ALICE as alice } from '../../libs/identity/test/identity.fixtures.js';
 import { CaptureLogger } from '../support/harness.js';
 
-describe('LoggerAuditSink (the default)', () => {
+describe('LoggerAuditSink (opt-in)', () => {
   it('gives Nest’s Logger one JSON line per decision, context ShieldAudit', async () => {
     const logger = new CaptureLogger();
     @Module({ imports: [IdentityModule.forRoot({ mtls: {} })] })
@@ -22,7 +22,7 @@ describe('LoggerAuditSink (the default)', () => {
     try {
       const event = eventOf('allow', 'GET /x', alice);
       new LoggerAuditSink().record(event);
-      expect(logger.lines).toContain(`log ${JSON.stringify(event)} ShieldAudit`);
+      expect(logger.lines).toContain(`log {"v":1,${JSON.stringify(event).slice(1)} ShieldAudit`);
     } finally {
       await app.close();
     }

@@ -18,7 +18,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createHttpsApp } from '@inference-shield/https';
-import { type IdentityModuleOptions } from '@inference-shield/identity';
+import { LoggerAuditSink, type IdentityModuleOptions } from '@inference-shield/identity';
 import {
   IDENTITY_OPTIONS,
   TOKEN_VERIFIER,
@@ -87,7 +87,8 @@ function identityOptions(): IdentityModuleOptions {
     },
     // The fixture has an mTLS route: without an mtls section the app refuses to start.
     mtls: { trustDomains: ['shield.local'] },
-    // No audit sink: the default one writes JSON lines through Nest's logger, which is captured.
+    // The Logger sink (the default writes to stdout): its JSON lines go through Nest's logger, which is captured.
+    audit: { sink: new LoggerAuditSink() },
   };
 }
 
@@ -307,7 +308,7 @@ describe('IdP key lifecycle (one app, one IdP, in order)', () => {
 });
 
 describe('logs of this file', () => {
-  it('audit lines (default sink, through Nest logger) exist for allow and deny', () => {
+  it('audit lines (Logger sink, through Nest logger) exist for allow and deny', () => {
     const audit = logger.lines.filter((l) => l.includes('ShieldAudit'));
     expect(
       audit.some((l) => l.includes('"decision":"allow"') && l.includes('"subject":"demo-service"')),

@@ -2,7 +2,13 @@ import { createHmac, generateKeyPairSync, sign as cryptoSign } from 'node:crypto
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Controller, Get, Module } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
-import { IdentityModule, Principal, RequireScopes, type ShieldPrincipal } from '@inference-shield/identity';
+import {
+  IdentityModule,
+  LoggerAuditSink,
+  Principal,
+  RequireScopes,
+  type ShieldPrincipal,
+} from '@inference-shield/identity';
 import { ShieldPassportModule, UsePassport } from '@inference-shield/identity/passport';
 import {
   AUDIENCE,
@@ -36,11 +42,14 @@ beforeAll(async () => {
   pki = await createPki();
   signer = await createSigner();
   @Module({
-    imports: [IdentityModule.forRoot({ oidc: oidcOptions(signer) }), ShieldPassportModule],
+    imports: [
+      IdentityModule.forRoot({ oidc: oidcOptions(signer), audit: { sink: new LoggerAuditSink() } }),
+      ShieldPassportModule,
+    ],
     controllers: [BothPathsController],
   })
   class AppModule {}
-  // The app's own logger captures everything: Nest's, the audit sink's (the default one), ours.
+  // The app's own logger captures everything: Nest's, the audit sink's (the Logger sink), ours.
   running = await startApp(AppModule, { ...optionalMtls(pki), logger });
 });
 
@@ -264,7 +273,7 @@ describe('ShieldJwtStrategy (passport) and IdentityGuard enforce the same rules'
     const tokens = [signer.sign({ sub: 'log-check' }), ...attackTable().map(([, t]) => t)];
     for (const t of tokens) for (const path of ['/guard', '/passport']) await get(path, t);
     const log = logger.lines.join('\n');
-    // The audit sink (default: Nest Logger) did write: the check below is not vacuous.
+    // The audit sink (Nest Logger) did write: the check below is not vacuous.
     expect(log).toContain('"subject":"log-check"');
     expect(log).toContain('"decision":"deny"');
     for (const t of tokens) {

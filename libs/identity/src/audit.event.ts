@@ -93,9 +93,9 @@ export class AuditRecord implements AuditEvent {
 
 /**
  * The JSON lines of audit events, for a sink that writes them: `of(event)` is exactly
- * `JSON.stringify(event)`, with the text after `time` serialised once per principal and per
- * (decision, route, code), since a client reusing its token gets the same text on every request
- * but for the time. Each built-in sink owns one. Entries go with their principal (principals live
+ * `JSON.stringify(event)` with the schema version in front (`{"v":1,…`), the text after `time`
+ * serialised once per principal and per (decision, route, code), since a client reusing its
+ * token gets the same text on every request but for the time. Each built-in sink owns one. Entries go with their principal (principals live
  * as long as their token's cache entry); per principal there is at most one entry per route and
  * refusal code. Allowed requests, the hot path, are keyed by the route string itself (the
  * policy's, the same string on every request, its hash computed once); other events by decision,
@@ -104,11 +104,11 @@ export class AuditRecord implements AuditEvent {
 export class AuditLines {
   private readonly tails = new WeakMap<ShieldPrincipal, Tails>();
 
-  /** The JSON line of an event, without the newline. */
+  /** The JSON line of an event, without the newline: `{"v":1,` then the event's own fields. */
   of(event: AuditEvent): string {
-    if (!(event instanceof AuditRecord)) return JSON.stringify(event);
+    if (!(event instanceof AuditRecord)) return versioned(JSON.stringify(event));
     const principal = AuditRecord.principalOf(event);
-    if (principal === undefined) return JSON.stringify(event);
+    if (principal === undefined) return versioned(JSON.stringify(event));
     let mine = this.tails.get(principal);
     if (mine === undefined) {
       mine = { allowed: new Map(), other: new Map() };
@@ -119,14 +119,22 @@ export class AuditLines {
     const key = plainAllow ? event.route : `${event.decision} ${event.code ?? ''} ${event.route}`;
     let tail = byKey.get(key);
     if (tail === undefined) {
-      tail = JSON.stringify(event).slice(timePrefix(event.time).length);
+      // `{"time":"…",` is as long as JSON.stringify writes it: an ISO time needs no escaping.
+      tail = JSON.stringify(event).slice(`{"time":"${event.time}",`.length);
       byKey.set(key, tail);
     }
-    return timePrefix(event.time) + tail;
+    return `${LINE_PREFIX}"time":"${event.time}",${tail}`;
   }
 }
 
-/** `{"time":"…",`: an ISO time needs no JSON escaping. */
-function timePrefix(time: string): string {
-  return `{"time":"${time}",`;
+/**
+ * The version of the audit line schema (docs/audit-events.md): every line a built-in sink writes
+ * starts with `{"v":1,`. A field added is not a new version; a field renamed, retyped or removed is.
+ */
+export const AUDIT_SCHEMA_VERSION = 1;
+const LINE_PREFIX = `{"v":${AUDIT_SCHEMA_VERSION},`;
+
+/** `{"v":1,` in front of a serialised event object. */
+function versioned(json: string): string {
+  return json === '{}' ? `{"v":${AUDIT_SCHEMA_VERSION}}` : LINE_PREFIX + json.slice(1);
 }

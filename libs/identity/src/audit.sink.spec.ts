@@ -1,11 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ShieldError } from '@inference-shield/core/internal';
 import { AuditLines, eventOf } from './audit.event.js';
 import type { AuditEvent } from './audit.interface.js';
 import { JsonLinesAuditSink } from './audit.sink.js';
 import { ALICE } from '../test/identity.fixtures.js';
+import { AUDIT_SINK } from './identity.constants.js';
 import { IdentityModule } from './identity.module.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 
@@ -13,6 +14,8 @@ const alice = ALICE;
 // A built-in sink's serialiser (each sink owns one): the per-principal cache lives in it.
 const lines = new AuditLines();
 const auditLine = (event: AuditEvent): string => lines.of(event);
+/** What a built-in sink writes for an event: its JSON with the schema version first. */
+const versioned = (event: AuditEvent): string => `{"v":1,${JSON.stringify(event).slice(1)}`;
 
 /** A stream that keeps every chunk it is given. */
 function memoryStream() {
@@ -70,7 +73,7 @@ describe('auditLine: the serialisation the built-in sinks use', () => {
     claims: Object.freeze({}),
   });
 
-  it('is exactly JSON.stringify of the event, for every shape and every time, cached or not', () => {
+  it('is exactly JSON.stringify of the event after "v":1, for every shape and every time, cached or not', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const times = [
       Date.UTC(2026, 10, 26, 6, 2, 33, 7),
@@ -92,7 +95,7 @@ describe('auditLine: the serialisation the built-in sinks use', () => {
       ];
       // Twice: the second round is served from the per-principal cache.
       for (let round = 0; round < 2; round += 1) {
-        for (const event of events) expect(auditLine(event)).toBe(JSON.stringify(event));
+        for (const event of events) expect(auditLine(event)).toBe(versioned(event));
       }
     }
   });
@@ -127,7 +130,7 @@ describe('JsonLinesAuditSink', () => {
     // The first line waited 25 ms: all three went out in one write.
     expect(stream.chunks).toHaveLength(1);
     expect(stream.chunks[0]?.split('\n')).toEqual([
-      ...[...events, events[0]].map((e) => JSON.stringify(e)),
+      ...[...events, events[0]].map((e) => versioned(e as AuditEvent)),
       '',
     ]);
     sink.record(events[1] as AuditEvent);
@@ -167,7 +170,7 @@ describe('JsonLinesAuditSink', () => {
     const hook = hooks[0] ?? [...before].find((l) => l.name === 'flushAllOnExit');
     expect(hook?.name).toBe('flushAllOnExit');
     hook?.call(process, 0);
-    expect(stream.chunks).toEqual(['{"time":"t","decision":"allow","route":"GET /exit"}\n']);
+    expect(stream.chunks).toEqual(['{"v":1,"time":"t","decision":"allow","route":"GET /exit"}\n']);
   });
 
   it.each([
@@ -176,8 +179,67 @@ describe('JsonLinesAuditSink', () => {
     [{ maxDelayMs: 2.5 }, /maxDelayMs/],
     [{ maxDelayMs: '25' }, /maxDelayMs/],
     [{ flushEvery: 1 }, /unknown option "flushEvery"/],
+    [{ maxBufferedBytes: 1024 }, /maxBufferedBytes/],
+    [{ maxBufferedBytes: 2 ** 31 }, /maxBufferedBytes/],
   ])('refuses bad options at construction: %j', (options, message) => {
     expect(() => new JsonLinesAuditSink(memoryStream(), options as never)).toThrow(message);
+  });
+
+  it('parses as one JSON object per line, schema version 1 first', () => {
+    const stream = memoryStream();
+    const sink = new JsonLinesAuditSink(stream);
+    sink.record(eventOf('deny', 'GET /x', alice, new ShieldError('ERR_INSUFFICIENT_SCOPE')));
+    sink.record({} as AuditEvent);
+    sink.flush();
+    const parsed = stream.chunks
+      .join('')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(parsed[0]).toMatchObject({
+      v: 1,
+      decision: 'deny',
+      route: 'GET /x',
+      code: 'ERR_INSUFFICIENT_SCOPE',
+    });
+    expect(Object.keys(parsed[0] ?? {})[0]).toBe('v');
+    expect(parsed[1]).toEqual({ v: 1 });
+    expect(sink.stats()).toEqual({ written: 2, dropped: 0 });
+  });
+
+  it('drops and counts batches while the stream holds more than maxBufferedBytes, and says so', () => {
+    const chunks: string[] = [];
+    const stream = { writableLength: 0, write: (c: string) => chunks.push(c) };
+    const sink = new JsonLinesAuditSink(stream, { maxBufferedBytes: 64 * 1024 });
+    const errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      sink.record(eventOf('allow', 'GET /a', alice));
+      sink.flush();
+      stream.writableLength = 64 * 1024 + 1;
+      sink.record(eventOf('allow', 'GET /b', alice));
+      sink.record(eventOf('allow', 'GET /c', alice));
+      sink.flush();
+      stream.writableLength = 0;
+      sink.record(eventOf('allow', 'GET /d', alice));
+      sink.flush();
+      expect(chunks.join('')).not.toContain('GET /b');
+      expect(chunks.join('')).toContain('GET /d');
+      expect(sink.stats()).toEqual({ written: 2, dropped: 2 });
+      expect(errors).toHaveBeenCalledWith('audit stream does not keep up: 2 event(s) dropped (2 in all)');
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('is the module’s default sink', async () => {
+    @Module({ imports: [IdentityModule.forRoot({ mtls: {} })] })
+    class AppModule {}
+    const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
+    try {
+      expect(app.get(AUDIT_SINK)).toBeInstanceOf(JsonLinesAuditSink);
+    } finally {
+      await app.close();
+    }
   });
 
   it('refuses something that is not a stream, at construction', () => {

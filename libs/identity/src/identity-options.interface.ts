@@ -20,7 +20,11 @@ export interface MtlsOptions {
 
 /** Where access decisions are recorded. */
 export interface AuditOptions {
-  /** Default: one JSON line per decision through Nest's `Logger` (context `ShieldAudit`). */
+  /**
+   * Default: {@link JsonLinesAuditSink} on `process.stdout` (one JSON line per event, schema
+   * `"v":1`, batched; docs/audit-events.md). `new LoggerAuditSink()` sends the lines through Nest's
+   * `Logger` instead (context `ShieldAudit`), at 16 to 20 % of a small route's throughput.
+   */
   readonly sink?: AuditSink;
   /** Also record requests to `@Public()` routes (default `false`: no identity is decided there). */
   readonly includePublic?: boolean;

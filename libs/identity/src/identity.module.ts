@@ -10,7 +10,7 @@ import {
   installFastifyEarlyRefusal,
 } from './early-refusal.js';
 import type { AuditSink } from './audit.interface.js';
-import { LoggerAuditSink } from './audit.sink.js';
+import { JsonLinesAuditSink } from './audit.sink.js';
 import { AUDIT_SINK, IDENTITY_OPTIONS, RESOURCE_METADATA, TOKEN_VERIFIER } from './identity.constants.js';
 import { IdentityDecider } from './identity.decider.js';
 import { IdentityGuard } from './identity.guard.js';
@@ -60,7 +60,7 @@ async function createTokenVerifier(options: ResolvedIdentityOptions): Promise<To
     {
       provide: AUDIT_SINK,
       useFactory: (options: ResolvedIdentityOptions): AuditSink =>
-        options.audit.sink ?? new LoggerAuditSink(),
+        options.audit.sink ?? new JsonLinesAuditSink(process.stdout),
       inject: [IDENTITY_OPTIONS],
     },
     PolicyRegistry,

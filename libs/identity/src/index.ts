@@ -78,7 +78,9 @@ export {
   LoggerAuditSink,
   type AuditLineStream,
   type JsonLinesAuditSinkOptions,
+  type JsonLinesAuditSinkStats,
 } from './audit.sink.js';
+export { AUDIT_SCHEMA_VERSION } from './audit.event.js';
 
 // Operate it: readiness (`startup: 'not-ready'`) and figures for metrics, through the injected
 // verifier (a type only: the module creates it).
