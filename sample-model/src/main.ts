@@ -8,9 +8,14 @@ import { Logger } from '@nestjs/common';
 import { createHttpsApp } from '@inference-shield/https';
 import { AppModule } from './app/app.module.js';
 import { loadSampleConfig } from './app/sample-config.js';
+import { metricsListenerConfig, startMetricsListener } from './metrics.server.js';
 
 async function main(): Promise<void> {
   const config = loadSampleConfig();
+  // SHIELD_METRICS_PORT: OpenTelemetry metrics in Prometheus format, mTLS only, registered before
+  // the app is created (instruments made while no SDK is registered stay no-ops).
+  const metricsConfig = metricsListenerConfig(process.env, config);
+  const metricsListener = metricsConfig ? await startMetricsListener(metricsConfig) : undefined;
   const app = await createHttpsApp(AppModule.forConfig(config), {
     tls: config.tls,
     mtls: {
@@ -26,8 +31,12 @@ async function main(): Promise<void> {
   });
   const { url } = await app.listen(config.port, config.host);
   new Logger('SampleModel').log(`sample model server on ${url}`);
+  if (metricsListener) new Logger('SampleModel').log(`metrics (mTLS only) on ${metricsListener.url}`);
   const stop = (): void => {
-    void app.close().then(() => process.exit(0));
+    void app
+      .close()
+      .then(() => metricsListener?.close())
+      .then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

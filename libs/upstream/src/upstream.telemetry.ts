@@ -116,6 +116,8 @@ export class UpstreamTelemetry {
     };
     meter.addBatchObservableCallback(callback, observables);
     this.stopMetrics = () => meter.removeBatchObservableCallback(callback, observables);
+    // Core's meter, as the server's certificates: one `shield.certificate.expiry` for every package
+    // (an exporter such as Prometheus needs a single metric family per name).
     this.stopCertificates = observeCertificateExpiry(() => {
       const m = sources.material();
       return certificateExpiries([
@@ -126,7 +128,7 @@ export class UpstreamTelemetry {
         },
         { role: 'upstream_ca', file: sources.files.ca ?? `upstreams.${name}.ca`, pem: m.ca },
       ]);
-    }, meter);
+    });
   }
 
   /**
