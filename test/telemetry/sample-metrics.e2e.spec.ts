@@ -3,9 +3,10 @@
  * Prometheus exporter, served on a port of its own to clients with a certificate of the sample's
  * CA only. Real TLS on loopback with the test PKI: no certificate and another CA's certificate get
  * no handshake; a certificate of the CA gets the metrics of a real app created after the SDK was
- * registered (its guard's decisions); other paths are 404; a malformed port stops the start.
+ * registered (its guard's decisions, its TLS handshakes, a refused one included); other paths are 404; a malformed port stops the start.
  */
 import 'reflect-metadata';
+import { connect } from 'node:tls';
 import { Controller, Get, Module } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Allow, IdentityModule, mtls, Public } from '@inference-shield/identity';
@@ -46,6 +47,21 @@ beforeAll(async () => {
   class ProbeApp {}
   app = await startApp(ProbeApp, { pki, mtls: 'optional' });
   expect((await call(app.port, { ca: app.ca, path: '/closed' })).status).toBe(401);
+  // A TLS 1.1 client: the app's policy refuses the handshake (a failure with its reason).
+  await new Promise<void>((resolve) => {
+    const socket = connect({
+      port: app.port,
+      host: '127.0.0.1',
+      ca: app.ca,
+      maxVersion: 'TLSv1.1',
+      minVersion: 'TLSv1',
+    });
+    socket.once('error', () => resolve());
+    socket.once('secureConnect', () => {
+      socket.destroy();
+      resolve();
+    });
+  });
 });
 
 afterAll(async () => {
@@ -68,6 +84,9 @@ describe('the sample metrics listener', () => {
       /shield_auth_decisions_total\{shield_auth_outcome="deny",shield_auth_method="none",shield_auth_code="ERR_CLIENT_CERT_MISSING"/,
     );
     expect(res.text).toMatch(/shield_tls_handshakes_total\{shield_tls_outcome="ok"/);
+    expect(res.text).toMatch(
+      /shield_tls_handshakes_total\{shield_tls_outcome="failure",shield_tls_reason="[A-Z0-9_]+"/,
+    );
     expect(res.text).toMatch(/shield_certificate_expiry\{shield_certificate_role="server"/);
   });
 
