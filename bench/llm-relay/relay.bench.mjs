@@ -30,6 +30,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { formatted } from '../support/bench-kit.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -365,7 +366,7 @@ async function main() {
     };
     const text = JSON.stringify(result, null, 2);
     const out = process.env.BENCH_OUT ?? join(here, 'results.json');
-    if (out !== '-') writeFileSync(out, `${text}\n`);
+    if (out !== '-') writeFileSync(out, await formatted(out, `${text}\n`));
     console.log(
       JSON.stringify(
         {
