@@ -14,6 +14,7 @@ const ENTRIES: Record<string, string> = {
   identity: 'index',
   'identity/internal': 'internal',
   'identity/passport': 'passport',
+  'identity/health': 'health',
   saml: 'index',
   'saml/internal': 'internal',
   'llm-relay': 'index',

@@ -164,6 +164,19 @@ describe('the sample calls its LLM keyless, with a SPIFFE identity', () => {
   });
 });
 
+describe('the sample readiness with its real identity and TLS', () => {
+  it('GET /health/ready: the IdP issuer keys loaded, certificates valid, not draining', async () => {
+    const res = await call(sample.port, { ca: pki.ca.certPem, path: '/health/ready' });
+    expect(res.status).toBe(200);
+    const info = res.body.info as Record<string, Record<string, unknown>>;
+    expect(info.https).toEqual({ status: 'up', draining: false });
+    expect(info.tls?.status).toBe('up');
+    const issuers = info.identity?.issuers as Record<string, { state: string; keys: number }>;
+    expect(issuers[idp.issuer]).toMatchObject({ state: 'ok' });
+    expect(issuers[idp.issuer]?.keys).toBeGreaterThan(0);
+  });
+});
+
 describe('a refresh that fails while the token is valid', () => {
   it('keeps serving with the current token and logs the code, never the token', async () => {
     const tokens = standin.tokenEndpoint;

@@ -54,6 +54,8 @@ describe('the sample health routes', () => {
           https: { status: 'up', draining: false },
           models: { status: 'up', loaded: ['fraud-lr'] },
           tls: { status: 'up' },
+          // No IdentityModule in this app: no issuer to report.
+          identity: { status: 'up', oidc: false },
         },
       });
       expect((await call('/v2/health/ready')).status).toBe(200);

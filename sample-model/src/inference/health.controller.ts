@@ -7,6 +7,7 @@ import {
 } from '@nestjs/terminus';
 import { HttpsHealthIndicator } from '@inference-shield/https/health';
 import { Public } from '@inference-shield/identity';
+import { IdentityHealthIndicator } from '@inference-shield/identity/health';
 import { ModelRegistry } from './model-registry.service.js';
 
 /** Certificates this close to their end (days) are reported as a warning; past it, not ready. */
@@ -23,6 +24,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly https: HttpsHealthIndicator,
+    private readonly identity: IdentityHealthIndicator,
     private readonly registry: ModelRegistry,
   ) {}
 
@@ -34,7 +36,10 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Readiness: 503 from the moment SIGTERM starts the drain, or while a model or certificate is not fit. */
+  /**
+   * Readiness: 503 from the moment SIGTERM starts the drain, while a model is not loaded, once a
+   * certificate has expired, or while an issuer's keys are not loaded or stale.
+   */
   @Public()
   @Get('ready')
   @HealthCheck()
@@ -48,6 +53,8 @@ export class HealthController {
           : models.down({ loaded: this.registry.modelNames() });
       },
       () => this.https.certificates('tls', { warnDays: CERTIFICATE_WARN_DAYS }),
+      // An issuer whose keys are past their staleness bound: its tokens are refused, so not ready.
+      () => this.identity.keySets(),
     ]);
   }
 }

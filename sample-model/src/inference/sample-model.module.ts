@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HttpsHealthIndicator } from '@inference-shield/https/health';
+import { IdentityHealthIndicator } from '@inference-shield/identity/health';
 import { HealthController } from './health.controller.js';
 import { InferenceController } from './inference.controller.js';
 import { ModelRegistry } from './model-registry.service.js';
@@ -21,6 +22,7 @@ import { SAMPLE_MODEL_OPTIONS } from './sample-model.constants.js';
   controllers: [InferenceController, HealthController],
   providers: [
     HttpsHealthIndicator,
+    IdentityHealthIndicator,
     {
       provide: SAMPLE_MODEL_OPTIONS,
       useFactory: resolveSampleModelOptions,

@@ -18,7 +18,7 @@ export {
   type TokenVerifierDeps,
   type TokenVerifierStats,
 } from './token-verifier.js';
-export type { IssuerKeySetStats } from './issuer-key-set.js';
+export type { IssuerKeySetStats, KeySetState } from './issuer-key-set.js';
 export type { JwksFetch } from './jwks-fetch.js';
 export {
   authorizationSchemeOf,

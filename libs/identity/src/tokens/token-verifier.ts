@@ -9,7 +9,12 @@ import type { ResolvedJwtSvidOptions } from './jwt-svid-options.js';
 import { Introspector, isOpaqueToken, type IntrospectionStats } from '../introspection/introspector.js';
 import { extractAccessToken, extractBearerToken } from './bearer-token.js';
 import { certificateThumbprint, sameThumbprint } from './certificate-thumbprint.js';
-import { IssuerKeySet, type IssuerKeySetStats, type ResolvedKey } from './issuer-key-set.js';
+import {
+  IssuerKeySet,
+  type IssuerKeySetStats,
+  type KeySetState,
+  type ResolvedKey,
+} from './issuer-key-set.js';
 import { translateJoseError } from './jose-error.mapping.js';
 import { observeTokenVerifier } from '../identity.telemetry.js';
 import { decodeClaims, inspectCompactJws } from './jws-inspect.js';
@@ -194,6 +199,16 @@ export class TokenVerifier {
   get ready(): boolean {
     for (const { keySet } of this.byIssuer.values()) if (!keySet.isLoaded) return false;
     return true;
+  }
+
+  /**
+   * Whether each issuer's keys can be used now, by issuer: `ok`, `unloaded` (never loaded yet) or
+   * `stale` (older than `maxKeyStalenessMs`: its tokens are refused until a refresh succeeds).
+   */
+  keySetStates(): Record<string, KeySetState> {
+    const states: Record<string, KeySetState> = {};
+    for (const [name, { keySet }] of this.byIssuer) states[name] = keySet.state();
+    return states;
   }
 
   /** Resolves when {@link ready} becomes true. */
