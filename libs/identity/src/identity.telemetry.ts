@@ -1,5 +1,7 @@
 import {
+  createNoopMeter,
   metrics,
+  ProxyTracerProvider,
   SpanKind,
   trace,
   type Attributes,
@@ -21,6 +23,19 @@ import type { TokenVerifierStats } from './tokens/token-verifier.js';
  */
 const SCOPE = '@inference-shield/identity';
 const AUTH_SPAN: SpanOptions = Object.freeze({ kind: SpanKind.INTERNAL });
+const NOOP_METER_CLASS: unknown = createNoopMeter().constructor;
+
+/**
+ * This package's tracer when a tracer provider is registered now, else `undefined` (like meters,
+ * a provider registered after the app was created is not used for decisions).
+ */
+function registeredTracer(): Tracer | undefined {
+  const provider = trace.getTracerProvider();
+  if (provider instanceof ProxyTracerProvider && provider.getDelegateTracer(SCOPE) === undefined) {
+    return undefined;
+  }
+  return trace.getTracer(SCOPE);
+}
 
 /**
  * One access decision: a counter add with an attribute object built once per (outcome, method,
@@ -28,21 +43,27 @@ const AUTH_SPAN: SpanOptions = Object.freeze({ kind: SpanKind.INTERNAL });
  * span carries the subject, issuer and scopes (the only claim values allowed), never a token.
  */
 export class AuthTelemetry {
-  private readonly decisions: Counter;
-  private readonly tracer: Tracer;
+  private readonly decisions: Counter | undefined;
+  private readonly tracer: Tracer | undefined;
   // Bounded: outcome (2) × method (a handful) × code (the catalogue).
   private readonly attributes = new Map<string, Attributes>();
 
-  constructor(meter: Meter = metrics.getMeter(SCOPE), tracer: Tracer = trace.getTracer(SCOPE)) {
-    this.decisions = meter.createCounter('shield.auth.decisions', {
-      description: 'Access decisions of the guard, by authentication method, outcome and refusal code.',
-      unit: '{decision}',
-    });
+  constructor(meter: Meter = metrics.getMeter(SCOPE), tracer: Tracer | undefined = registeredTracer()) {
+    // Without an SDK (the API's no-op meter, no tracer provider registered) a decision costs one
+    // check: no attribute lookup, no non-recording span allocated per request.
+    this.decisions =
+      meter.constructor === NOOP_METER_CLASS
+        ? undefined
+        : meter.createCounter('shield.auth.decisions', {
+            description: 'Access decisions of the guard, by authentication method, outcome and refusal code.',
+            unit: '{decision}',
+          });
     this.tracer = tracer;
   }
 
   /** Records the decision an audit event describes (called with every event the guard records). */
   decided(event: AuditEvent): void {
+    if (this.decisions === undefined && this.tracer === undefined) return;
     const method = event.method ?? 'none';
     const code = event.code ?? 'none';
     const key = `${event.decision} ${method} ${code}`;
@@ -55,7 +76,8 @@ export class AuthTelemetry {
       });
       this.attributes.set(key, attributes);
     }
-    this.decisions.add(1, attributes);
+    this.decisions?.add(1, attributes);
+    if (this.tracer === undefined) return;
     const span = this.tracer.startSpan('shield.auth', AUTH_SPAN);
     if (span.isRecording()) {
       span.setAttributes(attributes);
