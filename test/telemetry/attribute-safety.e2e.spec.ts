@@ -130,9 +130,15 @@ beforeAll(async () => {
     upstream: { upstreams: { llm: hosted.upstream() } },
     relay: {
       upstreams: { llm: {} },
-      models: { 'chat-fast': { upstream: 'llm', model: 'standin-chat', endpoints: ['chat', 'responses'] } },
-      access: { 'chat-fast': [{}] },
-      budgets: { perPrincipal: { requestsPerMinute: 1000, tokensPerMinute: 1_000_000 } },
+      models: {
+        'chat-fast': { upstream: 'llm', model: 'standin-chat', endpoints: ['chat', 'responses'] },
+        'chat-once': { upstream: 'llm', model: 'standin-chat', endpoints: ['chat'] },
+      },
+      access: { 'chat-fast': [{}], 'chat-once': [{}] },
+      budgets: {
+        perPrincipal: { requestsPerMinute: 1000, tokensPerMinute: 1_000_000 },
+        perModel: { 'chat-once': { requestsPerMinute: 1 } },
+      },
     },
     identity: {
       oidc: {
@@ -190,6 +196,10 @@ beforeAll(async () => {
     }),
   ).rejects.toBeInstanceOf(OpenAI.APIError);
   secrets.push('MODEL-SENTINEL-x');
+  // A budget: the second call of the minute is refused before any upstream call.
+  const once = { model: 'chat-once', messages: [{ role: 'user' as const, content: PROMPT }] };
+  outputs.push((await byToken.chat.completions.create(once)).choices[0]?.message.content ?? '');
+  await expect(byToken.chat.completions.create(once)).rejects.toBeInstanceOf(OpenAI.APIError);
   const raw = await call(app.port, {
     ca: app.ca,
     path: '/v1/models',
@@ -206,7 +216,7 @@ afterAll(async () => {
 
 describe('telemetry attributes never carry a credential, a claim value, a prompt or an output', () => {
   it('the calls were made: outputs came back', () => {
-    expect(outputs.filter((o) => o.length >= 8)).toHaveLength(3);
+    expect(outputs.filter((o) => o.length >= 8)).toHaveLength(4);
   });
 
   it('scans every metric point and span attribute: nothing sensitive', async () => {
@@ -257,6 +267,7 @@ describe('instruments', () => {
       'gen_ai.client.token.usage',
       'gen_ai.client.operation.duration',
       'shield.certificate.expiry',
+      'shield.llm.budget.refusals',
     ]) {
       expect(metricNames, name).toContain(name);
     }
@@ -282,6 +293,17 @@ describe('instruments', () => {
         'deny none ERR_TOKEN_MALFORMED',
       ]),
     );
+  });
+
+  it('counts the budget refusal by limit and catalogue model', async () => {
+    const { resourceMetrics } = await reader.collect();
+    const refusals = resourceMetrics.scopeMetrics
+      .flatMap((s) => s.metrics)
+      .find((m) => m.descriptor.name === 'shield.llm.budget.refusals');
+    const points = (refusals?.dataPoints ?? []) as { attributes: Attributes; value: number }[];
+    expect(
+      points.map((p) => [p.attributes['shield.llm.limit'], p.attributes['gen_ai.request.model'], p.value]),
+    ).toEqual([['requests', 'chat-once', 1]]);
   });
 
   it('propagates W3C traceparent to the upstream: the stand-in saw the shield.upstream span', () => {
