@@ -11,16 +11,17 @@
 // Why a script and separate processes rather than vitest bench: each app gets its own process, so
 // its CPU time (process.cpuUsage, asked over IPC before and after each wrk run) is its own and
 // nothing else's (no vitest threads, no other app's GC); servers and wrk are pinned to different
-// cores with taskset; and the default audit sink writes to a real stdout (a file: /dev/null), as
-// Nest's ConsoleLogger does in production.
+// cores with taskset; and the audit sinks write to a real stdout (a file: /dev/null), as in
+// production.
 //
 // Apps (Express, TLS 1.3, dev-PKI server certificate, client certificates requested but optional),
 // all serving GET /v2/models/demo/infer with the same small JSON body:
 //   unguarded       no IdentityModule (the baseline);
 //   nest-guard      no IdentityModule, a global guard that returns `true` (Nest's own guard cost);
 //   guarded         IdentityModule (one inline ES256 issuer), @RequireScopes('models:infer'),
-//                   default audit sink (one JSON line per decision through Nest's Logger);
-//   guarded-jsonl   the same with JsonLinesAuditSink on stdout (one write per event-loop turn);
+//                   default audit sink (JsonLinesAuditSink on stdout, batched: #17);
+//   guarded-logger  the same with LoggerAuditSink (one line per decision through Nest's Logger,
+//                   the default until #17);
 //   guarded-nolog   the same with an audit sink that drops events (the guard's own cost).
 // wrk (1 thread, keep-alive) sends the same bearer token on every request. Each round compares
 // every app with the baseline, starting with a different app each round:
@@ -50,7 +51,7 @@ const BODY = { model: 'demo', outputs: [0.1, 0.7, 0.2] };
 // BENCH_ADAPTER=fastify serves the apps with Nest's Fastify adapter instead of Express.
 const ADAPTER = process.env.BENCH_ADAPTER ?? 'express';
 if (!['express', 'fastify'].includes(ADAPTER)) throw new Error(`BENCH_ADAPTER: unknown adapter "${ADAPTER}"`);
-const KNOWN_APPS = ['nest-guard', 'guarded', 'guarded-jsonl', 'guarded-nolog'];
+const KNOWN_APPS = ['nest-guard', 'guarded', 'guarded-logger', 'guarded-nolog'];
 // BENCH_APPS=guarded,guarded-nolog runs a subset; `unguarded` is always measured (the baseline).
 const asked = process.env.BENCH_APPS?.split(',') ?? KNOWN_APPS;
 for (const a of asked) if (!KNOWN_APPS.includes(a)) throw new Error(`BENCH_APPS: unknown app "${a}"`);
@@ -97,9 +98,7 @@ async function serve(kind) {
             { issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [setup.jwk] }, algorithms: ['ES256'] },
           ],
         },
-        ...(kind === 'guarded-jsonl'
-          ? { audit: { sink: new identity.JsonLinesAuditSink(process.stdout) } }
-          : {}),
+        ...(kind === 'guarded-logger' ? { audit: { sink: new identity.LoggerAuditSink() } } : {}),
         ...(kind === 'guarded-nolog' ? { audit: { sink: { record: () => undefined } } } : {}),
       }),
     );
