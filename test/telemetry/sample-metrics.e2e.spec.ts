@@ -6,7 +6,7 @@
  * registered (its guard's decisions, its TLS handshakes, a refused one included); other paths are 404; a malformed port stops the start.
  */
 import 'reflect-metadata';
-import { connect } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import { Controller, Get, Module } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Allow, IdentityModule, mtls, Public } from '@inference-shield/identity';
@@ -31,6 +31,8 @@ class ProbeController {
 let pki: TestPki;
 let listener: MetricsListener;
 let app: TestApp;
+let capped: TestApp;
+let held: TLSSocket | undefined;
 let port: number;
 
 beforeAll(async () => {
@@ -47,6 +49,16 @@ beforeAll(async () => {
   class ProbeApp {}
   app = await startApp(ProbeApp, { pki, mtls: 'optional' });
   expect((await call(app.port, { ca: app.ca, path: '/closed' })).status).toBe(401);
+  // One connection per address on `capped`: one held open, the next refused at accept.
+  @Module({ imports: [IdentityModule.forRoot({ mtls: {} })], controllers: [ProbeController] })
+  class CappedApp {}
+  capped = await startApp(CappedApp, { pki, mtls: 'optional', limits: { maxConnectionsPerAddress: 1 } });
+  held = await new Promise<TLSSocket>((resolve, reject) => {
+    const socket = connect({ port: capped.port, host: '127.0.0.1', servername: 'localhost', ca: capped.ca });
+    socket.once('secureConnect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+  await expect(call(capped.port, { ca: capped.ca, path: '/open' })).rejects.toThrow();
   // A TLS 1.1 client: the app's policy refuses the handshake (a failure with its reason).
   await new Promise<void>((resolve) => {
     const socket = connect({
@@ -65,6 +77,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  held?.destroy();
+  await capped?.close();
   await app?.close();
   await listener?.close();
 });
@@ -88,6 +102,17 @@ describe('the sample metrics listener', () => {
       /shield_tls_handshakes_total\{shield_tls_outcome="failure",shield_tls_reason="[A-Z0-9_]+"/,
     );
     expect(res.text).toMatch(/shield_certificate_expiry\{shield_certificate_role="server"/);
+  });
+
+  it('counts open connections per listening port, and the connection refused at the per-address cap', async () => {
+    const res = await scrape(pki.client);
+    expect(res.text).toContain(`shield_connections_open{server_port="${capped.port}",`);
+    expect(res.text).toMatch(
+      new RegExp(`shield_connections_open\\{server_port="${capped.port}",[^}]*\\} 1\\b`),
+    );
+    expect(res.text).toMatch(
+      /shield_connections_refused_total\{shield_connection_limit="maxConnectionsPerAddress",[^}]*\} 1\b/,
+    );
   });
 
   it('refuses a client without a certificate, and one of another CA, at the handshake', async () => {

@@ -47,7 +47,16 @@ export class HttpsTelemetry {
       description: 'Inbound connections open (accepted, not yet closed).',
       unit: '{connection}',
     });
-    const observe: ObservableCallback = (result) => result.observe(open());
+    // By listening port: one process may serve several apps (an attribute set holds one value).
+    let attributes: Attributes | undefined;
+    const observe: ObservableCallback = (result) => {
+      if (attributes === undefined) {
+        const address = server.address();
+        if (address === null || typeof address === 'string') return;
+        attributes = Object.freeze({ 'server.port': address.port });
+      }
+      result.observe(open(), attributes);
+    };
     gauge.addCallback(observe);
     server.once('close', () => gauge.removeCallback(observe));
     server.on('secureConnection', () => this.handshakes.add(1, OK));
