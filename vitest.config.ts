@@ -15,6 +15,7 @@ const ENTRIES: Record<string, string> = {
   'identity/internal': 'internal',
   'identity/passport': 'passport',
   'identity/health': 'health',
+  'identity/otel-audit': 'otel-audit',
   saml: 'index',
   'saml/internal': 'internal',
   'llm-relay': 'index',
