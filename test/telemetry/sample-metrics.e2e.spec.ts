@@ -59,14 +59,16 @@ beforeAll(async () => {
     socket.once('error', reject);
   });
   await expect(call(capped.port, { ca: capped.ca, path: '/open' })).rejects.toThrow();
-  // A TLS 1.1 client: the app's policy refuses the handshake (a failure with its reason).
+  // A TLS 1.2 client offering only a CBC suite: the app's policy (ECDHE with AEAD) refuses the
+  // handshake, a failure with its reason.
   await new Promise<void>((resolve) => {
     const socket = connect({
       port: app.port,
       host: '127.0.0.1',
+      servername: 'localhost',
       ca: app.ca,
-      maxVersion: 'TLSv1.1',
-      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.2',
+      ciphers: 'AES128-SHA:@SECLEVEL=0',
     });
     socket.once('error', () => resolve());
     socket.once('secureConnect', () => {
