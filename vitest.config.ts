@@ -23,6 +23,7 @@ const ENTRIES: Record<string, string> = {
   'spiffe/internal': 'internal',
   upstream: 'index',
   'upstream/client': 'client',
+  'upstream/health': 'health',
 };
 const PREFIX = '@inference-shield/';
 
