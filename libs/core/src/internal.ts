@@ -68,6 +68,7 @@ export {
   type KeyExchangeGroups,
   type Tls12Cipher,
 } from './tls-suites.js';
+export { deadlineSignal, type DeadlineSignal } from './deadline-signal.js';
 export { assertCaSource, loadCaSource, copyCaSource, type CaSource } from './ca-source.js';
 export { parseCaPem, parseCertificatePem } from './certificate.loader.js';
 export { DEV_SERVER_TLS_POLICY, refusePlaintext, type PlaintextGate } from './dev-server.policy.js';

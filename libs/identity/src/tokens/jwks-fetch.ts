@@ -1,5 +1,5 @@
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
-import { parseHttpsUrl } from '@inference-shield/core/internal';
+import { deadlineSignal, parseHttpsUrl } from '@inference-shield/core/internal';
 import { parseStrictJson } from './strict-json.js';
 
 /** The fetch used for discovery and key sets: undici's (it takes our per-issuer `dispatcher`). */
@@ -52,7 +52,9 @@ const JSON_TYPE = /^application\/(?:[a-z0-9.+-]+\+)?json\s*(?:;|$)/i;
  * reading. Throws {@link KeySetFetchError}.
  */
 export async function fetchJsonDocument(url: string, ctx: FetchContext): Promise<unknown> {
-  const signal = AbortSignal.any([AbortSignal.timeout(ctx.timeoutMs), ctx.closed]);
+  // The deadline covers the whole exchange, body included; cleared once it has settled.
+  const deadline = deadlineSignal(ctx.timeoutMs, ctx.closed);
+  const signal = deadline.signal;
   let res: Awaited<ReturnType<JwksFetch>>;
   try {
     res = await ctx.fetch(url, {
@@ -62,6 +64,7 @@ export async function fetchJsonDocument(url: string, ctx: FetchContext): Promise
       headers: { accept: 'application/json, application/jwk-set+json' },
     });
   } catch (err) {
+    deadline.clear();
     throw new KeySetFetchError(`GET ${url} failed: ${reasonOf(err)}`, { cause: err });
   }
   try {
@@ -83,6 +86,7 @@ export async function fetchJsonDocument(url: string, ctx: FetchContext): Promise
   } finally {
     // Release the connection whatever happened (a no-op once the body was read).
     await res.body?.cancel().catch(() => undefined);
+    deadline.clear();
   }
 }
 

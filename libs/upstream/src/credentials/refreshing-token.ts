@@ -1,4 +1,4 @@
-import { isShieldError, ShieldError } from '@inference-shield/core/internal';
+import { deadlineSignal, isShieldError, ShieldError } from '@inference-shield/core/internal';
 
 /** A token as a token endpoint handed it out. */
 export interface FetchedToken {
@@ -142,7 +142,8 @@ export class RefreshingToken {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.stats.tokenRequests++;
-    const signal = AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs), this.closing.signal]);
+    const deadline = deadlineSignal(this.options.timeoutMs, this.closing.signal);
+    const signal = deadline.signal;
     let fetched: FetchedToken;
     try {
       fetched = await this.options.fetch(signal);
@@ -158,6 +159,8 @@ export class RefreshingToken {
       }
     } catch (err) {
       throw this.failed(toCredentialError(err, signal));
+    } finally {
+      deadline.clear();
     }
     const now = this.now();
     const lifetimeMs = Math.min(fetched.expiresInSeconds, MAX_LIFETIME_S) * 1000;
