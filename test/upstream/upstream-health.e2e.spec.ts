@@ -80,7 +80,9 @@ describe('UpstreamHealthIndicator', () => {
     await Promise.all(Array.from({ length: 10 }, () => health.reachable('llm')));
     await health.reachable('llm');
     expect(standin.requests.length - before).toBe(1);
-    expect(standin.requests.at(-1)).toMatchObject({ method: 'HEAD' });
+    // The base URL, without the credential: a probe never sends (or spends) one.
+    expect(standin.requests.at(-1)).toMatchObject({ method: 'HEAD', path: '/v1/' });
+    expect(standin.requests.at(-1)?.headers.authorization).toBeUndefined();
   });
 
   it.each([

@@ -60,6 +60,7 @@ export type {
   UpstreamSecretSource,
 } from './upstream-options.interface.js';
 export type { UpstreamStats } from './upstream-stats.js';
+export type { UpstreamCertificateValidity } from './upstream.telemetry.js';
 export type {
   UpstreamCredentialOptions,
   UpstreamClientCredentialsOptions,

@@ -22,6 +22,7 @@ export { UpstreamRegistry, createUpstreamRegistry } from './upstream.registry.js
 export { CALLER_ASSERTION_TYPE, type CallerAssertionJwks } from './caller-assertion.js';
 export { spkiPin } from './spki-pin.js';
 export type { UpstreamStats } from './upstream-stats.js';
+export type { UpstreamCertificateValidity } from './upstream.telemetry.js';
 export type {
   UpstreamCredentialOptions,
   UpstreamClientCredentialsOptions,

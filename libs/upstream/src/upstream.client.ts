@@ -15,7 +15,7 @@ import {
 import { toUpstreamError } from './upstream-error.mapping.js';
 import { leanFetch, leanFetchRequest } from './lean-fetch.js';
 import { UpstreamCounters, type UpstreamStats } from './upstream-stats.js';
-import { UpstreamTelemetry } from './upstream.telemetry.js';
+import { UpstreamTelemetry, type UpstreamCertificateValidity } from './upstream.telemetry.js';
 import { resolveUpstreamTarget, upstreamRequestTarget } from './upstream-target.js';
 import { buildUpstreamDispatcher, type UpstreamPool, type UpstreamTlsMaterial } from './upstream-tls.js';
 import type { ResolvedUpstreamOptions } from './upstream-options.interface.js';
@@ -243,15 +243,43 @@ export class UpstreamClient {
    * stream. Same checks and errors as {@link fetch}; a caller abort rejects with `ERR_UPSTREAM_ABORTED`.
    */
   async request(options: UpstreamRequestOptions): Promise<UpstreamResponse> {
+    return this.send(options, true);
+  }
+
+  /**
+   * One `HEAD` of the base URL with no credential (no token is asked for, none is sent), through
+   * the pool real calls use: the status of any answer (the TLS handshake passed, our client
+   * certificate was accepted), or the typed error of the failure
+   * (`ERR_UPSTREAM_CLIENT_CERT_REFUSED`, `ERR_UPSTREAM_CONNECT`, …). For health checks.
+   */
+  async probe(signal?: AbortSignal): Promise<number> {
+    // '' is the base URL itself.
+    const res = await this.send(
+      { method: 'HEAD', path: '', ...(signal !== undefined ? { signal } : {}) },
+      false,
+    );
+    await res.body.dump({ limit: DRAIN_LIMIT }).catch(() => undefined);
+    return res.statusCode;
+  }
+
+  /**
+   * The client certificate (its leaf) and each CA certificate in use, with their ends, as the
+   * `shield.certificate.expiry` metric observes them (a rotation is seen at once). Never key material.
+   */
+  certificates(): readonly UpstreamCertificateValidity[] {
+    return this.telemetry.certificates();
+  }
+
+  private async send(options: UpstreamRequestOptions, credentialed: boolean): Promise<UpstreamResponse> {
     const path = this.check(() => upstreamRequestTarget(this.options, options.path));
     const headers: Record<string, string | string[]> = {};
     if (options.headers !== undefined) {
       for (const [k, v] of Object.entries(options.headers))
         headers[k.toLowerCase()] = typeof v === 'string' ? v : [...v];
     }
-    const credential = this.options.credential;
+    const credential = credentialed ? this.options.credential : undefined;
     if (credential !== undefined) headers[credential.header] = credential.value;
-    else if (this.tokenCredential !== undefined) {
+    else if (credentialed && this.tokenCredential !== undefined) {
       try {
         headers.authorization = await this.bearer(options.signal);
       } catch (err) {

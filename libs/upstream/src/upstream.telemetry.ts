@@ -15,6 +15,7 @@ import {
 import {
   certificateExpiries,
   observeCertificateExpiry,
+  type CertificateExpiry,
   type ShieldErrorCode,
 } from '@inference-shield/core/internal';
 import type { UpstreamStats } from './upstream-stats.js';
@@ -45,12 +46,25 @@ export interface UpstreamTelemetrySources {
   readonly files: { readonly cert?: string; readonly ca?: string };
 }
 
+/** One certificate an upstream client uses, with its end (for health checks): never key material. */
+export interface UpstreamCertificateValidity {
+  /** `upstream_client`: the client certificate's leaf; `upstream_ca`: a CA certificate trusted for the upstream. */
+  readonly role: 'upstream_client' | 'upstream_ca';
+  /** The file it was read from, or the option that gave it (`upstreams.<name>.clientCertificate`). */
+  readonly file: string;
+  /** SHA-256 of the certificate's DER, lowercase hex. */
+  readonly fingerprint: string;
+  /** `notAfter`. */
+  readonly validTo: Date;
+}
+
 /** The instruments of one upstream client. */
 export class UpstreamTelemetry {
   private readonly tracer: Tracer;
   private readonly base: Attributes;
   private readonly stopMetrics: () => void;
   private readonly stopCertificates: () => void;
+  private readonly readCertificates: () => readonly CertificateExpiry[];
 
   constructor(
     readonly name: string,
@@ -118,7 +132,7 @@ export class UpstreamTelemetry {
     this.stopMetrics = () => meter.removeBatchObservableCallback(callback, observables);
     // Core's meter, as the server's certificates: one `shield.certificate.expiry` for every package
     // (an exporter such as Prometheus needs a single metric family per name).
-    this.stopCertificates = observeCertificateExpiry(() => {
+    this.readCertificates = () => {
       const m = sources.material();
       return certificateExpiries([
         {
@@ -128,7 +142,18 @@ export class UpstreamTelemetry {
         },
         { role: 'upstream_ca', file: sources.files.ca ?? `upstreams.${name}.ca`, pem: m.ca },
       ]);
-    });
+    };
+    this.stopCertificates = observeCertificateExpiry(this.readCertificates);
+  }
+
+  /** The certificates in use, as the expiry metric observes them (parsed once per material). */
+  certificates(): UpstreamCertificateValidity[] {
+    return this.readCertificates().map((e) => ({
+      role: e.role === 'upstream_ca' ? 'upstream_ca' : 'upstream_client',
+      file: e.file,
+      fingerprint: e.fingerprint,
+      validTo: new Date(e.endsAt),
+    }));
   }
 
   /**

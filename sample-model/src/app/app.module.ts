@@ -87,7 +87,8 @@ export class AppModule {
                 },
               }),
         }),
-        SampleModelModule.forRoot({}),
+        // /health/ready reports the LLM's reachability; SHIELD_LLM_READINESS=required makes it count.
+        SampleModelModule.forRoot({ upstreamReadiness: config.llm.readiness }),
         config.spiffe === undefined
           ? UpstreamModule.forRoot(upstreamOptions(config))
           : UpstreamModule.forRootAsync({

@@ -28,6 +28,12 @@ export interface SampleConfig {
     /** The audience of the JWT-SVID exchanged there (with `spiffe`); default the origin of `baseUrl`. */
     readonly tokenAudience: string;
     readonly model: string;
+    /**
+     * Readiness and the LLM (SHIELD_LLM_READINESS): `report` (default) puts its reachability in
+     * `/health/ready` and stays ready when it is down or refuses our certificate (the KServe
+     * routes still serve); `required` makes the sample not ready then.
+     */
+    readonly readiness: 'report' | 'required';
   };
   readonly serviceId: string;
   /**
@@ -90,6 +96,7 @@ export function loadSampleConfig(env: NodeJS.ProcessEnv = process.env): SampleCo
         originOf(str('SHIELD_LLM_URL', 'https://localhost:9444/v1')),
       ),
       model: str('SHIELD_LLM_MODEL', 'standin-chat'),
+      readiness: readinessVar(env, 'SHIELD_LLM_READINESS'),
     }),
     serviceId: str('SHIELD_SERVICE_ID', audience),
     ...(env.SPIFFE_ENDPOINT_SOCKET ? { spiffe: Object.freeze({ socket: env.SPIFFE_ENDPOINT_SOCKET }) } : {}),
@@ -129,6 +136,13 @@ function countVar(env: NodeJS.ProcessEnv, name: string, fallback: number): numbe
     throw new TypeError(`${name} must be an integer from 1 to 1000000, got ${JSON.stringify(raw)}`);
   }
   return n;
+}
+
+function readinessVar(env: NodeJS.ProcessEnv, name: string): 'report' | 'required' {
+  const raw = env[name];
+  if (raw === undefined || raw === '' || raw === 'report') return 'report';
+  if (raw === 'required') return 'required';
+  throw new TypeError(`${name} must be "report" or "required", got ${JSON.stringify(raw.slice(0, 40))}`);
 }
 
 function msVar(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

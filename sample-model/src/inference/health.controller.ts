@@ -1,17 +1,28 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject, Optional } from '@nestjs/common';
 import {
   HealthCheck,
   HealthCheckService,
   HealthIndicatorService,
   type HealthCheckResult,
+  type HealthIndicatorFunction,
 } from '@nestjs/terminus';
 import { HttpsHealthIndicator } from '@inference-shield/https/health';
 import { Public } from '@inference-shield/identity';
 import { IdentityHealthIndicator } from '@inference-shield/identity/health';
+import { InjectUpstreamRegistry, type UpstreamRegistry } from '@inference-shield/upstream';
+import { UpstreamHealthIndicator } from '@inference-shield/upstream/health';
 import { ModelRegistry } from './model-registry.service.js';
+import type { ResolvedSampleModelOptions } from './sample-model-options.interface.js';
+import { SAMPLE_MODEL_OPTIONS } from './sample-model.constants.js';
 
 /** Certificates this close to their end (days) are reported as a warning; past it, not ready. */
 export const CERTIFICATE_WARN_DAYS = 14;
+
+/**
+ * The bound of one upstream probe: under the readiness probe's own timeout (2 s in
+ * docs/k8s/sample-model.yaml), and only the first readiness call ever waits for a probe.
+ */
+export const UPSTREAM_PROBE_TIMEOUT_MS = 1500;
 
 /**
  * Terminus health routes, for probes: `GET /health/live` (the process answers) and
@@ -25,7 +36,10 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly https: HttpsHealthIndicator,
     private readonly identity: IdentityHealthIndicator,
+    private readonly upstreamHealth: UpstreamHealthIndicator,
     private readonly registry: ModelRegistry,
+    @Inject(SAMPLE_MODEL_OPTIONS) private readonly options: ResolvedSampleModelOptions,
+    @Optional() @InjectUpstreamRegistry() private readonly upstreams: UpstreamRegistry | null = null,
   ) {}
 
   /** Liveness: no dependency is checked, so a slow upstream never gets the process restarted. */
@@ -38,7 +52,10 @@ export class HealthController {
 
   /**
    * Readiness: 503 from the moment SIGTERM starts the drain, while a model is not loaded, once a
-   * certificate has expired, or while an issuer's keys are not loaded or stale.
+   * certificate has expired (ours, or one we use towards an upstream), or while an issuer's keys
+   * are not loaded or stale. Each upstream's reachability (`upstream:<name>`: reachable, the
+   * probe's status or the code of its failure, e.g. `ERR_UPSTREAM_CLIENT_CERT_REFUSED`) is
+   * reported, and makes the sample not ready only with `upstreamReadiness: 'required'`.
    */
   @Public()
   @Get('ready')
@@ -55,6 +72,16 @@ export class HealthController {
       () => this.https.certificates('tls', { warnDays: CERTIFICATE_WARN_DAYS }),
       // An issuer whose keys are past their staleness bound: its tokens are refused, so not ready.
       () => this.identity.keySets(),
+      // Our client certificate and the CAs we trust towards each upstream.
+      () => this.upstreamHealth.certificates('upstreamCertificates', { warnDays: CERTIFICATE_WARN_DAYS }),
+      ...this.upstreamChecks(),
     ]);
+  }
+
+  private upstreamChecks(): HealthIndicatorFunction[] {
+    const required = this.options.upstreamReadiness === 'required';
+    return (this.upstreams?.names() ?? []).map(
+      (name) => () => this.upstreamHealth.reachable(name, { required, timeoutMs: UPSTREAM_PROBE_TIMEOUT_MS }),
+    );
   }
 }

@@ -11,10 +11,17 @@ export interface SampleModelModuleOptions {
   readonly maxBatchRows?: number;
   /** Largest number of values in one input tensor. Default 65 536, at most 16 777 216. */
   readonly maxElementsPerInput?: number;
+  /**
+   * Readiness and the upstreams of `UpstreamModule` (when the app has it): `'report'` (default)
+   * reports each upstream's reachability in `/health/ready` and stays ready when one is down or
+   * refuses our certificate; `'required'` makes the sample not ready then.
+   */
+  readonly upstreamReadiness?: 'report' | 'required';
 }
 
 /** The options after start-up validation: absolute paths, defaults applied, frozen. */
 export interface ResolvedSampleModelOptions {
   readonly modelsDir: string;
   readonly limits: InferLimits;
+  readonly upstreamReadiness: 'report' | 'required';
 }

@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { findDefaultModelsDir } from '../model-paths.js';
 import type { ResolvedSampleModelOptions } from './sample-model-options.interface.js';
 
-const KNOWN_OPTIONS = ['modelsDir', 'maxBatchRows', 'maxElementsPerInput'] as const;
+const KNOWN_OPTIONS = ['modelsDir', 'maxBatchRows', 'maxElementsPerInput', 'upstreamReadiness'] as const;
 
 /** Default batch limit: 1024 rows of the sample model's 8 features is about 80 kB of JSON. */
 export const DEFAULT_MAX_BATCH_ROWS = 1024;
@@ -71,8 +71,16 @@ export function resolveSampleModelOptions(raw: unknown): ResolvedSampleModelOpti
     16_777_216,
   );
 
+  const upstreamReadiness = options.upstreamReadiness ?? 'report';
+  if (upstreamReadiness !== 'report' && upstreamReadiness !== 'required') {
+    throw new TypeError(
+      `"upstreamReadiness" must be "report" or "required", got ${describe(upstreamReadiness)}`,
+    );
+  }
+
   return Object.freeze({
     modelsDir,
     limits: Object.freeze({ maxBatchRows, maxElementsPerInput }),
+    upstreamReadiness,
   });
 }

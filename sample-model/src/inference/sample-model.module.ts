@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { HttpsHealthIndicator } from '@inference-shield/https/health';
 import { IdentityHealthIndicator } from '@inference-shield/identity/health';
+import { UpstreamHealthIndicator } from '@inference-shield/upstream/health';
 import { HealthController } from './health.controller.js';
 import { InferenceController } from './inference.controller.js';
 import { ModelRegistry } from './model-registry.service.js';
@@ -23,6 +24,7 @@ import { SAMPLE_MODEL_OPTIONS } from './sample-model.constants.js';
   providers: [
     HttpsHealthIndicator,
     IdentityHealthIndicator,
+    UpstreamHealthIndicator,
     {
       provide: SAMPLE_MODEL_OPTIONS,
       useFactory: resolveSampleModelOptions,
