@@ -113,9 +113,17 @@ export class HttpsServerHooks {
     return new HttpsServerHooks(connections, requests, hooks);
   }
 
-  /** From now on every response carries `Connection: close` (graceful shutdown). */
+  /**
+   * The drain began: from now on every response not yet started carries `Connection: close` and
+   * ends its connection (graceful shutdown).
+   */
   startClosing(): void {
     this.requests.startClosing();
+  }
+
+  /** The listener has closed: each connection is closed once its last answer in flight ends. */
+  listenerClosed(): void {
+    this.requests.listenerClosed();
   }
 
   /** Resolves once no connection is open. */

@@ -442,26 +442,32 @@ class ShieldHttpsApp<T extends INestApplication> implements HttpsApp<T> {
   }
 
   private async shutdown(): Promise<void> {
+    // Runs synchronously within close(): from here on every answer not yet started says
+    // `Connection: close` and ends its connection, so a client with a pooled keep-alive connection
+    // (one a load balancer's readiness cannot move) opens a new one, to a replica that is not
+    // draining.
+    this.hooks.startClosing();
     const delay = this.options.timeouts.drainDelayMs;
     if (this.listening && delay > 0) {
-      // Still serving, keep-alive included: the load balancer needs this long to see readiness
-      // fail and stop routing here. Nothing else changes until it is over.
+      // Still serving, new connections included: the load balancer needs this long to see
+      // readiness fail and stop routing here.
       logger.log(`draining: readiness is false, serving ${delay} ms more before closing the listener`);
       await new Promise<void>((resolve) => setTimeout(resolve, delay));
     }
     this.stopSighup?.();
     this.watcher?.close();
     this.stopSource?.();
-    this.hooks.startClosing();
     if (this.redirectServer !== undefined) {
       this.redirectServer.close();
       this.redirectServer.closeAllConnections();
     }
     if (this.listening) {
-      // Stops accepting; Node also closes idle keep-alive connections here. Busy ones are told
-      // `Connection: close` by the request gate and end after their response.
+      // Stops accepting and closes idle keep-alive connections. Busy ones end after their
+      // answer: it says `Connection: close`, or its head went out before the drain began and the
+      // request gate closes the connection once that answer ends.
       this.server.close();
       this.server.closeIdleConnections();
+      this.hooks.listenerClosed();
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, this.options.timeouts.shutdownGracePeriodMs);

@@ -97,8 +97,17 @@ function ignore(): void {}
 
 /** What the bootstrap keeps of the request gate of one server. */
 export interface RequestGate {
-  /** From now on every response carries `Connection: close` (graceful shutdown). */
+  /**
+   * The drain began (graceful shutdown): from now on every response whose head is not yet written,
+   * those of requests already parsed included, carries `Connection: close`, and its connection is
+   * closed after it.
+   */
   startClosing(): void;
+  /**
+   * The listener has closed: a connection is closed as soon as its last answer in flight ends
+   * (one whose head was written before the drain began could not say `Connection: close`).
+   */
+  listenerClosed(): void;
   /**
    * The end of the shutdown grace period: every server-sent event stream still open gets a final
    * `data: {"error":{"code":"ERR_SHUTTING_DOWN",...}}` event and is ended, so its client reads why
@@ -162,7 +171,10 @@ export function installRequestGate(
   // Responses not yet closed: at the end of a graceful shutdown, event streams among them are ended.
   const open = new Set<ServerResponse>();
   const shutdownEvent = `data: ${JSON.stringify({ error: toHttpResponse(new ShieldError('ERR_SHUTTING_DOWN')).body })}\n\n`;
+  // Draining (from `close()`): every answer not yet started says `Connection: close`.
   let closing = false;
+  // The listener has closed (the drain delay is over): connections are closed once idle.
+  let stopped = false;
 
   /** A response of the connection ended: when it was the last one, the idle deadline starts. */
   function onResponseClose(this: ServerResponse): void {
@@ -172,6 +184,13 @@ export function installRequestGate(
     state.inFlight -= 1;
     // Pipelined requests: wait for the last response of the connection.
     if (state.inFlight > 0 || state.socket.destroyed) return;
+    if (stopped) {
+      // The listener has closed: an answer whose head went out before the drain began (a stream)
+      // could not say `Connection: close`, and its connection is now idle; Node's
+      // `closeIdleConnections()` only saw it busy. Close it after what is queued is written.
+      state.socket.destroySoon();
+      return;
+    }
     state.idleSince = performance.now();
     if (state.timer === undefined) {
       state.timer = setTimeout(onIdleDeadline, idleLimitMs, state);
@@ -212,6 +231,17 @@ export function installRequestGate(
     open.add(res);
     res.on('close', onResponseClose);
     return state;
+  }
+
+  /**
+   * This answer ends its connection (RFC 9112 §9.6): the client is told `Connection: close`, so a
+   * pooled keep-alive connection is not used again, and Node closes the connection once the answer
+   * is written (the header is what makes Node do so; `shouldKeepAlive` is its own flag for it, kept
+   * in step). Set before the head is written; a handler that sets `Connection` itself overrides it.
+   */
+  function closeAfter(res: ServerResponse): void {
+    res.setHeader('Connection', 'close');
+    res.shouldKeepAlive = false;
   }
 
   /** Answer a refusal and close: the rest of the request is not read. */
@@ -288,7 +318,7 @@ export function installRequestGate(
   function gate(req: IncomingMessage, res: ServerResponse): boolean {
     const state = trackIdle(req, res);
     for (const [name, value] of headers) res.setHeader(name, value);
-    if (closing) res.setHeader('Connection', 'close');
+    if (closing) closeAfter(res);
     if (framingFault(req)) {
       state.bodyRefused = true;
       refuse(res, badRequest, badRequestBody);
@@ -340,6 +370,12 @@ export function installRequestGate(
   return {
     startClosing() {
       closing = true;
+      // Requests already parsed whose answer has not started (a handler still working, pipelined
+      // requests queued behind it) are told too: only an answer whose head is out cannot be.
+      for (const res of open) if (!res.headersSent) closeAfter(res);
+    },
+    listenerClosed() {
+      stopped = true;
     },
     async endEventStreams() {
       const ended: Promise<unknown>[] = [];
