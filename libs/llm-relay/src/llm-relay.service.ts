@@ -9,6 +9,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
+import type { Span } from '@opentelemetry/api';
 import { isShieldError, ShieldError, type ShieldErrorCode } from '@inference-shield/core/internal';
 import { principalOf, type AuditSink, type ShieldPrincipal } from '@inference-shield/identity';
 import {
@@ -44,7 +45,7 @@ import { mayUse } from './model-access.js';
 import { relayError, RelayHttpError, toRelayHttpError } from './openai-error.js';
 import { checkRelayRequest, type RelayRequest } from './relay-request.js';
 import { LlmUsageRecord, type LlmUsageOutcome } from './usage-event.js';
-import { RelayTelemetry } from './relay.telemetry.js';
+import { addFinishReason, RelayTelemetry, type RelayCallFacts } from './relay.telemetry.js';
 
 /** A safe token of an upstream error (`code`, `type`, `param`): anything else is dropped. */
 const ERROR_TOKEN = /^[A-Za-z0-9_.:[\]-]{1,64}$/;
@@ -78,6 +79,10 @@ class CallState {
   /** UTF-8 bytes of streamed output text, for the running estimate. */
   outputBytes = 0;
   stream = false;
+  /** The call's GenAI client span (undefined without a tracer provider). */
+  span: Span | undefined = undefined;
+  /** Finish reasons of the answer, one per choice, from a fixed list (relay.telemetry.ts). */
+  readonly finishReasons: string[] = [];
   constructor(
     readonly started: number,
     readonly route: string,
@@ -170,6 +175,7 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
    */
   async relay(endpoint: RelayEndpoint, req: object, res: ServerResponse, body: unknown): Promise<void> {
     const state = new CallState(performance.now(), RELAY_ROUTES[endpoint]);
+    state.span = this.telemetry.startCall(state.route);
     let principal: ShieldPrincipal | undefined;
     let model: ResolvedRelayModel | undefined;
     try {
@@ -198,14 +204,16 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
         throw relayError('ERR_BODY_TOO_LARGE');
       const reservation = this.gate ? await this.gate.reserve(principal, model, estimate) : undefined;
       const promptEstimate = estimate - maxOutputTokens(b, defaultOut);
-      await this.call(endpoint, req, res, json, {
+      const ctx: StreamContext = {
         state,
         model,
         request,
         reservation,
         promptEstimate,
         abort: new AbortController(),
-      });
+      };
+      // The upstream call's span is a child of this call's span.
+      await RelayTelemetry.within(state.span, () => this.call(endpoint, req, res, json, ctx));
     } catch (err) {
       if (err instanceof ModelForbidden) model = err.model;
       const refusal = err instanceof ModelForbidden ? err.answer : toRelayHttpError(err);
@@ -358,6 +366,7 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
     }
     const usage = usageOf(endpoint, (parsed as { usage?: unknown } | null)?.usage);
     this.count(state, usage, ctx);
+    finishReasonsOf(endpoint, parsed, state.finishReasons);
     const out = text.replace(model.upstreamModelField, model.publicModelField);
     state.ttftMs = performance.now() - state.started;
     res.writeHead(200, {
@@ -505,7 +514,7 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
     principal: ShieldPrincipal | undefined,
     model: ResolvedRelayModel | undefined,
   ): void {
-    this.telemetry.called({
+    const facts: RelayCallFacts = {
       route: state.route,
       model: model?.id,
       upstreamModel: model?.upstreamModel,
@@ -515,7 +524,17 @@ export class LlmRelayService implements OnModuleInit, OnApplicationShutdown {
       durationMs: performance.now() - state.started,
       outcome: state.outcome,
       code: state.code,
-    });
+    };
+    this.telemetry.called(facts);
+    if (state.span !== undefined) {
+      const client = model !== undefined ? this.upstreams.get(model.upstream)?.client : undefined;
+      this.telemetry.endCall(state.span, {
+        ...facts,
+        upstream: client !== undefined ? { name: client.name, origin: client.origin } : undefined,
+        finishReasons: state.finishReasons,
+        estimated: state.estimated,
+      });
+    }
     if (this.sink === undefined) return;
     try {
       this.sink.record(
@@ -580,6 +599,28 @@ function usageOf(endpoint: RelayEndpoint, raw: unknown): Usage | undefined {
     nonNegative(endpoint === 'responses' ? u['output_tokens'] : u['completion_tokens']) ??
     Math.max(0, (nonNegative(u['total_tokens']) ?? prompt) - prompt);
   return { prompt, completion };
+}
+
+/**
+ * The finish reasons of a whole answer: each chat choice's `finish_reason`; a Responses answer's
+ * `incomplete_details.reason` when incomplete, else its `status`. Embeddings have none.
+ */
+function finishReasonsOf(endpoint: RelayEndpoint, parsed: unknown, into: string[]): void {
+  if (typeof parsed !== 'object' || parsed === null) return;
+  const body = parsed as Record<string, unknown>;
+  if (endpoint === 'chat' && Array.isArray(body['choices'])) {
+    for (const c of body['choices'] as unknown[]) {
+      if (typeof c === 'object' && c !== null)
+        addFinishReason(into, (c as Record<string, unknown>)['finish_reason']);
+    }
+  } else if (endpoint === 'responses') {
+    const details = body['incomplete_details'];
+    const reason =
+      body['status'] === 'incomplete' && typeof details === 'object' && details !== null
+        ? (details as Record<string, unknown>)['reason']
+        : body['status'];
+    addFinishReason(into, reason);
+  }
 }
 
 function runningTotal(ctx: StreamContext): number {
@@ -671,8 +712,10 @@ class ChatStreamReader implements StreamReader {
 
   private choice(c: Record<string, unknown>): void {
     const index = typeof c['index'] === 'number' ? c['index'] : 0;
-    if (c['finish_reason'] !== null && c['finish_reason'] !== undefined) this.open.delete(index);
-    else this.open.add(index);
+    if (c['finish_reason'] !== null && c['finish_reason'] !== undefined) {
+      this.open.delete(index);
+      addFinishReason(this.ctx.state.finishReasons, c['finish_reason']);
+    } else this.open.add(index);
     const delta = c['delta'];
     if (typeof delta !== 'object' || delta === null) return;
     const d = delta as Record<string, unknown>;
@@ -697,6 +740,7 @@ class ChatStreamReader implements StreamReader {
     let out = '';
     const indexes = this.open.size > 0 ? [...this.open] : [0];
     for (const index of indexes) {
+      addFinishReason(this.ctx.state.finishReasons, 'length');
       out += `data: ${JSON.stringify({
         id: this.id,
         object: 'chat.completion.chunk',
@@ -769,6 +813,9 @@ class ResponsesStreamReader implements StreamReader {
       this.response = response as Record<string, unknown>;
       const usage = usageOf('responses', this.response['usage']);
       if (usage !== undefined) this.usage = usage;
+      if (type === 'response.completed' || type === 'response.incomplete') {
+        finishReasonsOf('responses', this.response, this.ctx.state.finishReasons);
+      }
     }
     const { upstreamModelField, publicModelField } = this.ctx.model;
     return `${raw.replaceAll(upstreamModelField, publicModelField)}\n\n`;
@@ -777,6 +824,7 @@ class ResponsesStreamReader implements StreamReader {
   cut(): string {
     const prompt = this.ctx.promptEstimate;
     const completion = Math.ceil(this.ctx.state.outputBytes / BYTES_PER_TOKEN);
+    addFinishReason(this.ctx.state.finishReasons, 'max_output_tokens');
     const response = {
       ...(this.response ?? { object: 'response', output: [] }),
       model: this.ctx.model.id,
