@@ -1,7 +1,7 @@
 /**
  * `@inference-shield/https/health`: health indicators for `@nestjs/terminus` (an optional peer,
  * loaded only by this entry): the drain state of the HTTPS app, and the expiry of the certificates
- * it serves and trusts.
+ * it serves and trusts and of the CRLs it checks client certificates against.
  *
  * @packageDocumentation
  */
@@ -19,21 +19,33 @@ export interface CertificateHealthOptions {
    * `warning` while the indicator stays up; default 14 (0 to 365). Past its end: down.
    */
   readonly warnDays?: number;
+  /**
+   * A CRL this close to its `nextUpdate`, in hours, is reported as a `warning` while the indicator
+   * stays up; default 24 (0 to 8760). CRLs live days, not months: a weekly CRL would always be
+   * within `warnDays`. Past its `nextUpdate`: down.
+   */
+  readonly crlWarnHours?: number;
 }
 
 /** One dated item of the TLS material, as the certificate indicator reports it. */
 export interface CertificateValidityDetail {
-  /** `server`, or `clientCa` (each CA certificate trusted for client certificates). */
-  readonly kind: 'server' | 'clientCa';
-  /** Subject of the certificate: public names only. */
+  /**
+   * `server`, `clientCa` (each CA certificate trusted for client certificates), or `crl` (each
+   * CRL in use, `mtls.crl`).
+   */
+  readonly kind: 'server' | 'clientCa' | 'crl';
+  /** Subject of the certificate: public names only; for a CRL, the base name of its file. */
   readonly name: string;
-  /** ISO 8601 end: `notAfter`. */
+  /** For a CRL: SHA-256 of its DER (lowercase hex), as in the `shield.certificate.expiry` metric. */
+  readonly fingerprint?: string;
+  /** ISO 8601 end: `notAfter`, or a CRL's `nextUpdate`. */
   readonly until: string;
   /** Whole days left (negative once past). */
   readonly daysLeft: number;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 
 /**
  * Terminus indicators of the HTTPS app started by `createHttpsApp`. Provide it beside
@@ -63,20 +75,25 @@ export class HttpsHealthIndicator {
   }
 
   /**
-   * The server certificate and the client CAs in use: up with a `warning` when one ends within
-   * `warnDays`, down when one has ended. Details name subjects and dates, nothing secret.
+   * The server certificate, the client CAs and the CRLs in use: up with a `warning` when a
+   * certificate ends within `warnDays` or a CRL reaches its `nextUpdate` within `crlWarnHours`;
+   * down when one has ended. A CRL past its `nextUpdate` is down because OpenSSL then refuses
+   * every client certificate of its CA (fail closed, as at load time, where such a CRL is
+   * refused). Details name subjects, CRL file names and dates, nothing secret.
    */
   certificates<const Key extends string = 'certificates'>(
     key: Key = 'certificates' as Key,
     options: CertificateHealthOptions = {},
   ): HealthIndicatorResult<Key> {
-    assertKnownKeys('certificates options', options, ['warnDays']);
+    assertKnownKeys('certificates options', options, ['warnDays', 'crlWarnHours']);
     const warnDays: unknown = options.warnDays ?? 14;
     assertInteger('certificates options.warnDays', warnDays, 0, 365);
+    const crlWarnHours: unknown = options.crlWarnHours ?? 24;
+    assertInteger('certificates options.crlWarnHours', crlWarnHours, 0, 8760);
     const session = this.indicators.check(key);
     const validity = httpsTlsValidityOf(this.server());
     if (validity === undefined) return session.down({ message: 'no HTTPS app created by createHttpsApp' });
-    const health = certificateHealth(validity, Date.now(), warnDays);
+    const health = certificateHealth(validity, Date.now(), warnDays, crlWarnHours);
     return health.up ? session.up(health.details) : session.down(health.details);
   }
 
@@ -98,24 +115,41 @@ export interface CertificateHealth {
   };
 }
 
-/** Pure: the health of TLS material at `now` (epoch ms), with `warnDays` of warning. */
-export function certificateHealth(validity: TlsValidity, now: number, warnDays: number): CertificateHealth {
+/**
+ * Pure: the health of TLS material at `now` (epoch ms), with `warnDays` of warning for
+ * certificates and `crlWarnHours` for CRLs (default 24).
+ */
+export function certificateHealth(
+  validity: TlsValidity,
+  now: number,
+  warnDays: number,
+  crlWarnHours = 24,
+): CertificateHealth {
   const items = [
     item('server', validity.server.subject, validity.server.validTo, now),
     ...validity.clientCas.map((ca) => item('clientCa', ca.subject, ca.validTo, now)),
+    ...(validity.crls ?? []).map((crl) => item('crl', crl.file, crl.nextUpdate, now, crl.fingerprint)),
   ].sort((a, b) => Date.parse(a.until) - Date.parse(b.until));
   const expired = items.filter((d) => Date.parse(d.until) <= now);
   if (expired.length > 0) {
-    return { up: false, details: { items, expired: expired.map((d) => describe(d, true)).join('; ') } };
+    return { up: false, details: { items, expired: expired.map((d) => describe(d, true, now)).join('; ') } };
   }
-  const soon = items.filter((d) => Date.parse(d.until) - now < warnDays * DAY_MS);
+  const soon = items.filter(
+    (d) => Date.parse(d.until) - now < (d.kind === 'crl' ? crlWarnHours * HOUR_MS : warnDays * DAY_MS),
+  );
   if (soon.length > 0) {
-    return { up: true, details: { items, warning: soon.map((d) => describe(d, false)).join('; ') } };
+    return { up: true, details: { items, warning: soon.map((d) => describe(d, false, now)).join('; ') } };
   }
   return { up: true, details: { items } };
 }
 
-function describe(d: CertificateValidityDetail, expired: boolean): string {
+function describe(d: CertificateValidityDetail, expired: boolean, now: number): string {
+  if (d.kind === 'crl') {
+    const what = `CRL ${d.name} (sha256 ${d.fingerprint?.slice(0, 16) ?? '?'})`;
+    return expired
+      ? `${what} passed its nextUpdate at ${d.until}: every client certificate of its CA is refused`
+      : `${what} reaches its nextUpdate in ${Math.floor((Date.parse(d.until) - now) / HOUR_MS)} hour(s), at ${d.until}`;
+  }
   const what = `${d.kind === 'server' ? 'server certificate' : 'client CA'} ${d.name}`;
   return expired ? `${what} expired at ${d.until}` : `${what} expires in ${d.daysLeft} day(s), at ${d.until}`;
 }
@@ -125,8 +159,12 @@ function item(
   name: string,
   until: Date,
   now: number,
+  fingerprint?: string,
 ): CertificateValidityDetail {
-  return { kind, name, until: until.toISOString(), daysLeft: Math.floor((until.getTime() - now) / DAY_MS) };
+  const daysLeft = Math.floor((until.getTime() - now) / DAY_MS);
+  return fingerprint === undefined
+    ? { kind, name, until: until.toISOString(), daysLeft }
+    : { kind, name, fingerprint, until: until.toISOString(), daysLeft };
 }
 
-export type { CertificateValidity, TlsValidity } from './tls-validity.js';
+export type { CertificateValidity, CrlValidity, TlsValidity } from './tls-validity.js';
