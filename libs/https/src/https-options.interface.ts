@@ -137,6 +137,7 @@ export interface HttpsTimeoutsOptions {
    * turned false, before it stops accepting; default 0 (0 to 600000). Set it a little above the
    * time a load balancer takes to see a failing readiness probe (Kubernetes: `periodSeconds` ×
    * `failureThreshold`), so no new request is routed to a replica that has stopped listening.
+   * Answers during it say `Connection: close`, so keep-alive clients reconnect elsewhere.
    */
   drainDelayMs?: number;
   /**

@@ -59,11 +59,12 @@ export interface HttpsApp<T extends INestApplication = INestApplication> {
    */
   reload(): boolean;
   /**
-   * Graceful shutdown, in order: readiness turns false at once ({@link HttpsApp.isDraining}), the
-   * app keeps serving for `timeouts.drainDelayMs` (so a load balancer can see it and route away),
-   * then stops accepting and closes idle keep-alive connections, lets in-flight requests (streams
-   * included) finish for up to `timeouts.shutdownGracePeriodMs`, destroys what is left, and closes
-   * the Nest app.
+   * Graceful shutdown, in order: readiness turns false at once ({@link HttpsApp.isDraining}) and
+   * every answer not yet started says `Connection: close` and ends its connection (so pooled
+   * keep-alive clients reconnect elsewhere); the app keeps serving for `timeouts.drainDelayMs` (so
+   * a load balancer can see it and route away), then stops accepting and closes idle keep-alive
+   * connections, lets in-flight requests (streams included) finish for up to
+   * `timeouts.shutdownGracePeriodMs`, destroys what is left, and closes the Nest app.
    */
   close(): Promise<void>;
   /** True from the moment `close()` is called: a readiness probe answers 503 from then on. */
