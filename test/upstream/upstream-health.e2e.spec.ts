@@ -85,6 +85,78 @@ describe('UpstreamHealthIndicator', () => {
     expect(standin.requests.at(-1)?.headers.authorization).toBeUndefined();
   });
 
+  it('certificates: a file certificate within warnDays warns, naming the file; the CA is listed', async () => {
+    const soon = await pki.ca.authority.issueClient({
+      spiffeId: 'spiffe://shield.local/soon',
+      notAfter: new Date(Date.now() + 5 * 24 * 3600 * 1000),
+    });
+    const cert = join(pki.dir, 'soon.pem');
+    const key = join(pki.dir, 'soon-key.pem');
+    writeFileSync(cert, soon.certPem);
+    writeFileSync(key, soon.keyPem, { mode: 0o600 });
+    const registry = await createUpstreamRegistry({
+      upstreams: {
+        llm: {
+          baseUrl: `${standin.url}/v1`,
+          ca: { file: pki.ca.cert },
+          clientCertificate: { cert, key, watch: false },
+          apiKey: { file: keyFile },
+        },
+      },
+    });
+    registries.push(registry);
+    const result = new UpstreamHealthIndicator(new HealthIndicatorService(), registry).certificates();
+    const details = result.upstreamCertificates;
+    expect(details).toMatchObject({ status: 'up' });
+    expect(details.items).toEqual([
+      expect.objectContaining({
+        kind: 'client',
+        upstream: 'llm',
+        file: cert,
+        fingerprint: soon.fingerprint256,
+        daysLeft: 4,
+      }),
+      expect.objectContaining({ kind: 'ca', upstream: 'llm', file: pki.ca.cert }),
+    ]);
+    expect(details.warning).toMatch(
+      new RegExp(`^upstream "llm" client certificate ${cert} expires in 4 day\\(s\\)`),
+    );
+  });
+
+  it('certificates: an hour-long certificate from clientCertificateSource is no warning; probes use it', async () => {
+    const svid = await pki.ca.authority.issueClient({
+      spiffeId: 'spiffe://shield.local/svid',
+      notAfter: new Date(Date.now() + 3600 * 1000),
+    });
+    const registry = await createUpstreamRegistry({
+      upstreams: {
+        llm: {
+          baseUrl: `${standin.url}/v1`,
+          ca: { file: pki.ca.cert },
+          clientCertificateSource: {
+            current: () => ({ cert: svid.certPem, key: svid.keyPem }),
+            subscribe: () => () => undefined,
+          },
+          apiKey: { file: keyFile },
+        },
+      },
+    });
+    registries.push(registry);
+    const health = new UpstreamHealthIndicator(new HealthIndicatorService(), registry);
+    const details = health.certificates().upstreamCertificates;
+    expect(details).toMatchObject({ status: 'up' });
+    expect(details.warning).toBeUndefined();
+    expect(details.items).toContainEqual(
+      expect.objectContaining({
+        kind: 'client',
+        fingerprint: svid.fingerprint256,
+        daysLeft: 0,
+        renewedBySource: true,
+      }),
+    );
+    expect((await health.reachable('llm'))['upstream:llm']).toMatchObject({ status: 'up', reachable: true });
+  });
+
   it.each([
     [{ timeoutMs: 10 }, /timeoutMs/],
     [{ cacheMs: 0 }, /cacheMs/],

@@ -9,8 +9,13 @@ import type { UpstreamCertificateValidity } from './upstream.telemetry.js';
 const DAY = 24 * 60 * 60 * 1000;
 const NOW = Date.parse('2026-12-07T12:00:00Z');
 
-function cert(role: UpstreamCertificateValidity['role'], days: number, file = `${role}.pem`) {
-  return { role, file, fingerprint: 'ab'.repeat(32), validTo: new Date(NOW + days * DAY) };
+function cert(
+  role: UpstreamCertificateValidity['role'],
+  days: number,
+  file = `${role}.pem`,
+  renewedBySource = false,
+): UpstreamCertificateValidity {
+  return { role, file, fingerprint: 'ab'.repeat(32), validTo: new Date(NOW + days * DAY), renewedBySource };
 }
 
 describe('upstreamCertificateHealth', () => {
@@ -48,6 +53,25 @@ describe('upstreamCertificateHealth', () => {
     expect(health.details.warning).toBe(
       `upstream "embed" CA /certs/ca.pem expires in 3 day(s), at ${new Date(NOW + 3 * DAY).toISOString()}`,
     );
+  });
+
+  it.each<[string, number, boolean]>([
+    ['an hour-long SVID from clientCertificateSource: no warning', 1 / 24, true],
+    ['the same SVID past its end (its source stopped renewing it): down', -1 / 24, false],
+  ])('%s', (_name, days, up) => {
+    const health = upstreamCertificateHealth(
+      [
+        {
+          upstream: 'llm',
+          certificates: [cert('upstream_client', days, 'upstreams.llm.clientCertificate', true)],
+        },
+      ],
+      NOW,
+      14,
+    );
+    expect(health.up).toBe(up);
+    expect(health.details.warning).toBeUndefined();
+    expect(health.details.items[0]).toMatchObject({ kind: 'client', renewedBySource: true });
   });
 
   it('warnDays 0: only an ended certificate counts', () => {

@@ -67,6 +67,11 @@ export interface UpstreamCertificateDetail {
   readonly until: string;
   /** Whole days left (negative once past). */
   readonly daysLeft: number;
+  /**
+   * From `clientCertificateSource` (a SPIFFE X.509-SVID): renewed by its source, so never a
+   * warning however close its end; down only once it has ended (the source stopped renewing it).
+   */
+  readonly renewedBySource?: true;
 }
 
 /** The verdict of {@link UpstreamHealthIndicator.certificates}: up or down, and what it reports. */
@@ -141,7 +146,8 @@ export class UpstreamHealthIndicator {
 
   /**
    * The client certificate and CA certificates of every upstream: up with a `warning` when one ends
-   * within `warnDays`, down when one has ended (every call through that upstream would fail its
+   * within `warnDays` (not for a certificate its `clientCertificateSource` renews, such as an
+   * hour-long SVID), down when one has ended (every call through that upstream would fail its
    * handshake). Details name the upstream, the file, the fingerprint and the dates, nothing secret.
    * Read from the material in use at each call (a rotated certificate is seen at once).
    */
@@ -234,7 +240,9 @@ export function upstreamCertificateHealth(
   if (expired.length > 0) {
     return { up: false, details: { items, expired: expired.map((d) => describe(d, true)).join('; ') } };
   }
-  const soon = items.filter((d) => Date.parse(d.until) - now < warnDays * DAY_MS);
+  const soon = items.filter(
+    (d) => d.renewedBySource !== true && Date.parse(d.until) - now < warnDays * DAY_MS,
+  );
   if (soon.length > 0) {
     return { up: true, details: { items, warning: soon.map((d) => describe(d, false)).join('; ') } };
   }
@@ -249,6 +257,7 @@ function item(upstream: string, c: UpstreamCertificateValidity, now: number): Up
     fingerprint: c.fingerprint,
     until: c.validTo.toISOString(),
     daysLeft: Math.floor((c.validTo.getTime() - now) / DAY_MS),
+    ...(c.renewedBySource ? { renewedBySource: true as const } : {}),
   };
 }
 

@@ -56,6 +56,11 @@ export interface UpstreamCertificateValidity {
   readonly fingerprint: string;
   /** `notAfter`. */
   readonly validTo: Date;
+  /**
+   * The client certificate comes from `clientCertificateSource` (a SPIFFE X.509-SVID, a secret
+   * manager): its source renews it well before its end, however short its life.
+   */
+  readonly renewedBySource: boolean;
 }
 
 /** The instruments of one upstream client. */
@@ -65,6 +70,7 @@ export class UpstreamTelemetry {
   private readonly stopMetrics: () => void;
   private readonly stopCertificates: () => void;
   private readonly readCertificates: () => readonly CertificateExpiry[];
+  private readonly files: UpstreamTelemetrySources['files'];
 
   constructor(
     readonly name: string,
@@ -74,6 +80,7 @@ export class UpstreamTelemetry {
     tracer: Tracer = trace.getTracer(SCOPE),
   ) {
     this.tracer = tracer;
+    this.files = sources.files;
     const url = new URL(origin);
     this.base = Object.freeze({
       'shield.upstream': name,
@@ -148,11 +155,14 @@ export class UpstreamTelemetry {
 
   /** The certificates in use, as the expiry metric observes them (parsed once per material). */
   certificates(): UpstreamCertificateValidity[] {
+    // A client certificate read from no file came from `clientCertificateSource`.
+    const fromSource = this.files.cert === undefined;
     return this.readCertificates().map((e) => ({
       role: e.role === 'upstream_ca' ? 'upstream_ca' : 'upstream_client',
       file: e.file,
       fingerprint: e.fingerprint,
       validTo: new Date(e.endsAt),
+      renewedBySource: e.role === 'upstream_client' && fromSource,
     }));
   }
 
