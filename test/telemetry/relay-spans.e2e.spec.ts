@@ -21,7 +21,7 @@ import {
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   CaptureSink,
   relayAppModule,
@@ -57,11 +57,13 @@ beforeAll(async () => {
           'chat-once': { upstream: 'llm', model: 'standin-chat', endpoints: ['chat'] },
           'chat-limited': { upstream: 'llm', model: 'standin-long', endpoints: ['chat'] },
           embed: { upstream: 'llm', model: 'standin-embed', endpoints: ['embeddings'] },
+          'cut-chat': { upstream: 'llm', model: 'standin-chat', endpoints: ['chat'] },
         },
         access: { '*': [{}] },
         budgets: {
           perPrincipal: { requestsPerMinute: 1000, tokensPerMinute: 1_000_000 },
-          perModel: { 'chat-once': { requestsPerMinute: 1 } },
+          perModel: { 'chat-once': { requestsPerMinute: 1 }, 'cut-chat': { tokensPerMinute: 150 } },
+          streamBlockTokens: 32,
         },
       },
       audit: new CaptureSink(),
@@ -149,8 +151,9 @@ describe('the relay GenAI client span', () => {
       if (chunk.usage) usage = chunk.usage;
     }
     outputs.push(text);
+    // The span ends once the relay has settled the call, just after the caller's stream ended.
+    const span = await vi.waitFor(() => only(newSpans(from), 'chat chat-fast'));
     const list = newSpans(from);
-    const span = only(list, 'chat chat-fast');
     expect(span.attributes).toMatchObject({
       'gen_ai.operation.name': 'chat',
       'gen_ai.request.model': 'chat-fast',
@@ -236,6 +239,34 @@ describe('the relay GenAI client span', () => {
     expect(span.status.code).toBe(SpanStatusCode.ERROR);
     expect(expectUpstreamChild(list, span).attributes['http.response.status_code']).toBe(429);
   });
+
+  it('a stream cut by its budget: finish reason "length", error.type the budget code, estimated usage', async () => {
+    // Budget windows are whole UTC minutes: start with time to spare in this one (as relay-sdk does).
+    const leftInMinuteMs = 60_000 - (Date.now() % 60_000);
+    if (leftInMinuteMs < 15_000) await new Promise((r) => setTimeout(r, leftInMinuteMs + 100));
+    const from = spans.getFinishedSpans().length;
+    const stream = await openai.chat.completions.create({
+      model: 'cut-chat',
+      messages: [{ role: 'user', content: `${PROMPT} tell me a long story` }],
+      max_tokens: 100,
+      stream: true,
+    });
+    let text = '';
+    const finishes: string[] = [];
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.choices[0]?.finish_reason) finishes.push(chunk.choices[0].finish_reason);
+    }
+    expect(finishes).toEqual(['length']);
+    outputs.push(text);
+    const span = await vi.waitFor(() => only(newSpans(from), 'chat cut-chat'));
+    expect(span.attributes).toMatchObject({
+      'gen_ai.response.finish_reasons': ['length'],
+      'error.type': 'ERR_LLM_TOKENS_EXCEEDED',
+      'shield.llm.usage.estimated': true,
+    });
+    expect(span.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
+  }, 30_000);
 
   it('no span name or attribute holds the prompt or an output', () => {
     const texts = [PROMPT, ...outputs.filter((o) => o.length >= 8)];
