@@ -20,6 +20,10 @@ describe('parseStrictJson', () => {
     ['[{"a":1},{"a":2}]', [{ a: 1 }, { a: 2 }]],
     ['"just a string"', 'just a string'],
     ['{"__proto__":{"admin":true}}', JSON.parse('{"__proto__":{"admin":true}}') as unknown],
+    // Colons, braces and escaped quotes inside strings are not structure.
+    ['{"a:b":"c:d","e":"\\":{"}', JSON.parse('{"a:b":"c:d","e":"\\":{"}') as unknown],
+    ['{"q":"\\\\"}', JSON.parse('{"q":"\\\\"}') as unknown],
+    ['{"a":"x\\\\\\":","b":1}', JSON.parse('{"a":"x\\\\\\":","b":1}') as unknown],
   ])('accepts %s like JSON.parse', (text, expected) => {
     expect(parseStrictJson(text)).toEqual(expected);
   });
@@ -37,6 +41,10 @@ describe('parseStrictJson', () => {
     ['{"a":{"x":1,"x":2}}'],
     ['[{"x":1,"x":1}]'],
     ['{"alg":"RS256","kid":"k","alg":"none"}'],
+    ['{"__proto__":1,"__proto__":2}'],
+    ['{"a:":1,"a:":2}'],
+    ['{"x":"::::","y":1,"y":2}'],
+    ['{"a":[{"b":1},{"c":{"d":1,"d":1}}]}'],
   ])('refuses duplicate members in %s', (text) => {
     expect(failure(text)).toBe('duplicate');
   });
@@ -78,5 +86,62 @@ describe('parseStrictJson', () => {
       expect(String(err)).not.toContain('secret');
     }
     expect.assertions(1);
+  });
+
+  it('agrees with JSON.parse on generated documents, and finds every repeated name', () => {
+    // A seeded generator (the same cases on every run): nested objects and arrays whose names and
+    // strings hold the characters that matter to the scan (quotes, backslashes, colons, braces),
+    // written with JSON.stringify, then written again with one member repeated at a random place.
+    let seed = 0x5eed;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const alphabet = ['a', 'b', ':', '"', '\\', '{', '}', '[', ']', ',', 'é', '\u2028', ' '];
+    const text = (): string =>
+      Array.from({ length: rand(4) }, () => alphabet[rand(alphabet.length)]).join('');
+    const value = (depth: number): unknown => {
+      const kind = depth > 4 ? rand(3) : rand(5);
+      if (kind === 0) return text();
+      if (kind === 1) return rand(1000) - 500;
+      if (kind === 2) return [true, false, null][rand(3)];
+      if (kind === 3) return Array.from({ length: rand(4) }, () => value(depth + 1));
+      const out: Record<string, unknown> = {};
+      for (let i = rand(5); i > 0; i--) out[`${text()}${i}`] = value(depth + 1);
+      return out;
+    };
+    /** The text with one member of one object written twice (none when the value has no member). */
+    const withRepeat = (json: string, doc: unknown): string | undefined => {
+      const objects: Record<string, unknown>[] = [];
+      const walk = (v: unknown): void => {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (typeof v === 'object' && v !== null) {
+          if (Object.keys(v).length > 0) objects.push(v as Record<string, unknown>);
+          Object.values(v).forEach(walk);
+        }
+      };
+      walk(doc);
+      const target = objects[rand(Math.max(1, objects.length))];
+      if (target === undefined) return undefined;
+      const name = Object.keys(target)[0] ?? '';
+      const copy = { ...target };
+      const member = `${JSON.stringify(name)}:${JSON.stringify(copy[name])}`;
+      // Rewrite the target object's own text with the member first and again at the end.
+      const own = JSON.stringify(target);
+      const repeated = `{${member},${own.slice(1, -1)}}`;
+      return json.replace(own, repeated);
+    };
+    let repeats = 0;
+    for (let i = 0; i < 3000; i++) {
+      const doc = { root: value(0) };
+      const json = JSON.stringify(doc);
+      expect(parseStrictJson(json)).toEqual(JSON.parse(json));
+      const twice = withRepeat(json, doc);
+      if (twice !== undefined && twice !== json) {
+        repeats++;
+        expect(failure(twice)).toBe('duplicate');
+      }
+    }
+    expect(repeats).toBeGreaterThan(1000);
   });
 });

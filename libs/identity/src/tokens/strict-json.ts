@@ -7,9 +7,8 @@
  * duplicate member names MUST be rejected, or only the lexically last kept; we reject).
  * Names are compared after unescaping, so `"s\u0075b"` is the same member as `"sub"`.
  *
- * This scanner validates the grammar of RFC 8259, rejects duplicate member names in every
- * object at every depth, bounds the nesting depth, and then lets `JSON.parse` build the value
- * (the two agree on what is valid JSON, and the native parser builds values faster).
+ * See {@link parseStrictJson} for how: the native parser checks the grammar and builds the value;
+ * a scan of the text around it bounds the nesting and finds repeated names.
  */
 
 /** Why a text was refused. */
@@ -26,177 +25,68 @@ export class StrictJsonError extends Error {
 /** Deepest nesting accepted. JOSE headers and access-token claims are shallow. */
 export const MAX_JSON_DEPTH = 32;
 
-const enum Ch {
-  Tab = 0x09,
-  Lf = 0x0a,
-  Cr = 0x0d,
-  Space = 0x20,
-  Quote = 0x22,
-  Plus = 0x2b,
-  Comma = 0x2c,
-  Minus = 0x2d,
-  Dot = 0x2e,
-  Zero = 0x30,
-  Nine = 0x39,
-  Colon = 0x3a,
-  OpenBracket = 0x5b,
-  Backslash = 0x5c,
-  CloseBracket = 0x5d,
-  OpenBrace = 0x7b,
-  CloseBrace = 0x7d,
-}
-
-class Scanner {
-  pos = 0;
-  constructor(private readonly s: string) {}
-
-  fail(kind: StrictJsonFailure = 'syntax'): never {
-    throw new StrictJsonError(kind);
-  }
-
-  ws(): void {
-    const s = this.s;
-    let c = s.charCodeAt(this.pos);
-    while (c === Ch.Space || c === Ch.Tab || c === Ch.Lf || c === Ch.Cr) c = s.charCodeAt(++this.pos);
-  }
-
-  value(depth: number): void {
-    this.ws();
-    const c = this.s.charCodeAt(this.pos);
-    if (c === Ch.OpenBrace) return this.object(depth + 1);
-    if (c === Ch.OpenBracket) return this.array(depth + 1);
-    if (c === Ch.Quote) {
-      this.string();
-      return;
-    }
-    if (c === Ch.Minus || (c >= Ch.Zero && c <= Ch.Nine)) return this.number();
-    if (this.s.startsWith('true', this.pos)) this.pos += 4;
-    else if (this.s.startsWith('false', this.pos)) this.pos += 5;
-    else if (this.s.startsWith('null', this.pos)) this.pos += 4;
-    else this.fail();
-  }
-
-  object(depth: number): void {
-    if (depth > MAX_JSON_DEPTH) this.fail('depth');
-    this.pos++; // {
-    this.ws();
-    if (this.s.charCodeAt(this.pos) === Ch.CloseBrace) {
-      this.pos++;
-      return;
-    }
-    const seen = new Set<string>();
-    for (;;) {
-      this.ws();
-      if (this.s.charCodeAt(this.pos) !== Ch.Quote) this.fail();
-      const name = this.string();
-      if (seen.has(name)) this.fail('duplicate');
-      seen.add(name);
-      this.ws();
-      if (this.s.charCodeAt(this.pos) !== Ch.Colon) this.fail();
-      this.pos++;
-      this.value(depth);
-      this.ws();
-      const c = this.s.charCodeAt(this.pos);
-      this.pos++;
-      if (c === Ch.CloseBrace) return;
-      if (c !== Ch.Comma) this.fail();
-    }
-  }
-
-  array(depth: number): void {
-    if (depth > MAX_JSON_DEPTH) this.fail('depth');
-    this.pos++; // [
-    this.ws();
-    if (this.s.charCodeAt(this.pos) === Ch.CloseBracket) {
-      this.pos++;
-      return;
-    }
-    for (;;) {
-      this.value(depth);
-      this.ws();
-      const c = this.s.charCodeAt(this.pos);
-      this.pos++;
-      if (c === Ch.CloseBracket) return;
-      if (c !== Ch.Comma) this.fail();
-    }
-  }
-
-  /** Reads a string token and returns its unescaped value. */
-  string(): string {
-    const s = this.s;
-    const start = this.pos;
-    let escaped = false;
-    this.pos++; // opening quote
-    for (;;) {
-      const c = s.charCodeAt(this.pos);
-      if (Number.isNaN(c) || c < Ch.Space) this.fail(); // unterminated, or a raw control character
-      if (c === Ch.Quote) break;
-      if (c === Ch.Backslash) {
-        escaped = true;
-        const e = s.charCodeAt(this.pos + 1);
-        if (e === 0x75 /* u */) {
-          if (!/^[0-9a-fA-F]{4}$/.test(s.slice(this.pos + 2, this.pos + 6))) this.fail();
-          this.pos += 6;
-          continue;
-        }
-        // " \ / b f n r t
-        if (
-          e !== Ch.Quote &&
-          e !== Ch.Backslash &&
-          e !== 0x2f &&
-          e !== 0x62 &&
-          e !== 0x66 &&
-          e !== 0x6e &&
-          e !== 0x72 &&
-          e !== 0x74
-        )
-          this.fail();
-        this.pos += 2;
-        continue;
-      }
-      this.pos++;
-    }
-    this.pos++; // closing quote
-    // Only escaped names need decoding; the grammar is already checked, so JSON.parse cannot fail.
-    return escaped ? (JSON.parse(s.slice(start, this.pos)) as string) : s.slice(start + 1, this.pos - 1);
-  }
-
-  number(): void {
-    const s = this.s;
-    if (s.charCodeAt(this.pos) === Ch.Minus) this.pos++;
-    const first = s.charCodeAt(this.pos);
-    if (first === Ch.Zero) this.pos++;
-    else if (first > Ch.Zero && first <= Ch.Nine) this.digits();
-    else this.fail();
-    if (s.charCodeAt(this.pos) === Ch.Dot) {
-      this.pos++;
-      if (!this.digits()) this.fail();
-    }
-    const e = s.charCodeAt(this.pos);
-    if (e === 0x65 || e === 0x45) {
-      this.pos++;
-      const sign = s.charCodeAt(this.pos);
-      if (sign === Ch.Plus || sign === Ch.Minus) this.pos++;
-      if (!this.digits()) this.fail();
-    }
-  }
-
-  digits(): boolean {
-    const start = this.pos;
-    let c = this.s.charCodeAt(this.pos);
-    while (c >= Ch.Zero && c <= Ch.Nine) c = this.s.charCodeAt(++this.pos);
-    return this.pos > start;
-  }
-}
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 
 /**
  * Parses `text` as RFC 8259 JSON, refusing duplicate member names at any depth and nesting
  * deeper than {@link MAX_JSON_DEPTH}. Throws {@link StrictJsonError}.
+ *
+ * How, in two cheap passes around the native parser:
+ * 1. one scan of the text, outside strings, bounds the nesting (before `JSON.parse` sees it) and
+ *    counts the name separators: in JSON text, a `:` outside a string separates a member's name
+ *    from its value and appears nowhere else, so their number is the number of members written;
+ * 2. `JSON.parse` checks the grammar (ECMA-404, the same grammar as RFC 8259) and builds the
+ *    value; a syntax error is refused as such;
+ * 3. the members of the value are counted: an object keeps one member per distinct name (after
+ *    unescaping: `"s\u0075b"` is `"sub"`), so fewer members than were written means a name was
+ *    repeated somewhere.
  */
 export function parseStrictJson(text: string): unknown {
-  const scanner = new Scanner(text);
-  scanner.value(0);
-  scanner.ws();
-  if (scanner.pos !== text.length) scanner.fail();
-  return JSON.parse(text) as unknown;
+  let written = 0;
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      // Skip the string: its escapes (`\"`, `\\`) never end it. An unterminated string runs to
+      // the end, where JSON.parse refuses it.
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === BACKSLASH) i++;
+        else if (d === QUOTE) break;
+      }
+    } else if (c === COLON) written++;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > MAX_JSON_DEPTH) throw new StrictJsonError('depth');
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch {
+    throw new StrictJsonError('syntax');
+  }
+  if (written !== (written === 0 ? 0 : membersOf(value))) throw new StrictJsonError('duplicate');
+  return value;
+}
+
+/** Members of every object in a parsed value (its nesting is bounded by the scan). */
+function membersOf(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let count = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) count += membersOf(item);
+    return count;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    count += 1 + membersOf((value as Record<string, unknown>)[key]);
+  }
+  return count;
 }
