@@ -3,9 +3,15 @@ import type { AuditDecision, AuditEvent } from './audit.interface.js';
 import type { AuthMethod } from './policy.interface.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 
+/**
+ * The serialised tails of one principal's events: the first one inline (most principals only
+ * ever see one route), any other in `more`. Keys: the route of a plain allow, else decision,
+ * code and route.
+ */
 interface Tails {
-  readonly allowed: Map<string, string>;
-  readonly other: Map<string, string>;
+  readonly key: string;
+  readonly tail: string;
+  more?: Map<string, string>;
 }
 
 // ISO time of the current millisecond: under load many decisions share one. The `Date` is
@@ -109,19 +115,19 @@ export class AuditLines {
     if (!(event instanceof AuditRecord)) return versioned(JSON.stringify(event));
     const principal = AuditRecord.principalOf(event);
     if (principal === undefined) return versioned(JSON.stringify(event));
-    let mine = this.tails.get(principal);
-    if (mine === undefined) {
-      mine = { allowed: new Map(), other: new Map() };
-      this.tails.set(principal, mine);
-    }
-    const plainAllow = event.decision === 'allow' && event.code === undefined;
-    const byKey = plainAllow ? mine.allowed : mine.other;
-    const key = plainAllow ? event.route : `${event.decision} ${event.code ?? ''} ${event.route}`;
-    let tail = byKey.get(key);
+    const mine = this.tails.get(principal);
+    // A plain allow's key is the route itself (`GET /path`, never a line break); any other
+    // event's starts with one, so the two kinds never share a key.
+    const key =
+      event.decision === 'allow' && event.code === undefined
+        ? event.route
+        : `\n${event.decision} ${event.code ?? ''} ${event.route}`;
+    let tail = mine === undefined ? undefined : mine.key === key ? mine.tail : mine.more?.get(key);
     if (tail === undefined) {
       // `{"time":"…",` is as long as JSON.stringify writes it: an ISO time needs no escaping.
       tail = JSON.stringify(event).slice(`{"time":"${event.time}",`.length);
-      byKey.set(key, tail);
+      if (mine === undefined) this.tails.set(principal, { key, tail });
+      else (mine.more ??= new Map()).set(key, tail);
     }
     return `${LINE_PREFIX}"time":"${event.time}",${tail}`;
   }
