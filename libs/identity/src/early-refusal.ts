@@ -109,19 +109,34 @@ function announcesBody(req: IncomingMessage): boolean {
 /**
  * The refusal for a request matching `candidates`: the first route's 401 when every route the
  * request could match refuses it with a 401; `undefined` (let the guard decide) otherwise.
+ * Synchronous while the guard's decisions are (a known token, or a key already in use); a
+ * promise from the first decision that has to wait.
  */
-async function refusalFor(
+function refusalFor(
   guard: IdentityGuard,
   candidates: readonly Candidate[],
   req: IncomingMessage,
-): Promise<Refusal | undefined> {
-  let first: Refusal | undefined;
-  for (const c of candidates) {
-    const error = await guard.preflight(c.entry.policy, req);
+  from = 0,
+  found?: Refusal,
+): Refusal | undefined | Promise<Refusal | undefined> {
+  let first = found;
+  for (let i = from; i < candidates.length; i++) {
+    const c = candidates[i];
+    if (c === undefined) break;
+    const error = guard.preflight(c.entry.policy, req);
+    if (error instanceof Promise) {
+      return error.then((e) =>
+        e === undefined ? undefined : refusalFor(guard, candidates, req, i + 1, first ?? refusalOn(c, e)),
+      );
+    }
     if (!error) return undefined;
-    first ??= { error, route: c.entry.policy.route, render: c.render };
+    first ??= refusalOn(c, error);
   }
   return first;
+}
+
+function refusalOn(c: Candidate, error: ShieldError): Refusal {
+  return { error, route: c.entry.policy.route, render: c.render };
 }
 
 /** The same status, challenge and body the exception filter gives, then the connection closes. */
@@ -157,13 +172,14 @@ type Refusal = {
 };
 
 /**
- * The Express-side check, built once: for a request, `undefined` when there is nothing to check
- * (no body announced, no candidate route), else the pending refusal (or `undefined`: let it pass).
+ * The Express-side check, built once: for a request, `undefined` when there is nothing to refuse
+ * (no body announced, no candidate route, or every decision lets it pass), the refusal, or a
+ * promise of either when a decision has to wait.
  */
 function expressCheck(
   candidates: readonly Candidate[],
   guard: IdentityGuard,
-): (req: IncomingMessage) => Promise<Refusal | undefined> | undefined {
+): (req: IncomingMessage) => Refusal | undefined | Promise<Refusal | undefined> {
   const byMethod = new Map<string, Candidate[]>();
   const lookup = (method: string | undefined): Candidate[] => {
     const key = method ?? '';
@@ -179,6 +195,35 @@ function expressCheck(
     const matched = lookup(req.method).filter((c) => c.pattern.test(path));
     return matched.length === 0 ? undefined : refusalFor(guard, matched, req);
   };
+}
+
+/**
+ * Runs the check and then `pass` (let the request through) or the refusal: at once when the check
+ * is synchronous, after it otherwise. A check that fails lets the guard decide as usual.
+ */
+function runCheck(
+  check: (req: IncomingMessage) => Refusal | undefined | Promise<Refusal | undefined>,
+  guard: IdentityGuard,
+  req: IncomingMessage,
+  res: ServerResponse,
+  pass: () => void,
+): void {
+  let pending: Refusal | undefined | Promise<Refusal | undefined>;
+  try {
+    pending = check(req);
+  } catch (err) {
+    checkFailed(err);
+    return pass();
+  }
+  if (pending === undefined) return pass();
+  if (!(pending instanceof Promise)) return refuse(guard, res, pending);
+  pending.then(
+    (refusal) => (refusal ? refuse(guard, res, refusal) : pass()),
+    (err: unknown) => {
+      checkFailed(err);
+      pass();
+    },
+  );
 }
 
 function refuse(guard: IdentityGuard, res: ServerResponse, refusal: Refusal): void {
@@ -202,17 +247,7 @@ export function expressEarlyRefusalHook(
 ): HttpsRequestHook | undefined {
   if (candidates.length === 0) return undefined;
   const check = expressCheck(candidates, guard);
-  return (req, res, next) => {
-    const pending = check(req);
-    if (pending === undefined) return next(req, res);
-    pending.then(
-      (refusal) => (refusal ? refuse(guard, res, refusal) : next(req, res)),
-      (err: unknown) => {
-        checkFailed(err);
-        next(req, res);
-      },
-    );
-  };
+  return (req, res, next) => runCheck(check, guard, req, res, () => next(req, res));
 }
 
 /**
@@ -230,15 +265,7 @@ export function installExpressEarlyRefusal(
   if (candidates.length === 0 || typeof original !== 'function') return undefined;
   const check = expressCheck(candidates, guard);
   const handle: Handle = function (this: unknown, req, res, next) {
-    const pending = check(req);
-    if (pending === undefined) return original.call(this, req, res, next);
-    pending.then(
-      (refusal) => (refusal ? refuse(guard, res, refusal) : original.call(this, req, res, next)),
-      (err: unknown) => {
-        checkFailed(err);
-        original.call(this, req, res, next);
-      },
-    );
+    runCheck(check, guard, req, res, () => original.call(this, req, res, next));
   };
   app.handle = handle;
   return () => {
@@ -279,7 +306,13 @@ export function installFastifyEarlyRefusal(
     if (url === undefined) return;
     const matched = (byTemplate.get(joinPath(url)) ?? []).filter((c) => methodMatches(c.method, req.method));
     if (matched.length === 0) return;
-    const refusal = await refusalFor(guard, matched, req);
+    let refusal: Refusal | undefined;
+    try {
+      refusal = await refusalFor(guard, matched, req);
+    } catch (err) {
+      checkFailed(err);
+      return;
+    }
     if (!refusal) return;
     // Written on the raw response, byte for byte what the Express path sends.
     reply.hijack();

@@ -286,26 +286,37 @@ export class IdentityDecider {
     return true;
   }
 
-  private async verifyThenDecide(
+  private verifyThenDecide(
     verifier: TokenVerifier,
     policy: CompiledPolicy,
     authorization: string,
     credentials: Credentials,
     ctx: VerifyContext,
-  ): Promise<Decision> {
+  ): Decision | Promise<Decision> {
     const socket: TLSSocket | undefined = credentials.socket;
-    const peer = credentials.peer === 'unverified' ? undefined : credentials.peer;
-    let verified: VerifiedToken;
+    let verified: VerifiedToken | Promise<VerifiedToken>;
     try {
       // The header is read by the verifier, once. With the verified certificate, a bound token is
-      // checked against it (RFC 8705 §3); without one, a bound token is refused.
-      verified = await verifier.verifyAuthorization(socket, authorization, ctx);
+      // checked against it (RFC 8705 §3); without one, a bound token is refused. A new token from a
+      // key already in use is answered at once; only a key lookup or an introspection is awaited.
+      verified = verifier.verifyAuthorizationNow(socket, authorization, ctx);
     } catch (err) {
-      // Another scheme (`Basic`, `DPoP`): no bearer credential, so only the mTLS alternatives.
-      if (isShieldError(err) && err.code === 'ERR_TOKEN_MISSING') return this.decideMtls(policy, peer);
-      return { allow: false, error: this.asShieldError(err) };
+      return this.refusedToken(policy, credentials, err);
+    }
+    if (verified instanceof Promise) {
+      return verified.then(
+        (token) => this.decideWithProof(policy, token, credentials, authorization),
+        (err: unknown) => this.refusedToken(policy, credentials, err),
+      );
     }
     return this.decideWithProof(policy, verified, credentials, authorization);
+  }
+
+  /** A token the verifier refused; another scheme (`Basic`, `DPoP`) leaves the mTLS alternatives. */
+  private refusedToken(policy: CompiledPolicy, credentials: Credentials, err: unknown): Decision {
+    const peer = credentials.peer === 'unverified' ? undefined : credentials.peer;
+    if (isShieldError(err) && err.code === 'ERR_TOKEN_MISSING') return this.decideMtls(policy, peer);
+    return { allow: false, error: this.asShieldError(err) };
   }
 
   private decideWithToken(

@@ -99,17 +99,24 @@ export class IdentityGuard implements CanActivate {
    * the guard, so a token verified here is recalled by the guard from the verifier's cache, not
    * verified twice. Records nothing: the caller records the refusal it sends.
    */
-  async preflight(policy: CompiledPolicy, request: object): Promise<ShieldError | undefined> {
+  preflight(
+    policy: CompiledPolicy,
+    request: object,
+  ): ShieldError | undefined | Promise<ShieldError | undefined> {
     if (policy.kind === 'public') return undefined;
     // A passport route's compiled policy holds its token requirement: the passport door runs this
-    // same decision, so what fails here fails there.
-    const decision = await this.decider.decide(policy, this.decider.credentialsOf(request));
-    if (decision.allow || decision.error.status !== 401) return undefined;
-    return decision.error;
+    // same decision, so what fails here fails there. Synchronous when the decision is.
+    const decision = this.decider.decide(policy, this.decider.credentialsOf(request));
+    return decision instanceof Promise ? decision.then(refusalOf) : refusalOf(decision);
   }
 
   /** Records the deny event of a refusal sent by the early check (one event per request). */
   recordRefusal(route: string, error: ShieldError): void {
     this.decider.record(eventOf('deny', route, undefined, error));
   }
+}
+
+/** What the early check refuses: a 401 (a missing or invalid credential); nothing else. */
+function refusalOf(decision: Decision): ShieldError | undefined {
+  return decision.allow || decision.error.status !== 401 ? undefined : decision.error;
 }

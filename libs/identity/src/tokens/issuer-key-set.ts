@@ -1,4 +1,4 @@
-import { createPublicKey, type JsonWebKey, type KeyObject, type webcrypto } from 'node:crypto';
+import { createPublicKey, KeyObject, type JsonWebKey, type webcrypto } from 'node:crypto';
 import type { Agent } from 'undici';
 import { ShieldError } from '@inference-shield/core/internal';
 import { createLocalJWKSet, type JWK } from 'jose';
@@ -14,12 +14,15 @@ import {
   type JwksFetch,
 } from './jwks-fetch.js';
 import { translateJoseError } from './jose-error.mapping.js';
+import { signatureCheckFor, type SignatureCheck } from './jws-signature.js';
 import type { ResolvedIssuerOptions } from './token-verifier-options.interface.js';
 
-/** The key that a token names, ready for jose. */
+/** The key that a token names, and the signature check it was prepared for. */
 export interface ResolvedKey {
-  /** What jose verifies with: a public `CryptoKey` from the key set, or the issuer's shared secret. */
+  /** The key: a public `CryptoKey` from the key set (as jose imported it), or the issuer's shared secret. */
   readonly key: CryptoKey | Uint8Array;
+  /** Checks a signature of the token's `alg` with this key (see jws-signature.ts). */
+  readonly check: SignatureCheck;
   /** The `kid` the key was found under; absent for a token without `kid` and for HS*. */
   readonly kid?: string;
   /**
@@ -101,7 +104,9 @@ export class IssuerKeySet {
   readonly issuer: string;
   private readonly agent?: Agent;
   private readonly fetchContext?: FetchContext;
-  private readonly secret?: ResolvedKey;
+  private readonly secret?: Uint8Array;
+  /** The shared secret, prepared once per HS algorithm. */
+  private readonly secretKeys = new Map<string, ResolvedKey>();
   private loaded?: LoadedKeys;
   private jwksUri?: string;
   private inflight?: Promise<void>;
@@ -127,7 +132,7 @@ export class IssuerKeySet {
     },
   ) {
     this.issuer = options.issuer;
-    if (options.sharedSecret) this.secret = { key: options.sharedSecret };
+    if (options.sharedSecret) this.secret = options.sharedSecret;
     const source = options.keySource;
     if (source.kind === 'jwks-uri' || source.kind === 'discovery') {
       if (source.kind === 'jwks-uri') this.jwksUri = source.jwksUri;
@@ -228,11 +233,9 @@ export class IssuerKeySet {
    * concurrent callers and not repeated within the cooldown. Throws ShieldError.
    */
   async resolveKey(header: JwsHeader): Promise<ResolvedKey> {
+    const known = this.knownKey(header);
+    if (known !== undefined) return known;
     const { alg, kid } = header;
-    if (isSymmetricAlgorithm(alg)) {
-      if (!this.secret) throw new ShieldError('ERR_TOKEN_ALG_NOT_ALLOWED');
-      return this.secret;
-    }
     if (!this.loaded) throw new ShieldError('ERR_KEYSET_UNAVAILABLE');
     if (kid !== undefined) {
       let entry = this.loaded.byKid.get(kid);
@@ -245,8 +248,8 @@ export class IssuerKeySet {
     }
     const loaded = this.loaded;
     const memoKey = kid === undefined ? alg : `${alg} ${kid}`;
-    const known = loaded.resolved.get(memoKey);
-    if (known) return known;
+    const memo = loaded.resolved.get(memoKey);
+    if (memo) return memo;
     let key: CryptoKey;
     try {
       // jose picks the key by `kid`, `alg`/`kty`, `crv`, `use` and `key_ops`. Only `alg` and
@@ -255,12 +258,40 @@ export class IssuerKeySet {
     } catch (err) {
       throw translateJoseError(err);
     }
-    const resolved: HeldKey = { key, ...(kid !== undefined ? { kid } : {}), retired: false };
+    // Converted once, here: every later token of this `alg` and `kid` is one OpenSSL call.
+    const check = signatureCheckFor(alg, KeyObject.from(key));
+    const resolved: HeldKey = { key, check, ...(kid !== undefined ? { kid } : {}), retired: false };
     // The set was swapped while jose looked the key up: this key belongs to no current set, so
     // nothing verified with it is kept for reuse.
     if (this.loaded !== loaded) resolved.retired = true;
     // Bounded by keys × algorithms: only kids present in this set get here.
     loaded.resolved.set(memoKey, resolved);
+    return resolved;
+  }
+
+  /**
+   * The key {@link resolveKey} would return at once, without waiting: the shared secret for HS*,
+   * or a key-set key already handed out for this `alg` and `kid` (still in the set). `undefined`
+   * when a lookup is needed; throws ShieldError for an HS* token at an issuer without a secret.
+   */
+  knownKey(header: JwsHeader): ResolvedKey | undefined {
+    const { alg, kid } = header;
+    if (isSymmetricAlgorithm(alg)) return this.secretKeyFor(alg);
+    const loaded = this.loaded;
+    if (loaded === undefined) return undefined;
+    if (kid !== undefined && loaded.byKid.get(kid)?.usable !== true) return undefined;
+    return loaded.resolved.get(kid === undefined ? alg : `${alg} ${kid}`);
+  }
+
+  /** HS* get the shared secret, never a key-set key: that is the RS→HS confusion. */
+  private secretKeyFor(alg: string): ResolvedKey {
+    const secret = this.secret;
+    if (!secret) throw new ShieldError('ERR_TOKEN_ALG_NOT_ALLOWED');
+    let resolved = this.secretKeys.get(alg);
+    if (resolved === undefined) {
+      resolved = Object.freeze({ key: secret, check: signatureCheckFor(alg, secret) });
+      this.secretKeys.set(alg, resolved);
+    }
     return resolved;
   }
 

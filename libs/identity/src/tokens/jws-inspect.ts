@@ -21,6 +21,8 @@ export interface InspectedJws {
   readonly headerSegment: string;
   readonly payloadSegment: string;
   readonly signatureSegment: string;
+  /** `header.payload`: the bytes the signature covers (ASCII, as it passed the segment checks). */
+  readonly signingInput: string;
 }
 
 /** Every algorithm this project can verify. Anything else (including `none`) is refused. */
@@ -155,7 +157,7 @@ export function inspectCompactJws(token: string, maxTokenBytes: number): Inspect
     header = deepFreeze(decoded);
     rememberHeader(headerSegment, header);
   }
-  return { header, headerSegment, payloadSegment, signatureSegment };
+  return { header, headerSegment, payloadSegment, signatureSegment, signingInput: token.slice(0, second) };
 }
 
 /**

@@ -2,7 +2,7 @@ import type { X509Certificate } from 'node:crypto';
 import { fetch as undiciFetch } from 'undici';
 import { deepFreeze, ShieldError } from '@inference-shield/core/internal';
 import { loadCaSource } from '@inference-shield/core/internal';
-import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createLocalJWKSet, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type { JsonWebKey } from 'node:crypto';
 import { parseSpiffeId } from '@inference-shield/core/internal';
 import type { ResolvedJwtSvidOptions } from './jwt-svid-options.js';
@@ -17,9 +17,9 @@ import {
 } from './issuer-key-set.js';
 import { translateJoseError } from './jose-error.mapping.js';
 import { observeTokenVerifier } from '../identity.telemetry.js';
-import { decodeClaims, inspectCompactJws } from './jws-inspect.js';
+import { decodeClaims, inspectCompactJws, type InspectedJws, type JwsHeader } from './jws-inspect.js';
 import type { JwksFetch } from './jwks-fetch.js';
-import { assertAlgorithmAllowed } from './jws-signature.js';
+import { assertAlgorithmAllowed, assertSignature } from './jws-signature.js';
 import type {
   ResolvedIssuerOptions,
   ResolvedTokenVerifierOptions,
@@ -68,14 +68,19 @@ export interface TokenVerifierStats {
 interface IssuerRuntime {
   readonly options: ResolvedIssuerOptions;
   readonly keySet: IssuerKeySet;
-  readonly jwtOptions: JWTVerifyOptions;
+  /** The audiences this issuer's tokens must name one of. */
+  readonly audience: ReadonlySet<string>;
 }
 
 /** RFC 8705 §3.1: a base64url SHA-256 is 43 characters. */
 const THUMBPRINT = /^[A-Za-z0-9_-]{43}$/;
 const MAX_SCOPES = 256;
 /** What an introspected token is "verified with": nothing reusable, so never remembered per connection. */
-const INTROSPECTED: ResolvedKey = Object.freeze({ key: new Uint8Array(0), retired: true });
+const INTROSPECTED: ResolvedKey = Object.freeze({
+  key: new Uint8Array(0),
+  check: () => false,
+  retired: true,
+});
 
 /**
  * Verifies OAuth 2.0 JWT access tokens (RFC 9068) from one or more issuers, each with its own
@@ -118,16 +123,7 @@ export class TokenVerifier {
       this.byIssuer.set(issuer.issuer, {
         options: issuer,
         keySet,
-        // Built once: what jose checks on every token of this issuer.
-        jwtOptions: {
-          algorithms: [...issuer.algorithms],
-          issuer: issuer.issuer,
-          audience: [...issuer.audience],
-          clockTolerance: issuer.clockToleranceSeconds,
-          requiredClaims: ['exp', 'sub', 'iss', 'aud'],
-          crit: {},
-          ...(issuer.requireAccessTokenType ? { typ: 'at+jwt' } : {}),
-        },
+        audience: new Set(issuer.audience),
       });
     }
   }
@@ -240,10 +236,37 @@ export class TokenVerifier {
     authorization: string | string[] | undefined,
     ctx?: VerifyContext,
   ): Promise<VerifiedToken> {
+    return this.verifyAuthorizationNow(connection, authorization, ctx);
+  }
+
+  /**
+   * {@link verifyAuthorization}, answered without waiting when nothing has to be waited for: the
+   * token verified with a key already in use (the common case: a new token from a known key) is
+   * returned, and a refusal thrown, synchronously. A promise comes back only when the check must
+   * wait: a key the set has not handed out yet (first use, unknown `kid`), an introspection, a
+   * JWT-SVID. Same checks, same codes, same caching as {@link verifyAuthorization}.
+   */
+  verifyAuthorizationNow(
+    connection: object | undefined,
+    authorization: string | string[] | undefined,
+    ctx?: VerifyContext,
+  ): VerifiedToken | Promise<VerifiedToken> {
     const token = ctx?.dpop
       ? extractAccessToken(authorization, this.options.maxTokenBytes).token
       : extractBearerToken(authorization, this.options.maxTokenBytes);
-    const entry = await this.check(token, ctx);
+    const checked = this.check(token, ctx);
+    if (checked instanceof Promise) {
+      return checked.then((entry) => this.rememberFor(connection, authorization, entry));
+    }
+    return this.rememberFor(connection, authorization, checked);
+  }
+
+  /** Remembers a verification for its connection (see {@link verifyAuthorization}). */
+  private rememberFor(
+    connection: object | undefined,
+    authorization: string | string[] | undefined,
+    entry: CachedVerification,
+  ): VerifiedToken {
     // Only a single header can be remembered (extractBearerToken refused arrays).
     if (connection !== undefined && typeof authorization === 'string') {
       this.cache.remember(connection, authorization, entry);
@@ -295,19 +318,22 @@ export class TokenVerifier {
     this.cache.clear();
   }
 
-  /** The whole check of one token: size, cache, strict decode, issuer, key, signature, claims, binding. */
-  private async check(token: string, ctx: VerifyContext | undefined): Promise<CachedVerification> {
+  /**
+   * The whole check of one token: size, cache, strict decode, issuer, key, signature, claims,
+   * binding. Synchronous (a result, or a thrown refusal) unless it has to wait for a key lookup,
+   * an introspection or a JWT-SVID bundle.
+   */
+  private check(
+    token: string,
+    ctx: VerifyContext | undefined,
+  ): CachedVerification | Promise<CachedVerification> {
     // Size first: nothing else reads a token before this comparison.
     if (typeof token !== 'string' || token.length === 0) throw new ShieldError('ERR_TOKEN_MALFORMED');
     if (token.length > this.options.maxTokenBytes) throw new ShieldError('ERR_TOKEN_TOO_LARGE');
 
     // An opaque token names no issuer: the configured one introspects it (RFC 7662), with its own
     // single-flight cache. The binding is checked on every use, as for a JWT.
-    if (this.introspector !== undefined && isOpaqueToken(token)) {
-      const introspected = await this.introspector.introspect(token);
-      checkBinding(introspected, ctx);
-      return { token: introspected, key: INTROSPECTED, validUntilMs: 0 };
-    }
+    if (this.introspector !== undefined && isOpaqueToken(token)) return this.introspect(token, ctx);
 
     // The cache is keyed by the hash of the exact bytes, and every check below is a function of
     // those bytes, the clock and the key set: a hit only has to pass the cache's reuse rule (time,
@@ -333,18 +359,27 @@ export class TokenVerifier {
     assertAlgorithmAllowed(jws, runtime.options.algorithms);
     this.assertKeysUsable(runtime);
 
-    const key = await runtime.keySet.resolveKey(jws.header);
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, key.key, {
-        ...runtime.jwtOptions,
-        currentDate: new Date(this.now()),
-      }));
-    } catch (err) {
-      throw translateJoseError(err);
-    }
+    // A key already handed out is used at once; a lookup (first use, unknown `kid`) is waited for.
+    const known = runtime.keySet.knownKey(jws.header);
+    if (known !== undefined) return this.finish(runtime, jws, claims, known, cacheKey, ctx);
+    return runtime.keySet
+      .resolveKey(jws.header)
+      .then((key) => this.finish(runtime, jws, claims, key, cacheKey, ctx));
+  }
+
+  /** Signature, claims, the cache entry and the binding: the end of {@link check}, synchronous. */
+  private finish(
+    runtime: IssuerRuntime,
+    jws: InspectedJws,
+    claims: Record<string, unknown>,
+    key: ResolvedKey,
+    cacheKey: string | undefined,
+    ctx: VerifyContext | undefined,
+  ): CachedVerification {
+    assertSignature(jws, key);
     const nowMs = this.now();
-    const verified = toVerifiedToken(payload, runtime.options, nowMs);
+    checkRegisteredClaims(jws.header, claims, runtime, nowMs);
+    const verified = toVerifiedToken(claims, runtime.options, nowMs);
     const entry: CachedVerification = {
       token: verified,
       key,
@@ -358,6 +393,15 @@ export class TokenVerifier {
     if (cacheKey !== undefined && key.retired !== true) this.cache.set(cacheKey, entry);
     checkBinding(verified, ctx);
     return entry;
+  }
+
+  /** An opaque token, introspected (RFC 7662); its binding is checked on every use. */
+  private async introspect(token: string, ctx: VerifyContext | undefined): Promise<CachedVerification> {
+    const introspector = this.introspector;
+    if (introspector === undefined) throw new ShieldError('ERR_TOKEN_MALFORMED');
+    const introspected = await introspector.introspect(token);
+    checkBinding(introspected, ctx);
+    return { token: introspected, key: INTROSPECTED, validUntilMs: 0 };
   }
 
   /**
@@ -404,7 +448,7 @@ export class TokenVerifier {
     } catch (err) {
       throw translateJoseError(err);
     }
-    const verified = toVerifiedToken(payload, issuer, this.now());
+    const verified = toVerifiedToken(payload as Record<string, unknown>, issuer, this.now());
     checkBinding(verified, ctx);
     return { token: verified, key: INTROSPECTED, validUntilMs: 0 };
   }
@@ -428,9 +472,71 @@ export class TokenVerifier {
   }
 }
 
-/** The extra checks jose does not make, and the frozen principal. */
-function toVerifiedToken(payload: JWTPayload, issuer: ResolvedIssuerOptions, nowMs: number): VerifiedToken {
-  const claims = payload as Record<string, unknown>;
+/**
+ * RFC 7519 §4.1 and RFC 9068 §2.2, in the order jose's `jwtVerify` made them before (the codes
+ * do not change): the `typ` header (`at+jwt`, when required), `iss`, `aud`, `sub` and `exp`
+ * present, `iss` this issuer's, one of our audiences in `aud`, then the NumericDates: `iat` and
+ * `nbf` numbers when present, `nbf` not after now (plus the tolerance), `exp` after now (minus
+ * the tolerance). {@link toVerifiedToken} checks the rest.
+ */
+function checkRegisteredClaims(
+  header: JwsHeader,
+  claims: Record<string, unknown>,
+  runtime: IssuerRuntime,
+  nowMs: number,
+): void {
+  const issuer = runtime.options;
+  if (issuer.requireAccessTokenType && !isAccessTokenType(header.typ)) {
+    throw new ShieldError('ERR_TOKEN_TYPE_INVALID');
+  }
+  for (const claim of REQUIRED_CLAIMS) if (!Object.hasOwn(claims, claim)) throw missingClaim(claim);
+  if (claims['iss'] !== issuer.issuer) throw new ShieldError('ERR_TOKEN_ISSUER_UNKNOWN');
+  if (!namesAudience(claims['aud'], runtime.audience)) throw new ShieldError('ERR_TOKEN_AUDIENCE_INVALID');
+  const now = Math.floor(nowMs / 1000);
+  const tolerance = issuer.clockToleranceSeconds;
+  const iat = claims['iat'];
+  if (iat !== undefined && typeof iat !== 'number') throw invalidClaim('iat');
+  const nbf = claims['nbf'];
+  if (nbf !== undefined) {
+    if (typeof nbf !== 'number') throw invalidClaim('nbf');
+    if (nbf > now + tolerance) throw new ShieldError('ERR_TOKEN_NOT_YET_VALID');
+  }
+  const exp = claims['exp'];
+  if (typeof exp !== 'number') throw invalidClaim('exp');
+  if (exp <= now - tolerance) throw new ShieldError('ERR_TOKEN_EXPIRED');
+}
+
+/** The order jose reported missing claims in: the code is the same for each, the detail names it. */
+const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'exp'] as const;
+
+/**
+ * RFC 9068 §4: `typ` is `at+jwt`, or `application/at+jwt`; media types are case-insensitive
+ * (RFC 2045 §5.1).
+ */
+function isAccessTokenType(typ: string | undefined): boolean {
+  if (typeof typ !== 'string') return false;
+  const lower = typ.toLowerCase();
+  return lower === 'at+jwt' || lower === 'application/at+jwt';
+}
+
+/** `aud` is one of ours, or an array holding one of ours (RFC 7519 §4.1.3). */
+function namesAudience(aud: unknown, ours: ReadonlySet<string>): boolean {
+  if (typeof aud === 'string') return ours.has(aud);
+  if (!Array.isArray(aud)) return false;
+  for (const a of aud) if (typeof a === 'string' && ours.has(a)) return true;
+  return false;
+}
+
+function missingClaim(claim: string): ShieldError {
+  return new ShieldError('ERR_TOKEN_CLAIM_INVALID', { detail: `claim "${claim}" missing` });
+}
+
+/** The checks beyond the registered ones, and the frozen principal. */
+function toVerifiedToken(
+  claims: Record<string, unknown>,
+  issuer: ResolvedIssuerOptions,
+  nowMs: number,
+): VerifiedToken {
   const sub = claims['sub'];
   // RFC 9068 §2.2: `sub` identifies the principal; an empty one identifies nobody.
   if (typeof sub !== 'string' || sub.length === 0) throw invalidClaim('sub');

@@ -14,6 +14,7 @@ function entry(
 ): CachedVerification {
   const key: ResolvedKey = {
     key: symmetric ? new Uint8Array(32) : publicKeyStandIn,
+    check: () => false,
     ...(kid !== undefined ? { kid } : {}),
   };
   const token = {
@@ -50,6 +51,21 @@ describe('VerifiedTokenCache', () => {
     expect(cache.size).toBe(2);
     expect(cache.get('a', 0)).toBeUndefined();
     expect(cache.get('c', 0)).toBeDefined();
+  });
+
+  it.each([1, 2, 3, 10, 11])('never holds more than %i entries, and keeps a token in use', (max) => {
+    const cache = new VerifiedTokenCache(max);
+    cache.set('hot', entry('https://i', 'k', 1000));
+    for (let i = 0; i < max * 7; i++) {
+      cache.set(`t${i}`, entry('https://i', 'k', 1000));
+      expect(cache.size).toBeLessThanOrEqual(max);
+      // The newest entry is always there; a token reused at least once per generation stays.
+      expect(cache.get(`t${i}`, 0)).toBeDefined();
+      if (max > 2) expect(cache.get('hot', 0)).toBeDefined();
+    }
+    // At least the younger generation (half of them) is always full.
+    expect(cache.size).toBeGreaterThanOrEqual(Math.ceil(max / 2));
+    if (max > 1) expect(cache.get('t0', 0)).toBeUndefined();
   });
 
   it('drops the entries of the keys that left the set, and kid-less ones of that issuer', () => {

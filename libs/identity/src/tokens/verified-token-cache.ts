@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { ResolvedKey } from './issuer-key-set.js';
 import type { VerifiedToken } from './verified-token.interface.js';
 
@@ -20,7 +20,8 @@ interface ConnectionEntry {
   readonly header: Buffer;
   /** Same length as `header`: where a candidate header is encoded, so a comparison allocates nothing. */
   readonly scratch: Buffer;
-  readonly entry: CachedVerification;
+  /** The verification; replaced in place when the connection's next header has the same length. */
+  entry: CachedVerification;
 }
 
 /** Longest time a verification is reused, whatever `exp` says. */
@@ -32,7 +33,7 @@ export const MAX_CACHE_TTL_MS = 5 * 60_000;
  * ({@link VerifiedTokenCache.reusable}):
  *
  * - by token: keyed by the SHA-256 of the token (the token itself is never a key), bounded, the
- *   oldest entry going first when full;
+ *   oldest going first when full (see {@link VerifiedTokenCache.set});
  * - by connection: the same connection presenting the byte-identical `Authorization` header again
  *   finds its last verification without hashing or parsing (one entry per live connection, held
  *   weakly: it goes with the socket).
@@ -40,17 +41,26 @@ export const MAX_CACHE_TTL_MS = 5 * 60_000;
  * Owned by one `TokenVerifier`; nothing is kept with 0 entries allowed.
  */
 export class VerifiedTokenCache {
-  private readonly entries = new Map<string, CachedVerification>();
+  // Two generations: new entries go to `young`; when it holds half the entries allowed, it becomes
+  // `old` and the previous `old` is dropped whole. Evicting one entry at a time from the front of
+  // one Map costs more and more as deleted slots pile up in front of the live ones (a profile
+  // showed 6 µs per miss at 10,000 entries); dropping a Map costs nothing per entry.
+  private young = new Map<string, CachedVerification>();
+  private old = new Map<string, CachedVerification>();
+  private readonly generation: number;
   private connections = new WeakMap<object, ConnectionEntry>();
   hits = 0;
   misses = 0;
   connectionHits = 0;
 
-  constructor(private readonly maxEntries: number) {}
+  constructor(private readonly maxEntries: number) {
+    this.generation = Math.max(1, Math.ceil(maxEntries / 2));
+  }
 
   /** The cache key of a token. */
   static keyOf(token: string): string {
-    return createHash('sha256').update(token).digest('base64url');
+    // The one-shot hash: no Hash object per token (Node >= 20.12).
+    return hash('sha256', token, 'base64url');
   }
 
   /**
@@ -63,32 +73,50 @@ export class VerifiedTokenCache {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.young.size + this.old.size;
   }
 
-  /** The entry for `key` if it is still {@link reusable} at `nowMs`. */
+  /**
+   * The entry for `key` if it is still {@link reusable} at `nowMs`. An entry found in the older
+   * generation moves to the younger one: a token in use stays while the ones nobody reuses go.
+   */
   get(key: string, nowMs: number): CachedVerification | undefined {
     if (this.maxEntries === 0) return undefined;
-    const entry = this.entries.get(key);
+    let entry = this.young.get(key);
+    const young = entry !== undefined;
+    if (!young) entry = this.old.get(key);
     if (entry === undefined || !VerifiedTokenCache.reusable(entry, nowMs)) {
-      if (entry !== undefined) this.entries.delete(key);
+      if (entry !== undefined) (young ? this.young : this.old).delete(key);
       this.misses++;
       return undefined;
     }
     this.hits++;
+    if (!young) {
+      this.old.delete(key);
+      this.set(key, entry);
+    }
     return entry;
   }
 
+  /**
+   * Keeps `entry` under `key`. At most `maxEntries` are held: when the younger generation is full
+   * (half of them) the older one is dropped; in between, an odd `maxEntries` may take one more
+   * from the front of the older one.
+   */
   set(key: string, entry: CachedVerification): void {
     if (this.maxEntries === 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    // Insertion order is age order: evict from the front.
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
+    this.young.delete(key);
+    this.old.delete(key);
+    if (this.young.size >= this.generation) {
+      this.old = this.young;
+      this.young = new Map();
     }
+    while (this.young.size + this.old.size >= this.maxEntries) {
+      const oldest = this.old.keys().next();
+      if (oldest.done) break;
+      this.old.delete(oldest.value);
+    }
+    this.young.set(key, entry);
   }
 
   /**
@@ -111,6 +139,18 @@ export class VerifiedTokenCache {
   /** Remembers `entry` as the last verification of `connection`, for this exact `header`. */
   remember(connection: object, header: string, entry: CachedVerification): void {
     if (this.maxEntries === 0) return;
+    const previous = this.connections.get(connection);
+    // A client changing its token usually sends one of the same length (same IdP, same claims):
+    // the connection's buffers are rewritten rather than allocated again.
+    if (previous !== undefined && previous.header.length === header.length) {
+      if (previous.header.write(header, 0, 'utf8') === header.length) {
+        previous.entry = entry;
+        return;
+      }
+      // Not one byte per character (never, for a header that passed the bearer syntax): the
+      // half-written bytes must never be compared with anything.
+      this.connections.delete(connection);
+    }
     const bytes = Buffer.from(header, 'utf8');
     this.connections.set(connection, { header: bytes, scratch: Buffer.alloc(bytes.length), entry });
   }
@@ -121,16 +161,19 @@ export class VerifiedTokenCache {
    * once; {@link reusable} already refuses them (their keys are retired).
    */
   dropKeys(issuer: string, gone: ReadonlySet<string>): void {
-    for (const [key, entry] of this.entries) {
-      if (entry.token.issuer !== issuer) continue;
-      const { kid, key: material } = entry.key;
-      if (material instanceof Uint8Array) continue; // a shared secret is not in the key set
-      if (kid === undefined || gone.has(kid)) this.entries.delete(key);
+    for (const generation of [this.young, this.old]) {
+      for (const [key, entry] of generation) {
+        if (entry.token.issuer !== issuer) continue;
+        const { kid, key: material } = entry.key;
+        if (material instanceof Uint8Array) continue; // a shared secret is not in the key set
+        if (kid === undefined || gone.has(kid)) generation.delete(key);
+      }
     }
   }
 
   clear(): void {
-    this.entries.clear();
+    this.young.clear();
+    this.old.clear();
     this.connections = new WeakMap();
   }
 }
