@@ -61,6 +61,15 @@ const HARNESSES = [
     matrix: true,
   },
   {
+    id: 'cache-miss',
+    area: 'identity',
+    cmd: ['node', 'bench/identity/cache-miss.bench.mjs'],
+    full: { BENCH_ROUNDS: '3', BENCH_SECONDS: '3' },
+    smoke: { BENCH_SMOKE: '1', BENCH_ROUNDS: '1', BENCH_SECONDS: '1' },
+    writes: ['bench/identity/cache-miss.results.json'],
+    matrix: true,
+  },
+  {
     id: 'guard',
     area: 'identity',
     cmd: ['node', 'bench/identity/guard-https.bench.mjs'],
@@ -248,6 +257,20 @@ function keyFigures(id, stdout) {
       })
       .join('; ');
   }
+  if (id === 'cache-miss') {
+    // | alg | hit | miss | miss − hit | raw verify in place | miss − (hit + raw in place) (range) | ≤ 20? | raw in a loop |
+    return stdout
+      .split('\n')
+      .filter((l) => /^\| (RS256|ES256|EdDSA) /.test(l))
+      .map((l) => {
+        const [alg, , , missHit, rawInPlace, over, , rawLoop] = l
+          .split('|')
+          .slice(1, 9)
+          .map((c) => c.trim());
+        return `${alg}: miss − hit ${missHit} µs, raw in place ${rawInPlace} (loop ${rawLoop}), ours ${over}`;
+      })
+      .join('; ');
+  }
   if (id === 'handshake-groups') {
     const j = lastJson(stdout);
     if (!j?.groups) return '';
@@ -409,7 +432,9 @@ ${date.slice(0, 16).replace('T', ' ')} UTC, \`node scripts/run-benches.mjs --nod
 (figures of each harness on each Node; the full output is in [\`node-matrix.json\`](node-matrix.json)).
 gateway: CPU per request of the gateway over that of the sample in-process (≥ 1: in-process cheaper), median
 (range of the rounds); handshake-groups: client + server CPU per full TLS 1.3 handshake (ratio to X25519);
-tokens: µs per verification (bench/identity/token-verify.bench.mjs). One run each, on a shared machine.
+tokens: µs per verification (bench/identity/token-verify.bench.mjs); cache-miss: server CPU µs per request
+that a new token adds in place, the raw \`crypto.verify\` in place and in a loop, and ours: miss − (hit + raw
+in place), median (range). One run each, on a shared machine.
 
 | harness | Node | OpenSSL | figures |
 | --- | --- | --- | --- |
