@@ -67,15 +67,16 @@ const tokensFor = (key, n) =>
 
 const rs = await keyFor('RS256', 'rs');
 const es = await keyFor('ES256', 'es');
+const ed = await keyFor('EdDSA', 'ed');
 const verifier = await TokenVerifier.create(
   resolveTokenVerifierOptions({
     cacheMaxEntries: 1_000_000,
-    issuers: [{ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [rs.jwk, es.jwk] } }],
+    issuers: [{ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [rs.jwk, es.jwk, ed.jwk] } }],
   }),
 );
 
 const results = [];
-for (const key of [rs, es]) {
+for (const key of [rs, es, ed]) {
   // Enough distinct tokens that every miss-round verifies tokens never seen before.
   const tokens = await tokensFor(key, ROUNDS * (N + Math.max(50, N / 10)) + 1);
   const one = tokens[0];
@@ -84,14 +85,15 @@ for (const key of [rs, es]) {
   const signature = Buffer.from(s, 'base64url');
   const publicKey = KeyObject.from(key.publicKey);
   const options = key.alg === 'ES256' ? { key: publicKey, dsaEncoding: 'ieee-p1363' } : publicKey;
-  if (!verify('sha256', input, options, signature)) throw new Error('raw verify failed');
+  const hash = key.alg === 'EdDSA' ? null : 'sha256';
+  if (!verify(hash, input, options, signature)) throw new Error('raw verify failed');
 
   let next = 1;
   const hitsBefore = verifier.stats().cacheHits;
   const best = await bestOf(
     {
       raw: () => {
-        verify('sha256', input, options, signature);
+        verify(hash, input, options, signature);
       },
       jose: () =>
         jwtVerify(one, key.publicKey, { issuer: ISSUER, audience: AUDIENCE, algorithms: [key.alg] }),
