@@ -89,6 +89,8 @@ const KTY_OF_ALG: Readonly<Record<string, string>> = {
   EdDSA: 'OKP',
   Ed25519: 'OKP',
 };
+/** RFC 7518 §3.4: the one curve of each ECDSA algorithm (jose selects no other for it). */
+const CRV_OF_ALG: Readonly<Record<string, string>> = { ES256: 'P-256', ES384: 'P-384', ES512: 'P-521' };
 const ALLOWED_CURVES: Readonly<Record<string, readonly string[]>> = {
   EC: ['P-256', 'P-384', 'P-521'],
   OKP: ['Ed25519'],
@@ -427,6 +429,10 @@ export class IssuerKeySet {
       let ok = true;
       for (const alg of this.options.algorithms) {
         if (KTY_OF_ALG[alg] !== jwk.kty || (jwk.alg !== undefined && jwk.alg !== alg)) continue;
+        // An EC key without `alg` serves only the algorithm of its curve: a P-384 key is not
+        // broken because ES256 (also allowed) cannot select it.
+        const crv = CRV_OF_ALG[alg];
+        if (crv !== undefined && crv !== jwk.crv) continue;
         try {
           await local({ alg, kid });
         } catch {
