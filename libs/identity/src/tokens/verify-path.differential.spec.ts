@@ -35,6 +35,13 @@ function fromBytes(bytes: Buffer): bigint {
   return BigInt(`0x${bytes.toString('hex') || '0'}`);
 }
 
+/** A copy of `bytes` with one bit of byte `at` changed. */
+function flip(bytes: Buffer, at: number): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[at] = (copy[at] ?? 0) ^ 0x01;
+  return copy;
+}
+
 function codeOf(fn: () => unknown): string {
   try {
     fn();
@@ -559,8 +566,9 @@ describe('TokenVerifier agrees with jose jwtVerify + the old extra checks', () =
         Buffer.concat([sig, Buffer.alloc(1)]),
         Buffer.concat([Buffer.alloc(1), sig]),
         Buffer.alloc(sig.length),
-        Buffer.from(sig).fill(0xff, 0, 1),
-        Buffer.from(sig).fill(0x01, sig.length - 1),
+        flip(sig, 0),
+        flip(sig, sig.length - 1),
+        flip(sig, sig.length >> 1),
       ];
       for (const m of mutations) {
         const token = `${input}.${m.toString('base64url')}`;
@@ -1012,5 +1020,54 @@ describe('raw claims texts (what JSON.stringify cannot write), against the old p
     const token = `${b64(H())}.${b64(payload)}`;
     const signed = `${token}.${signInput(token, ec).toString('base64url')}`;
     expect(await ours(signed)).toBe('ERR_TOKEN_DUPLICATE_KEY');
+  });
+});
+
+describe('the connection memo: a remembered header is only ever matched by the same bytes', () => {
+  it('same length, one character changed anywhere, or a non-ASCII character: no recall', async () => {
+    const v = await TokenVerifier.create(
+      resolveTokenVerifierOptions({
+        issuers: [{ issuer: A, audience: AUD, jwks: { keys: [ec.publicJwk] }, algorithms: ['ES256'] }],
+      }),
+      { now: () => NOW },
+    );
+    try {
+      const conn = {};
+      const alice = forgeToken({ alg: 'ES256', kid: ec.kid }, claimsWith({ sub: 'alice' }), ec);
+      const bobby = forgeToken({ alg: 'ES256', kid: ec.kid }, claimsWith({ sub: 'bobby' }), ec);
+      expect(bobby.length).toBe(alice.length);
+      // A known key: the answer comes back at once, not as a promise.
+      const first = v.verifyAuthorizationNow(conn, `Bearer ${alice}`);
+      const known = first instanceof Promise ? await first : first;
+      expect(known.subject).toBe('alice');
+      const now = v.verifyAuthorizationNow(conn, `Bearer ${alice}`);
+      expect(now instanceof Promise).toBe(false);
+      const header = `Bearer ${alice}`;
+      expect(v.recall(conn, header)?.subject).toBe('alice');
+      for (const at of [0, 7, 20, header.length - 2, header.length - 1]) {
+        const c = header.charAt(at) === 'A' ? 'B' : 'A';
+        expect(v.recall(conn, header.slice(0, at) + c + header.slice(at + 1))).toBeUndefined();
+      }
+      // 'é' is two UTF-8 bytes: the last character no longer fits, the bytes written still differ.
+      expect(v.recall(conn, `${header.slice(0, -2)}é${header.slice(-1)}`)).toBeUndefined();
+      expect(v.recall(conn, `${header.slice(0, -1)}\u00ff`)).toBeUndefined();
+      // Another token of the same length rewrites the memo in place: the old header is forgotten.
+      expect((v.verifyAuthorizationNow(conn, `Bearer ${bobby}`) as { subject: string }).subject).toBe(
+        'bobby',
+      );
+      expect(v.recall(conn, `Bearer ${alice}`)).toBeUndefined();
+      expect(v.recall(conn, `Bearer ${bobby}`)?.subject).toBe('bobby');
+      // A refused token of the same length leaves the memo as it was.
+      const forged = `${bobby.slice(0, -4)}AAAA`;
+      expect(codeOf(() => v.verifyAuthorizationNow(conn, `Bearer ${forged}`))).toBe(
+        'ERR_TOKEN_SIGNATURE_INVALID',
+      );
+      expect(v.recall(conn, `Bearer ${forged}`)).toBeUndefined();
+      expect(v.recall(conn, `Bearer ${bobby}`)?.subject).toBe('bobby');
+      // Another connection has no memo.
+      expect(v.recall({}, `Bearer ${bobby}`)).toBeUndefined();
+    } finally {
+      await v.close();
+    }
   });
 });
