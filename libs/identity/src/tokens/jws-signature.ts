@@ -74,9 +74,10 @@ export function signatureCheckFor(alg: string, key: KeyObject | Uint8Array): Sig
   const hash = HASH_OF[alg];
   if (alg === 'HS256' || alg === 'HS384' || alg === 'HS512') {
     if (!(key instanceof Uint8Array) || key.length === 0) throw unusable('no shared secret');
+    const length = HMAC_BYTES[alg];
+    if (hash === undefined || length === undefined) throw unusable(`algorithm ${alg}`);
     const secret = createSecretKey(key);
-    const length = HMAC_BYTES[alg] ?? 0;
-    const digest = hash ?? 'sha256';
+    const digest = hash;
     return (input, signature) =>
       signature.length === length &&
       timingSafeEqual(createHmac(digest, secret).update(input).digest(), signature);
