@@ -72,6 +72,15 @@ describe('auditLine: the serialisation the built-in sinks use', () => {
     scopes: Object.freeze([]),
     claims: Object.freeze({}),
   });
+  // Every kind of character JSON.stringify treats apart: pairs and lone surrogates, controls,
+  // U+2028 (written as is), DEL, quotes and backslashes, in scopes too.
+  const carol: ShieldPrincipal = Object.freeze({
+    method: 'oidc',
+    subject: 'carol \ud83d\ude00 \ud800 x\udc00 \u2028\u007f\u0000\t',
+    issuer: 'https://idp.example/ä',
+    scopes: Object.freeze(['models:infer', 'a"b', 'c\\d', '\u001f', '\udfff']),
+    claims: Object.freeze({}),
+  });
 
   it('is exactly JSON.stringify of the event after "v":1, for every shape and every time, cached or not', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
@@ -88,6 +97,8 @@ describe('auditLine: the serialisation the built-in sinks use', () => {
         eventOf('deny', 'GET /x', alice, new ShieldError('ERR_INSUFFICIENT_SCOPE')),
         eventOf('deny', 'GET /x', alice, new ShieldError('ERR_CLAIMS_NOT_SATISFIED')),
         eventOf('allow', 'GET /x', bob),
+        eventOf('allow', 'GET /x', carol),
+        eventOf('deny', 'GET /"x"\\', carol, new ShieldError('ERR_INSUFFICIENT_SCOPE')),
         eventOf('deny', 'GET /x', bob, new ShieldError('ERR_CALLER_NOT_ALLOWED')),
         eventOf('deny', 'GET /x'),
         eventOf('deny', 'GET /x', undefined, new ShieldError('ERR_TOKEN_MISSING')),
