@@ -259,16 +259,17 @@ function keyFigures(id, stdout) {
       .join('; ');
   }
   if (id === 'cache-miss') {
-    // | alg | hit | miss | miss − hit | raw verify in place | miss − (hit + raw in place) (range) | ≤ 20? | raw in a loop |
+    // | alg | hit | miss | miss − hit | raw (new token) in place | miss − (hit + raw) (range) | ≤ 20? |
+    // raw (hot sample) in place | miss − (hit + hot raw) | raw in a loop |
     return stdout
       .split('\n')
       .filter((l) => /^\| (RS256|ES256|EdDSA) /.test(l))
       .map((l) => {
-        const [alg, , , missHit, rawInPlace, over, , rawLoop] = l
+        const [alg, , , missHit, rawInPlace, over, , rawHot, overHot, rawLoop] = l
           .split('|')
-          .slice(1, 9)
+          .slice(1, 11)
           .map((c) => c.trim());
-        return `${alg}: miss − hit ${missHit} µs, raw in place ${rawInPlace} (loop ${rawLoop}), ours ${over}`;
+        return `${alg}: miss − hit ${missHit} µs, raw in place ${rawInPlace} (hot sample ${rawHot}, loop ${rawLoop}), ours ${over} (against the hot sample ${overHot})`;
       })
       .join('; ');
   }
