@@ -10,13 +10,15 @@
 // comma-separated subset of ES256,RS256,EdDSA), BENCH_ADAPTER (express | fastify),
 // BENCH_CACHE_ENTRIES (the verifier's cacheMaxEntries; default: as shipped, 10,000),
 // BENCH_PROFILE=1 (each server writes a V8 CPU profile to /tmp/shield-miss-prof/ when it stops),
-// BENCH_OUT (results file; `-`: print only), BENCH_SMOKE=1 (a short run, nothing written).
+// BENCH_OUT (results file; `-`: print only), BENCH_SMOKE=1 (a short run, nothing written),
+// BENCH_HOT=1 and BENCH_FLOOR=1 (two more servers, below).
 //
 // The server is one Nest app as a user would write it: IdentityModule with three issuers (one
 // key each, inline: ES256 on P-256, RS256 on RSA-2048, EdDSA on Ed25519), the default audit sink
 // (JSON lines to a real stdout, here /dev/null), and a POST route guarded by
-// @RequireScopes('models:infer'), served over TLS 1.3. Four servers run it, one per load, each
-// pinned to the same core (one at a time) so each CPU profile holds one path. Every request
+// @RequireScopes('models:infer'), served over TLS 1.3. Three servers run it (five with the
+// opt-ins), one per load, each pinned to the same core (one at a time) so each CPU profile holds
+// one path. Every request
 // carries two tokens (post-token-pairs.lua): the bearer token, and another in `X-Raw-Token`, so
 // that every server reads the same bytes whichever token it checks:
 //   reused   the same bearer token on every request (the connection memo answers: the hit path);
@@ -27,7 +29,7 @@
 //            in `X-Raw-Token` (its signing input and signature taken from the request's header, a
 //            KeyObject made from the JWK, as a user of node:crypto would): the hit path plus the
 //            raw check of a new token, made in the same place as ours;
-//   hot      as control, but the handler verifies one sample token, the same on every request
+//   hot      (BENCH_HOT=1) as control, but the handler verifies one sample token, the same on every request
 //            (its bytes decoded once): the raw check with its inputs always in the CPU's caches,
 //            the baseline of the first version of this harness, kept for comparison.
 // Also, per round, the raw check in a tight loop in a child on the same core: the figure a
@@ -40,7 +42,7 @@
 // a raw check of one constant token keeps its inputs in the CPU's caches, which no verifier of
 // new tokens can do. Both are reported.
 import 'reflect-metadata';
-import { generateKeyPairSync, sign, verify, createPublicKey } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, hash as digest, sign, verify } from 'node:crypto';
 import { mkdirSync, openSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +73,16 @@ const ALGS = {
   EdDSA: { issuer: 'https://ed.bench.local', keygen: ['ed25519', {}], hash: null },
 };
 const ADAPTER = process.env.BENCH_ADAPTER ?? 'express';
+// Opt-in servers (each adds a load per algorithm and round): BENCH_HOT=1 the `hot` one (see the
+// header); BENCH_FLOOR=1 `floor`, whose handler runs the least a caching verifier of new tokens
+// does (see rawVerifier): how far from the raw check that floor is, in place.
+const KINDS = [
+  'reused',
+  'fresh',
+  'control',
+  ...(process.env.BENCH_HOT === '1' ? ['hot'] : []),
+  ...(process.env.BENCH_FLOOR === '1' ? ['floor'] : []),
+];
 if (!['express', 'fastify'].includes(ADAPTER)) throw new Error(`BENCH_ADAPTER: unknown adapter "${ADAPTER}"`);
 
 /** Child: the guarded app. */
@@ -84,13 +96,18 @@ async function serve() {
   // parent names before each run (a sample token, parsed once), on a key made the way a user of
   // node:crypto would make it: the call our verifier makes, in the same place.
   const kind = process.argv[3];
-  const checks = kind === 'control' || kind === 'hot' ? rawVerifier(setup) : undefined;
+  const checks = ['control', 'hot', 'floor'].includes(kind) ? rawVerifier(setup) : undefined;
   let rawAlg;
 
   class DemoController {
     infer(body, rawToken) {
       if (checks !== undefined) {
-        const ok = kind === 'hot' ? checks.sample(rawAlg) : checks.token(rawAlg, rawToken);
+        const ok =
+          kind === 'hot'
+            ? checks.sample(rawAlg)
+            : kind === 'floor'
+              ? checks.floor(rawAlg, rawToken)
+              : checks.token(rawAlg, rawToken);
         if (!ok) throw new Error('raw verify failed');
       }
       return { model: 'demo', outputs: body.inputs };
@@ -184,7 +201,30 @@ function rawVerifier(setup) {
     const signature = Buffer.from(sample.slice(dot + 1), 'base64url');
     samples[alg] = () => verify(hash, data, key, signature);
   }
+  // The floor: what the least verifier with a cache does for a new token, and nothing more (no
+  // strict JSON, no header policy, no principal, no audit): a SHA-256 cache key and a lookup, the
+  // header and claims decoded and parsed, iss, aud, sub and exp looked at, the signature, the
+  // result kept (10,000 at most). Not a verifier to use: a measure of how low one can go in place.
+  const seen = new Map();
+  const issuerOf = Object.fromEntries(setup.issuers.map(({ issuer, jwk }) => [jwk.alg, issuer]));
+  const floor = (alg, token) => {
+    const first = token.indexOf('.');
+    const dot = token.lastIndexOf('.');
+    const cacheKey = digest('sha256', token, 'base64url');
+    if (seen.has(cacheKey)) return true;
+    const header = JSON.parse(Buffer.from(token.slice(0, first), 'base64url').toString('utf8'));
+    const claims = JSON.parse(Buffer.from(token.slice(first + 1, dot), 'base64url').toString('utf8'));
+    if (header.alg !== alg || claims.iss !== issuerOf[alg] || claims.aud !== AUDIENCE) return false;
+    if (typeof claims.sub !== 'string' || !(claims.exp * 1000 > Date.now())) return false;
+    const { hash, key } = keys[alg];
+    const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+    if (!verify(hash, Buffer.from(token.slice(0, dot)), key, signature)) return false;
+    if (seen.size >= 10_000) seen.delete(seen.keys().next().value);
+    seen.set(cacheKey, claims);
+    return true;
+  };
   return {
+    floor,
     sample: (alg) => samples[alg](),
     token: (alg, token) => {
       const { hash, key } = keys[alg];
@@ -290,7 +330,7 @@ async function main() {
     // Two identical servers, one for each kind of load, so that each one's CPU profile (with
     // BENCH_PROFILE=1) holds one path only: reused tokens, or fresh ones.
     const apps = {};
-    for (const kind of ['reused', 'fresh', 'control', 'hot']) {
+    for (const kind of KINDS) {
       apps[kind] = await startChild({
         script: SCRIPT,
         kind,
@@ -350,7 +390,7 @@ async function main() {
       const out = {};
       out.reused = await load('reused', reusedWith(reused, alg), seconds);
       out.fresh = await load('fresh', freshWith(reused, alg), seconds);
-      for (const kind of ['control', 'hot']) {
+      for (const kind of KINDS.slice(2)) {
         await ask(apps[kind].child, { rawAlg: alg }, 'rawAlgSet');
         out[kind] = await load(kind, reusedWith(reused, alg), seconds);
       }
@@ -363,24 +403,25 @@ async function main() {
     for (let round = 0; round < ROUNDS; round++) {
       // A different algorithm first in each round.
       for (const alg of algs.map((_, j) => algs[(round + j) % algs.length])) {
-        const { reused, fresh, control, hot } = await loads3(alg, tokens[alg][1], SECONDS);
+        const { reused, fresh, control, hot, floor } = await loads3(alg, tokens[alg][1], SECONDS);
         const rawLoopUs = await ask(raw.child, { measure: { alg, ms: smoke ? 200 : 1000 } }, 'raw');
         rows[alg].push({
           reusedCpuUs: reused.cpuUs,
           freshCpuUs: fresh.cpuUs,
           controlCpuUs: control.cpuUs,
           missUs: fresh.cpuUs - reused.cpuUs,
-          hotCpuUs: hot.cpuUs,
+          hotCpuUs: hot?.cpuUs ?? NaN,
           rawInPlaceUs: control.cpuUs - reused.cpuUs,
-          rawHotInPlaceUs: hot.cpuUs - reused.cpuUs,
+          rawHotInPlaceUs: hot ? hot.cpuUs - reused.cpuUs : NaN,
           rawLoopUs,
           overheadUs: fresh.cpuUs - control.cpuUs,
-          overheadHotUs: fresh.cpuUs - hot.cpuUs,
+          overheadHotUs: hot ? fresh.cpuUs - hot.cpuUs : NaN,
+          ...(floor ? { floorOverRawUs: floor.cpuUs - control.cpuUs } : {}),
           overheadOverLoopUs: fresh.cpuUs - reused.cpuUs - rawLoopUs,
           reusedRps: Math.round(reused.rps),
           freshRps: Math.round(fresh.rps),
           controlRps: Math.round(control.rps),
-          hotRps: Math.round(hot.rps),
+          hotRps: hot ? Math.round(hot.rps) : NaN,
           load1m: loadavg()[0],
         });
       }
@@ -390,7 +431,7 @@ async function main() {
       reused: await ask(apps.reused.child, 'stats', 'stats'),
       fresh: await ask(apps.fresh.child, 'stats', 'stats'),
       control: await ask(apps.control.child, 'stats', 'stats'),
-      hot: await ask(apps.hot.child, 'stats', 'stats'),
+      ...(apps.hot ? { hot: await ask(apps.hot.child, 'stats', 'stats') } : {}),
     };
     if (!smoke && stats.fresh.cacheHits > 0) {
       throw new Error(`the fresh server found ${stats.fresh.cacheHits} tokens in its cache: not all misses`);
@@ -418,6 +459,12 @@ async function main() {
             overheadUs: med(list, 'overheadUs'),
             overheadRangeUs: range(list, 'overheadUs'),
             overheadHotUs: med(list, 'overheadHotUs'),
+            ...(list[0].floorOverRawUs !== undefined
+              ? {
+                  floorOverRawUs: med(list, 'floorOverRawUs'),
+                  floorOverRawRangeUs: range(list, 'floorOverRawUs'),
+                }
+              : {}),
             overheadOverLoopUs: med(list, 'overheadOverLoopUs'),
             met: median(list.map((r) => r.overheadUs)) <= 20,
             rounds: list.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, r1(v)]))),
@@ -461,13 +508,20 @@ async function main() {
             s.rawInPlaceUs,
             `${s.overheadUs} (${s.overheadRangeUs[0]} to ${s.overheadRangeUs[1]})`,
             smoke ? 'smoke run' : s.met ? 'yes' : 'no',
-            s.rawHotInPlaceUs,
-            s.overheadHotUs,
+            Number.isNaN(s.rawHotInPlaceUs) ? '—' : s.rawHotInPlaceUs,
+            Number.isNaN(s.overheadHotUs) ? '—' : s.overheadHotUs,
             s.rawLoopUs,
           ];
         }),
       ),
     );
+    for (const alg of algs) {
+      const s = summary[alg];
+      if (s.floorOverRawUs === undefined) continue;
+      console.log(
+        `floor ${alg}: the least caching verifier − (hit + raw in place) ${s.floorOverRawUs} µs (${s.floorOverRawRangeUs[0]} to ${s.floorOverRawRangeUs[1]})`,
+      );
+    }
     console.log(
       `${process.version} (OpenSSL ${process.versions.openssl}), ${ADAPTER}, load ${result.loadAverage1m.min} to ${result.loadAverage1m.max}; verifier ${JSON.stringify(stats)}`,
     );
@@ -483,5 +537,5 @@ async function main() {
 
 if (process.argv[2] !== '--serve') await main();
 else if (process.argv[3] === 'raw') await rawVerify();
-else if (['reused', 'fresh', 'control', 'hot'].includes(process.argv[3])) await serve();
+else if (['reused', 'fresh', 'control', 'hot', 'floor'].includes(process.argv[3])) await serve();
 else throw new Error(`unknown server kind "${process.argv[3]}"`);

@@ -21,7 +21,8 @@ export function tokenIdentityOf(token: VerifiedToken, roleClaimPath: readonly st
     method: token.method,
     subject: token.subject,
     issuer: token.issuer,
-    scopes: Object.freeze([...token.scopes]),
+    // The verifier's list is a frozen copy already: shared, not copied again.
+    scopes: Object.isFrozen(token.scopes) ? token.scopes : Object.freeze([...token.scopes]),
     claims: token.claims,
   };
   if (token.tokenId !== undefined) principal.tokenId = token.tokenId;
