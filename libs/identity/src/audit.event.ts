@@ -4,14 +4,15 @@ import type { AuthMethod } from './policy.interface.js';
 import type { ShieldPrincipal } from './principal.interface.js';
 
 /**
- * The serialised tails of one principal's events: the first one inline (most principals only
- * ever see one route), any other in `more`. Keys: the route of a plain allow, else decision,
- * code and route.
+ * The serialised tails of one principal's events. Plain allows (the hot path) by route: the first
+ * inline (most principals only ever see one route), others in `allows`. Every other event in
+ * `others`, by decision, code and route written as a JSON array: a key no two events share
+ * unless all three are equal, whatever characters a route or a code holds.
  */
 interface Tails {
-  readonly key: string;
-  readonly tail: string;
-  more?: Map<string, string>;
+  first?: { readonly route: string; readonly tail: string };
+  allows?: Map<string, string>;
+  others?: Map<string, string>;
 }
 
 // ISO time of the current millisecond: under load many decisions share one. The `Date` is
@@ -104,8 +105,8 @@ export class AuditRecord implements AuditEvent {
  * token gets the same text on every request but for the time. Each built-in sink owns one. Entries go with their principal (principals live
  * as long as their token's cache entry); per principal there is at most one entry per route and
  * refusal code. Allowed requests, the hot path, are keyed by the route string itself (the
- * policy's, the same string on every request, its hash computed once); other events by decision,
- * code and route.
+ * policy's, the same string on every request, its hash computed once); other events apart, by
+ * decision, code and route (see {@link Tails}).
  */
 export class AuditLines {
   private readonly tails = new WeakMap<ShieldPrincipal, Tails>();
@@ -115,18 +116,27 @@ export class AuditLines {
     if (!(event instanceof AuditRecord)) return versioned(JSON.stringify(event));
     const principal = AuditRecord.principalOf(event);
     if (principal === undefined) return versioned(JSON.stringify(event));
-    const mine = this.tails.get(principal);
-    // A plain allow's key is the route itself (`GET /path`, never a line break); any other
-    // event's starts with one, so the two kinds never share a key.
-    const key =
-      event.decision === 'allow' && event.code === undefined
-        ? event.route
-        : `\n${event.decision} ${event.code ?? ''} ${event.route}`;
-    let tail = mine === undefined ? undefined : mine.key === key ? mine.tail : mine.more?.get(key);
-    if (tail === undefined) {
-      tail = tailOf(event);
-      if (mine === undefined) this.tails.set(principal, { key, tail });
-      else (mine.more ??= new Map()).set(key, tail);
+    let mine = this.tails.get(principal);
+    let tail: string | undefined;
+    if (event.decision === 'allow' && event.code === undefined) {
+      const route = event.route;
+      const first = mine?.first;
+      // The policy's route string, the same object on every request: compared by reference first.
+      tail = first !== undefined && first.route === route ? first.tail : mine?.allows?.get(route);
+      if (tail === undefined) {
+        tail = tailOf(event);
+        if (mine === undefined) this.tails.set(principal, { first: { route, tail } });
+        else if (mine.first === undefined) mine.first = { route, tail };
+        else (mine.allows ??= new Map()).set(route, tail);
+      }
+    } else {
+      const key = JSON.stringify([event.decision, event.code ?? null, event.route]);
+      tail = mine?.others?.get(key);
+      if (tail === undefined) {
+        tail = tailOf(event);
+        if (mine === undefined) this.tails.set(principal, (mine = {}));
+        (mine.others ??= new Map()).set(key, tail);
+      }
     }
     return `${LINE_PREFIX}"time":"${event.time}",${tail}`;
   }
