@@ -187,6 +187,12 @@ describe.each(DOORS)('through the %s door', (door) => {
       const third = await send(await client.proof('POST', pathOf(door), token));
       expect(third.status).toBe(200);
       expect(third.body['dpopKeyThumbprint']).toBe(client.jkt);
+      // The connection is kept after a 200 (an early 401 closes it): the next two requests find
+      // the token in the connection's memo, and each proof is still checked: a new one passes,
+      // the same one again is a replay.
+      const fourthProof = await client.proof('POST', pathOf(door), token);
+      expect((await send(fourthProof)).status).toBe(200);
+      expect((await send(fourthProof)).body['code']).toBe('ERR_DPOP_PROOF_REPLAYED');
       expect(verifier.stats().connectionMemoHits).toBeGreaterThanOrEqual(memoHits + 2);
     } finally {
       agent.destroy();

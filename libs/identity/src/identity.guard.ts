@@ -12,6 +12,35 @@ import { PolicyRegistry } from './policy.registry.js';
 type Handler = (...args: never[]) => unknown;
 
 /**
+ * A decision the header-only check (preflight) allowed, kept for the guard of the same request, so
+ * a request with a body is not decided twice. Used only for the same route policy, the same
+ * `Authorization` header (a middleware in between may replace it) and within
+ * {@link EARLY_DECISION_MAX_AGE_MS}; anything else is decided again.
+ */
+interface EarlyDecision {
+  readonly policy: CompiledPolicy;
+  readonly authorization: unknown;
+  readonly decision: Decision;
+  readonly at: number;
+}
+
+/**
+ * How old a preflight decision may be when the guard reuses it. The body is read in between: a
+ * slow upload gets a new decision (an `exp` passed meanwhile is then refused), not a stale one.
+ */
+export const EARLY_DECISION_MAX_AGE_MS = 1000;
+
+/** The Node request under a framework's request (Fastify's `raw`; Express's is the request). */
+function rawRequestOf(request: object): object {
+  const raw = (request as { raw?: unknown }).raw;
+  return typeof raw === 'object' && raw !== null ? raw : request;
+}
+
+function authorizationOf(request: object): unknown {
+  return (request as { headers?: { authorization?: unknown } }).headers?.authorization;
+}
+
+/**
  * The global guard `IdentityModule` registers: deny by default. For each request it looks up the
  * route's compiled policy, reads the credentials the policy accepts (the `Authorization` header,
  * the verified TLS client certificate: nothing else), and hands them to the {@link IdentityDecider},
@@ -21,6 +50,8 @@ type Handler = (...args: never[]) => unknown;
 @Injectable()
 export class IdentityGuard implements CanActivate {
   private readonly includePublic: boolean;
+  // Keyed by the Node request, held weakly: an entry the guard never reads goes with its request.
+  private readonly early = new WeakMap<object, EarlyDecision>();
   /** What the early refusal's challenges carry (RFC 9728 `resource_metadata`), as the filter's. */
   readonly challenge: ChallengeParams;
 
@@ -61,6 +92,8 @@ export class IdentityGuard implements CanActivate {
     }
     // What `switchToHttp().getRequest()` returns, without the three closures it creates per call.
     const request = context.getArgByIndex<object>(0);
+    const early = this.earlyDecisionFor(request, policy);
+    if (early !== undefined) return this.conclude(early, policy, context, request);
     const credentials = this.decider.credentialsOf(request);
     // Optional mTLS lets a handshake finish with a certificate that failed verification (another
     // CA, expired, revoked). Presenting one is a broken credential, refused whatever else comes
@@ -96,8 +129,9 @@ export class IdentityGuard implements CanActivate {
    * guard would give on the request's headers and TLS connection alone, when it is a 401 (a
    * missing or invalid credential); `undefined` otherwise (allowed, or refused for another reason,
    * which the guard then decides as usual). The same credentials reading and the same decision as
-   * the guard, so a token verified here is recalled by the guard from the verifier's cache, not
-   * verified twice. Records nothing: the caller records the refusal it sends.
+   * the guard. An allow is kept for this request's guard, which takes it instead of deciding again
+   * (see {@link EarlyDecision}); when it decides again, a token verified here is recalled from the
+   * verifier's cache, not verified twice. Records nothing: the caller records the refusal it sends.
    */
   preflight(
     policy: CompiledPolicy,
@@ -106,8 +140,32 @@ export class IdentityGuard implements CanActivate {
     if (policy.kind === 'public') return undefined;
     // A passport route's compiled policy holds its token requirement: the passport door runs this
     // same decision, so what fails here fails there. Synchronous when the decision is.
-    const decision = this.decider.decide(policy, this.decider.credentialsOf(request));
-    return decision instanceof Promise ? decision.then(refusalOf) : refusalOf(decision);
+    const credentials = this.decider.credentialsOf(request);
+    const decision = this.decider.decide(policy, credentials);
+    const kept = (d: Decision): ShieldError | undefined => {
+      // An allow is kept for this request's guard (a passport route's door decides on its own).
+      if (d.allow && policy.kind !== 'passport') {
+        this.early.set(rawRequestOf(request), {
+          policy,
+          authorization: credentials.authorization,
+          decision: d,
+          at: Date.now(),
+        });
+      }
+      return refusalOf(d);
+    };
+    return decision instanceof Promise ? decision.then(kept) : kept(decision);
+  }
+
+  /** The preflight's allow for this request and policy, when it may stand (see EarlyDecision). */
+  private earlyDecisionFor(request: object, policy: CompiledPolicy): Decision | undefined {
+    const raw = rawRequestOf(request);
+    const entry = this.early.get(raw);
+    if (entry === undefined) return undefined;
+    this.early.delete(raw);
+    if (entry.policy !== policy || Date.now() - entry.at > EARLY_DECISION_MAX_AGE_MS) return undefined;
+    // The header the decision was made on, still the request's (a middleware may have replaced it).
+    return authorizationOf(raw) === entry.authorization ? entry.decision : undefined;
   }
 
   /** Records the deny event of a refusal sent by the early check (one event per request). */
