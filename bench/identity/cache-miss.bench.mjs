@@ -396,8 +396,9 @@ async function main() {
       }
       return out;
     };
-    // Warm-up: JIT, TLS sessions, the key imports, every path once.
-    for (const alg of algs) await loads3(alg, tokens[alg][0], 1);
+    // Warm-up: JIT, TLS sessions, the key imports, every path once (not in a smoke run, whose
+    // one round already runs every path and whose figures mean nothing).
+    if (!smoke) for (const alg of algs) await loads3(alg, tokens[alg][0], 1);
     const rows = Object.fromEntries(algs.map((alg) => [alg, []]));
     const loads = [loadavg()[0]];
     for (let round = 0; round < ROUNDS; round++) {
