@@ -19,8 +19,9 @@ import { SHIELD_REFUSAL_BODY_METADATA, type RefusalBodyRenderer } from './refusa
  * The guard stays the authority: this refuses only what it would refuse (its own decision code,
  * 401s only, and only when every route the request could match refuses), and lets everything
  * else through to the guard, which decides again, or takes this check's allow when it is fresh
- * and about the same header and route policy (see `IdentityGuard.preflight`). Routes it cannot place for sure (versioned routes,
- * RouterModule paths, global-prefix exclusions, wildcard templates) are left to the guard alone.
+ * and about the same header and route policy (see `IdentityGuard.preflight`). Routes it cannot
+ * place for sure (versioned routes, RouterModule paths, global-prefix exclusions, wildcard
+ * templates) are left to the guard alone.
  * Routes whose credential is in the body are `@Public()` (the SAML ACS, the token endpoint), so
  * they are never refused here.
  */

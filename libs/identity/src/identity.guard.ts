@@ -164,8 +164,9 @@ export class IdentityGuard implements CanActivate {
     if (entry === undefined) return undefined;
     this.early.delete(raw);
     if (entry.policy !== policy || Date.now() - entry.at > EARLY_DECISION_MAX_AGE_MS) return undefined;
-    // The header the decision was made on, still the request's (a middleware may have replaced it).
-    return authorizationOf(raw) === entry.authorization ? entry.decision : undefined;
+    // The header the decision was made on, still the one the guard would read now (a middleware
+    // may have replaced it).
+    return authorizationOf(request) === entry.authorization ? entry.decision : undefined;
   }
 
   /** Records the deny event of a refusal sent by the early check (one event per request). */
