@@ -4,6 +4,7 @@ import { AuditLines, AuditRecord, eventOf } from './audit.event.js';
 import type { AuditDecision, AuditEvent } from './audit.interface.js';
 import type { AuthMethod } from './policy.interface.js';
 import type { ShieldPrincipal } from './principal.interface.js';
+import { seededRandom } from '../test/seeded.js';
 
 /**
  * Attacks on the audit line writer: every field an attacker reaches (a token's `sub` and
@@ -15,17 +16,6 @@ import type { ShieldPrincipal } from './principal.interface.js';
 
 /** The JSON.stringify-based expectation. */
 const versioned = (event: AuditEvent): string => `{"v":1,${JSON.stringify(event).slice(1)}`;
-
-/** xorshift32, seeded: the same cases on every run. */
-function rng(seed: number): (n: number) => number {
-  let s = seed | 0 || 1;
-  return (n: number): number => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) % n;
-  };
-}
 
 // Every code unit JSON.stringify treats apart, and their neighbours.
 const SPECIAL = [
@@ -74,7 +64,7 @@ const SPECIAL = [
 const TIMES = ['2026-12-08T01:14:42.742Z', '+275760-09-13T00:00:00.000Z', '1970-01-01T00:00:00.000Z'];
 
 function generator(seed: number) {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)] as T;
   const text = (): string => {
     switch (rand(8)) {
@@ -189,6 +179,14 @@ describe('AuditLines.of under attack: every character in every field', () => {
     }
   });
 
+  const who: ShieldPrincipal = Object.freeze({
+    method: 'oidc',
+    subject: 'alice',
+    issuer: 'https://idp.example',
+    scopes: Object.freeze([]),
+    claims: Object.freeze({}),
+  });
+
   // Found by this review (2026-12-08): the cache key of a plain allow was its route, and that of
   // any other event `\n<decision> <code ?? ''> <route>`, which is ambiguous: two events of one
   // principal whose keys were spelled alike shared one cached tail, and the second got the first
@@ -196,13 +194,6 @@ describe('AuditLines.of under attack: every character in every field', () => {
   // against none). Not reachable with the service's own routes and catalogue codes; fixed anyway:
   // plain allows and other events are kept apart, the others keyed by a JSON array.
   it('keeps events apart whose cache keys are spelled alike (route with a line break)', () => {
-    const who: ShieldPrincipal = Object.freeze({
-      method: 'oidc',
-      subject: 'alice',
-      issuer: 'https://idp.example',
-      scopes: Object.freeze([]),
-      claims: Object.freeze({}),
-    });
     const sink = new AuditLines();
     const allow = eventOf('allow', '\ndeny ERR_INSUFFICIENT_SCOPE GET /x', who);
     const deny = eventOf('deny', 'GET /x', who, new ShieldError('ERR_INSUFFICIENT_SCOPE'));
@@ -211,13 +202,6 @@ describe('AuditLines.of under attack: every character in every field', () => {
   });
 
   it('keeps events apart whose cache keys are spelled alike (code with a space, empty code)', () => {
-    const who: ShieldPrincipal = Object.freeze({
-      method: 'oidc',
-      subject: 'alice',
-      issuer: 'https://idp.example',
-      scopes: Object.freeze([]),
-      claims: Object.freeze({}),
-    });
     const sink = new AuditLines();
     const time = TIMES[0] as string;
     const a = new AuditRecord(time, 'deny', 'C', who, 'A B' as ShieldErrorCode);

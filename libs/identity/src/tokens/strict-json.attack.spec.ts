@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH, parseStrictJson, StrictJsonError } from './strict-json.js';
+import { seededRandom } from '../../test/seeded.js';
 
 /**
  * Attacks on parseStrictJson, mostly on its counting path (texts without a backslash), judged
@@ -177,17 +178,6 @@ function expectedOf(text: string): { readonly kinds: readonly string[]; readonly
   return { kinds: ['ok'], value: ref.value };
 }
 
-/** xorshift32, seeded: the same cases on every run. */
-function rng(seed: number): (n: number) => number {
-  let s = seed | 0 || 1;
-  return (n: number): number => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) % n;
-  };
-}
-
 // Names chosen to collide in every way a JS object or a counting scheme could be fooled by.
 const NAMES = [
   'a',
@@ -242,7 +232,7 @@ function lit(s: string, escapes: boolean): string {
 }
 
 function generator(seed: number, escapes: boolean) {
-  const rand = rng(seed);
+  const rand = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[rand(xs.length)] as T;
   const space = (): string => (rand(4) === 0 ? pick([' ', '\n', '\t', '\r', '  ', ' \r\n']) : '');
   const scalar = (): string => {

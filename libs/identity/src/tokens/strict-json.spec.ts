@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH, parseStrictJson, StrictJsonError } from './strict-json.js';
+import { seededRandom } from '../../test/seeded.js';
 
 function failure(text: string): string | undefined {
   try {
@@ -101,14 +102,7 @@ describe('parseStrictJson', () => {
     // A seeded generator (the same cases on every run): nested objects and arrays whose names and
     // strings hold the characters that matter to the scan (quotes, backslashes, colons, braces),
     // written with JSON.stringify, then written again with one member repeated at a random place.
-    let seed = 0x5eed;
-    // xorshift32: an LCG's low bits repeat with a short period, and `% n` reads exactly those.
-    const rand = (n: number): number => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % n;
-    };
+    const rand = seededRandom(0x5eed);
     const text = (): string =>
       Array.from({ length: rand(4) }, () => alphabet[rand(alphabet.length)]).join('');
     const value = (depth: number): unknown => {
